@@ -1,0 +1,19 @@
+//! PostgreSQL/TimescaleDB persistence for TP-Capital: sea-orm (over sqlx) implementations of the
+//! domain's [`SignalStore`](domain::ports::SignalStore),
+//! [`StoreTransaction`](domain::ports::StoreTransaction) and
+//! [`SignalQueries`](domain::ports::SignalQueries), built to run through PgBouncer in
+//! transaction mode. No sea-orm or sqlx type appears in this crate's public API: errors are the
+//! domain's [`StoreError`](domain::ports::StoreError).
+
+mod error;
+mod maintenance;
+mod read;
+mod reads;
+mod rows;
+mod store;
+mod write;
+
+pub use maintenance::{
+    AggregateMode, MaintenanceReport, Removed, Retention, RetentionMode, StoreCapabilities,
+};
+pub use store::{PgStore, PoolOptions, PoolStats};

@@ -1,0 +1,123 @@
+//! The connection pool and [`PgStore`], the handle the binaries build once and share.
+
+use std::future::Future;
+use std::time::Duration;
+
+use domain::ports::StoreError;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+/// Pool settings. The defaults suit a service behind PgBouncer in transaction mode.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most connections open at once (to PgBouncer, which multiplexes them).
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long waiting for a free (or new) connection may take.
+    pub acquire_timeout: Duration,
+    /// How long one store operation may take before it answers `Unavailable`.
+    pub operation_timeout: Duration,
+    /// Idle connections are closed after this long.
+    pub idle_timeout: Option<Duration>,
+    /// Shown in `pg_stat_activity` (PgBouncer passes it on).
+    pub application_name: String,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 20,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(2),
+            acquire_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(30),
+            idle_timeout: Some(Duration::from_secs(300)),
+            application_name: "tp-capital".to_owned(),
+        }
+    }
+}
+
+/// A snapshot of the pool, for the pool gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (busy and idle).
+    pub size: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+    /// The configured maximum.
+    pub max: u32,
+}
+
+/// PostgreSQL/TimescaleDB persistence: implements [`domain::ports::SignalStore`] and
+/// [`domain::ports::SignalQueries`]. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) opts: PoolOptions,
+}
+
+impl PgStore {
+    /// Builds the pool for `url` (PgBouncer in production). Connections open on first use, so a
+    /// service starts while the database is down; every operation then answers `Unavailable`
+    /// within the connect/acquire timeouts until it is back. Fails only on an invalid URL.
+    pub async fn connect(url: &str, opts: PoolOptions) -> Result<PgStore, StoreError> {
+        let mut co = ConnectOptions::new(url);
+        co.max_connections(opts.max_connections.max(1))
+            .min_connections(opts.min_connections)
+            .connect_timeout(opts.connect_timeout)
+            .acquire_timeout(opts.acquire_timeout)
+            .idle_timeout(opts.idle_timeout)
+            .set_application_name(opts.application_name.clone())
+            // A connection idle for a while is checked before use; busy ones are not pinged
+            // on every acquire (that would double the round trips under load).
+            .test_before_acquire(false)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30))
+            .connect_lazy(true)
+            .sqlx_logging(false);
+        // Lazy: nothing is dialled here, so any failure is a configuration error.
+        let db = Database::connect(co)
+            .await
+            .map_err(|e| StoreError::Internal(format!("invalid database URL: {e}")))?;
+        Ok(PgStore { db, opts })
+    }
+
+    /// The pool's current size, idle connections and maximum.
+    pub fn pool_stats(&self) -> PoolStats {
+        let pool = self.db.get_postgres_connection_pool();
+        PoolStats {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.opts.max_connections.max(1),
+        }
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        self.db.get_postgres_connection_pool().close().await;
+    }
+
+    /// Runs `op`, answering `Unavailable` when it outlives the operation timeout.
+    pub(crate) async fn timed<T>(
+        &self,
+        what: &str,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        timed(self.opts.operation_timeout, what, op).await
+    }
+}
+
+/// `op` bounded by `limit`; a timeout is `Unavailable` (the database is too slow to answer).
+pub(crate) async fn timed<T>(
+    limit: Duration,
+    what: &str,
+    op: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, op).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "{what}: no answer within {limit:?}"
+        ))),
+    }
+}

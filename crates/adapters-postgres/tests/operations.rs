@@ -1,0 +1,325 @@
+//! The store as the services use it: the ingest use case end to end over PgStore, the
+//! `Unavailable` answer of an unreachable database, and maintenance in both modes (each on a
+//! database of its own, so retention never touches the shared one).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_postgres::{AggregateMode, PgStore, PoolOptions, Removed, Retention, RetentionMode};
+use chrono::{TimeZone, Utc};
+use common::*;
+use domain::memory::{MemoryCache, MemoryEvents};
+use domain::model::{MessageId, SignalKind};
+use domain::ports::{
+    ArchiveEntry, SignalQueries, SignalQuery, SignalStore, StoreError, SystemClock,
+};
+use domain::services::{IngestOutcome, IngestService};
+use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases};
+
+const CANONICAL: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
+
+#[tokio::test]
+async fn ingest_service_stores_the_canonical_message_once() {
+    let Some(store) = store("ingest_service_end_to_end").await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let events = Arc::new(MemoryEvents::new());
+    let service = IngestService::new(
+        store.clone(),
+        events.clone(),
+        Arc::new(MemoryCache::new()),
+        Arc::new(SystemClock),
+    );
+    let ch = unique_channel();
+    let date = Utc
+        .with_ymd_and_hms(2025, 10, 20, 13, 5, 0)
+        .single()
+        .expect("date");
+    let msg = message(ch, 4242, date, CANONICAL);
+
+    let first = service
+        .ingest(std::slice::from_ref(&msg), None)
+        .await
+        .expect("ingest");
+    let receipt = &first.receipts[0];
+    assert_eq!(receipt.outcome, IngestOutcome::Signal);
+    assert!(receipt.stored);
+    let id = receipt.signal_id.expect("a signal id");
+    assert_eq!(events.published().len(), 1);
+
+    for _ in 0..2 {
+        let again = service
+            .ingest(std::slice::from_ref(&msg), None)
+            .await
+            .expect("again");
+        assert_eq!(again.receipts[0].outcome, IngestOutcome::Duplicate);
+        assert!(!again.receipts[0].stored);
+    }
+
+    let page = store
+        .list_signals(&SignalQuery {
+            limit: 10,
+            channel: Some(ch.0.to_string()),
+            ..SignalQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        page.rows.len(),
+        1,
+        "a message stored three times is one signal"
+    );
+    let row = &page.rows[0];
+    assert_eq!(row.signal.id, id);
+    assert_eq!(row.kind, SignalKind::SwingTrade);
+    let call = &row.signal.call;
+    assert_eq!(call.asset, ticker("BOVAW32"));
+    let entry = call.entry.expect("entry");
+    assert_eq!((entry.min(), entry.max()), (price("1.04"), price("1.06")));
+    assert_eq!(call.targets, [price("1.15"), price("2.15")]);
+    assert_eq!(call.target_final, Some(price("3.5")));
+    assert_eq!(call.stop, Some(price("0.7")));
+    assert_eq!(
+        call.valid_until.map(|d| d.to_string()).as_deref(),
+        Some("2025-10-28")
+    );
+    assert_eq!(row.signal.raw_message, CANONICAL);
+
+    let db = raw().await;
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM forwarded_messages.messages WHERE channel_id = $1 AND outcome = 'signal'",
+            vec![ch.0.into()]
+        )
+        .await,
+        1,
+        "one archived delivery"
+    );
+
+    // An edit makes revision 2 and keeps the first in the history.
+    let mut edit = msg.clone();
+    edit.edit_date = Some(date + chrono::Duration::minutes(2));
+    edit.text = CANONICAL.replace("Stop: 0,70", "Stop: 0,80");
+    let edited = service.ingest(&[edit], None).await.expect("edit");
+    assert_eq!(edited.receipts[0].outcome, IngestOutcome::Edited);
+    let detail = store.signal_detail(id).await.expect("detail");
+    assert_eq!(detail.row.signal.revision, 2);
+    assert_eq!(detail.row.signal.call.stop, Some(price("0.8")));
+    assert_eq!(detail.revisions.len(), 1);
+    assert_eq!(detail.revisions[0].call.stop, Some(price("0.7")));
+
+    // An update message closes it.
+    let update = message(
+        ch,
+        4243,
+        date + chrono::Duration::hours(1),
+        "BOVAW32 Alvo 1 atingido",
+    );
+    let upd = service.ingest(&[update], None).await.expect("update");
+    assert_eq!(upd.receipts[0].outcome, IngestOutcome::Update);
+    assert_eq!(upd.receipts[0].signal_id, Some(id));
+    let detail = store.signal_detail(id).await.expect("detail");
+    assert_eq!(detail.status_history.len(), 1);
+
+    // Deletions cancel, never remove.
+    let deleted = service
+        .delete(ch, &[MessageId(4242)], None)
+        .await
+        .expect("delete");
+    assert_eq!(deleted.cancelled, [id]);
+    assert_eq!(
+        store
+            .signal_detail(id)
+            .await
+            .expect("kept")
+            .row
+            .signal
+            .status,
+        domain::model::SignalStatus::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_unavailable_fast() {
+    let opts = PoolOptions {
+        connect_timeout: Duration::from_secs(2),
+        acquire_timeout: Duration::from_secs(2),
+        ..PoolOptions::default()
+    };
+    // A closed port on loopback, and a routable address nobody answers on (a black hole).
+    for url in [
+        "postgres://tp:pw@127.0.0.1:1/tp_capital_db",
+        "postgres://tp:pw@10.255.255.1:5432/tp_capital_db",
+    ] {
+        let store = PgStore::connect(url, opts.clone())
+            .await
+            .expect("connect is lazy");
+        let started = Instant::now();
+        assert!(
+            matches!(store.ping().await, Err(StoreError::Unavailable(_))),
+            "{url}"
+        );
+        assert!(matches!(
+            store.begin().await.err(),
+            Some(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            store
+                .list_signals(&SignalQuery {
+                    limit: 1,
+                    ..SignalQuery::default()
+                })
+                .await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{url}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(store.pool_stats().size, 0);
+    }
+    assert!(matches!(
+        PgStore::connect("mysql://nope", opts).await,
+        Err(StoreError::Internal(_))
+    ));
+}
+
+#[tokio::test]
+async fn pool_gauges_follow_use() {
+    let Some(store) = store("pool_gauges").await else {
+        return;
+    };
+    store.ping().await.expect("ping");
+    let tx = store.begin().await.expect("begin");
+    let stats = store.pool_stats();
+    assert!(stats.size >= 1);
+    assert!(stats.idle < stats.size, "{stats:?}");
+    assert_eq!(stats.max, PoolOptions::default().max_connections);
+    drop(tx);
+}
+
+/// Archives one old and one recent delivery and one old signal, runs maintenance, and checks
+/// what is left.
+async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
+    let caps = store.capabilities().await.expect("capabilities");
+    assert_eq!(caps.retention, expect);
+    assert_eq!(caps.aggregate, AggregateMode::MaterializedView);
+    let ch = unique_channel();
+    let now = Utc::now();
+    let old = message(ch, 1, now - chrono::Duration::days(45), "old");
+    let recent = message(ch, 2, now - chrono::Duration::hours(1), "recent");
+    let mut tx = store.begin().await.expect("begin");
+    let entries: Vec<_> = [&old, &recent]
+        .into_iter()
+        .map(|m| ArchiveEntry {
+            message: m,
+            outcome: "ignored",
+            reason: None,
+            parser_version: "t",
+        })
+        .collect();
+    tx.archive(&entries).await.expect("archive");
+    tx.insert_signals(&[
+        new_signal(ch, 3, now - chrono::Duration::days(400), long_call("PETR4")),
+        new_signal(ch, 4, now - chrono::Duration::hours(2), long_call("PETR4")),
+    ])
+    .await
+    .expect("signals");
+    tx.commit().await.expect("commit");
+
+    let report = store
+        .maintenance(&Retention::default(), now)
+        .await
+        .expect("maintenance");
+    assert!(!report.skipped);
+    assert!(report.aggregate_refreshed);
+    match expect {
+        RetentionMode::DropChunks => {
+            assert!(matches!(report.messages, Removed::Chunks(n) if n >= 1))
+        }
+        _ => assert!(matches!(report.messages, Removed::Rows(n) if n >= 1)),
+    }
+    assert_eq!(
+        report.signals,
+        Removed::Nothing,
+        "signals are kept by default"
+    );
+
+    let left = store
+        .list_signals(&SignalQuery {
+            limit: 10,
+            channel: Some(ch.0.to_string()),
+            ..SignalQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(left.rows.len(), 2);
+
+    let mut tx = store.begin().await.expect("begin");
+    let fresh = tx.archive(&entries).await.expect("archive again");
+    assert_eq!(
+        fresh,
+        [false, false],
+        "delivery keys outlive the archive's retention: a removed message re-delivered is still a duplicate"
+    );
+    drop(tx);
+
+    let keep_a_year = Retention {
+        signals: Some(Duration::from_secs(365 * 24 * 3600)),
+        ..Retention::default()
+    };
+    let report = store
+        .maintenance(&keep_a_year, now)
+        .await
+        .expect("maintenance");
+    assert_eq!(report.signals, Removed::Rows(1));
+}
+
+async fn direct_store(url: &str) -> PgStore {
+    migrations::up(url, None, LOCK_TIMEOUT)
+        .await
+        .expect("migrate");
+    PgStore::connect(url, PoolOptions::default())
+        .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn maintenance_drops_chunks_on_timescaledb() {
+    let (Some(app), Some(admin)) = (
+        migrations::testing::env_or_skip(
+            "TP_CAPITAL_MIGRATE_DATABASE_URL",
+            "maintenance_timescale",
+        ),
+        migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", "maintenance_timescale"),
+    ) else {
+        return;
+    };
+    let db = FreshDb::create(&app, &admin, true).await.expect("fresh db");
+    maintenance_round(&direct_store(&db.url).await, RetentionMode::DropChunks).await;
+}
+
+#[tokio::test]
+async fn maintenance_deletes_on_plain_postgres() {
+    let Some(url) = env_or_skip("TP_CAPITAL_PLAIN_PG_URL", "maintenance_plain") else {
+        return;
+    };
+    let admin = match std::env::var("TP_PLAIN_PG_SUPERUSER_URL") {
+        Ok(a) if !a.is_empty() => Some(a),
+        _ => can_create_databases(&url).await.then(|| url.clone()),
+    };
+    let Some(admin) = admin else {
+        eprintln!("maintenance_plain: no role may create a database; using the given one");
+        maintenance_round(&direct_store(&url).await, RetentionMode::Delete).await;
+        return;
+    };
+    let db = FreshDb::create(&url, &admin, false)
+        .await
+        .expect("fresh db");
+    maintenance_round(&direct_store(&db.url).await, RetentionMode::Delete).await;
+}

@@ -1,0 +1,232 @@
+//! The events port on Redis pub/sub: JSON [`SignalEvent`]s on `{namespace}:signals`.
+//!
+//! Publishing uses the master connection. Subscribing shares ONE subscriber connection per
+//! [`crate::Redis`] handle, whatever the number of subscribers (one per SSE client in the api):
+//! a task re-subscribes after every reconnection and fans messages out to every stream.
+//! Events published while the subscriber is disconnected are lost; readers reconcile from the
+//! store.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::ports::{CacheError, EventStream, SignalEvent, SignalEvents};
+use fred::clients::SubscriberClient;
+use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
+use fred::types::Message;
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::connection::{Shared, builder, unavailable};
+
+/// How many events a slow subscriber may fall behind before it skips some.
+const FAN_OUT_CAPACITY: usize = 4096;
+
+/// [`SignalEvents`] over Redis pub/sub. Cheap to clone; made by [`crate::Redis::events`].
+#[derive(Debug, Clone)]
+pub struct RedisEvents {
+    shared: Arc<Shared>,
+}
+
+impl RedisEvents {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The pub/sub channel, `{namespace}:signals`.
+    pub fn channel(&self) -> &str {
+        &self.shared.keys.channel
+    }
+}
+
+#[async_trait]
+impl SignalEvents for RedisEvents {
+    async fn publish(&self, event: &SignalEvent) -> Result<(), CacheError> {
+        let payload = serde_json::to_string(event)
+            .map_err(|error| CacheError::Unavailable(format!("encode event: {error}")))?;
+        let shared = &*self.shared;
+        let _receivers: i64 = shared
+            .master
+            .with_options(&shared.fail_fast)
+            .publish(shared.keys.channel.clone(), payload)
+            .await
+            .map_err(|error| shared.master_error(error))?;
+        Ok(())
+    }
+
+    /// Returns once the shared subscription is established, or after `connect_timeout` when
+    /// Redis is down: the stream then starts delivering when the subscription heals.
+    async fn subscribe(&self) -> Result<EventStream, CacheError> {
+        let shared = &*self.shared;
+        let hub = shared
+            .hub
+            .get_or_try_init(|| async { EventHub::start(shared) })
+            .await?;
+        let receiver = hub.receiver()?;
+        hub.wait_active(shared.config.connect_timeout).await;
+        let stream = BroadcastStream::new(receiver).filter_map(|item| async move {
+            match item {
+                Ok(event) => Some(event),
+                Err(lagged) => {
+                    tracing::warn!(%lagged, "signal event subscriber too slow; events skipped");
+                    None
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// The shared subscription: one connection, one re-subscribing task, one fan-out task.
+#[derive(Debug)]
+pub(crate) struct EventHub {
+    client: SubscriberClient,
+    sender: Mutex<Option<broadcast::Sender<SignalEvent>>>,
+    active: watch::Receiver<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl EventHub {
+    fn start(shared: &Shared) -> Result<Self, CacheError> {
+        let config = &shared.config;
+        let mut settings = config
+            .client_settings(&config.master_url, "master")
+            .map_err(|error| CacheError::Unavailable(error.to_string()))?;
+        // fred's own queue of received messages, before our fan-out.
+        settings.performance.broadcast_channel_capacity = FAN_OUT_CAPACITY;
+        let client = builder(&settings)
+            .build_subscriber_client()
+            .map_err(unavailable)?;
+        let reconnects = client.reconnect_rx();
+        let messages = client.message_rx();
+        drop(client.connect());
+
+        let (sender, _) = broadcast::channel(FAN_OUT_CAPACITY);
+        let (activity, active) = watch::channel(false);
+        let channel = shared.keys.channel.clone();
+        let tasks = vec![
+            tokio::spawn(fan_out(messages, channel.clone(), sender.clone())),
+            tokio::spawn(keep_subscribed(
+                client.clone(),
+                reconnects,
+                channel,
+                activity,
+                config.reconnect_min_delay,
+            )),
+        ];
+        Ok(Self {
+            client,
+            sender: Mutex::new(Some(sender)),
+            active,
+            tasks: Mutex::new(tasks),
+        })
+    }
+
+    fn receiver(&self) -> Result<broadcast::Receiver<SignalEvent>, CacheError> {
+        let guard = self
+            .sender
+            .lock()
+            .map_err(|_| CacheError::Unavailable("event hub poisoned".into()))?;
+        guard
+            .as_ref()
+            .map(broadcast::Sender::subscribe)
+            .ok_or_else(|| CacheError::Unavailable("redis events shut down".into()))
+    }
+
+    async fn wait_active(&self, timeout: Duration) {
+        let mut active = self.active.clone();
+        let _ = tokio::time::timeout(timeout, active.wait_for(|up| *up)).await;
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        *self.active.borrow() && self.client.is_connected()
+    }
+
+    pub(crate) fn client(&self) -> SubscriberClient {
+        self.client.clone()
+    }
+
+    /// Ends every stream and closes the subscriber connection.
+    pub(crate) async fn shutdown(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let tasks = match self.tasks.lock() {
+            Ok(mut tasks) => std::mem::take(&mut *tasks),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for task in tasks {
+            task.abort();
+        }
+        let _ = self.client.quit().await;
+    }
+}
+
+/// Decodes every message of our channel and hands it to every subscriber stream.
+async fn fan_out(
+    mut messages: broadcast::Receiver<Message>,
+    channel: String,
+    sender: broadcast::Sender<SignalEvent>,
+) {
+    loop {
+        match messages.recv().await {
+            Ok(message) if *message.channel == *channel => {
+                let decoded = message
+                    .value
+                    .as_bytes()
+                    .map(serde_json::from_slice::<SignalEvent>);
+                match decoded {
+                    Some(Ok(event)) => {
+                        // No receiver is fine: nobody is listening right now.
+                        let _ = sender.send(event);
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "undecodable signal event skipped");
+                    }
+                    None => tracing::warn!("non-text signal event skipped"),
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                tracing::warn!(skipped, "redis subscriber lagged; signal events skipped");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// (Re)subscribes after every connection, retrying until the server accepts.
+async fn keep_subscribed(
+    client: SubscriberClient,
+    mut reconnects: broadcast::Receiver<fred::types::config::Server>,
+    channel: String,
+    activity: watch::Sender<bool>,
+    retry_delay: Duration,
+) {
+    loop {
+        match reconnects.recv().await {
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+        activity.send_replace(false);
+        loop {
+            match client.subscribe(channel.as_str()).await {
+                Ok(()) => {
+                    activity.send_replace(true);
+                    tracing::info!(channel, "subscribed to signal events");
+                    break;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "redis subscribe failed; retrying");
+                    tokio::time::sleep(retry_delay).await;
+                    if !client.is_connected() {
+                        // The next connection brings its own reconnect event.
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The generation bump as a Lua script: atomic, and never reusing an old number even when the
+//! counter was lost.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fred::prelude::{ClientLike, Error, Value};
+use fred::types::{ClusterHash, CustomCommand};
+
+/// Increments the generation `KEYS[1]`. A missing counter (evicted, flushed, lost in a restart)
+/// restarts at `ARGV[1]`, the current time in microseconds, so a number already handed out —
+/// and a value still cached under it — is never current again.
+const BUMP: &str = "if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return redis.call('INCR', KEYS[1])
+";
+
+/// A script run by SHA1, re-sent in full when the server does not know it (after a restart).
+#[derive(Debug)]
+pub(crate) struct Script {
+    body: &'static str,
+    sha1: Value,
+}
+
+impl Script {
+    /// The generation bump script.
+    pub fn bump() -> Self {
+        Self {
+            body: BUMP,
+            sha1: Value::from(fred::util::sha1_hash(BUMP)),
+        }
+    }
+
+    /// Runs the script: `EVALSHA`, then `EVAL` on `NOSCRIPT`.
+    pub async fn run<C: ClientLike>(
+        &self,
+        client: &C,
+        keys: &[Value],
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let call = |script: Value| {
+            let mut argv = Vec::with_capacity(2 + keys.len() + args.len());
+            argv.push(script);
+            argv.push(Value::Integer(keys.len() as i64));
+            argv.extend_from_slice(keys);
+            argv.extend_from_slice(args);
+            argv
+        };
+        let command =
+            |name: &'static str| CustomCommand::new_static(name, ClusterHash::Offset(2), false);
+        match client
+            .custom::<Value, Value>(command("EVALSHA"), call(self.sha1.clone()))
+            .await
+        {
+            Err(error) if error.details().starts_with("NOSCRIPT") => {
+                client
+                    .custom::<Value, Value>(command("EVAL"), call(Value::from(self.body)))
+                    .await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Now in microseconds since the epoch: the restart point of a lost generation counter.
+pub(crate) fn generation_seed() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        })
+}

@@ -1,0 +1,256 @@
+//! The api's typed configuration: defaults, then the optional TOML file, then `TP_CAPITAL_*`
+//! variables (service-kit's layering). Variables shared with the ingest service keep their
+//! common names (`TP_CAPITAL_DATABASE_URL`, `TP_CAPITAL_DEV_MODE` …); the api's own are
+//! prefixed `TP_CAPITAL_API_`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Deserialize;
+use service_kit::config::{check_bind, check_url, var};
+use service_kit::{LogFormat, Secret, SecretList, ServiceConfig};
+
+/// Everything `tp-capital-api` reads at startup.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    /// `TP_CAPITAL_API_BIND`: where to listen.
+    pub api_bind: String,
+    /// `TP_CAPITAL_API_WORKERS`: HTTP worker threads (0 = one per core).
+    pub api_workers: usize,
+    /// `TP_CAPITAL_DATABASE_URL`: PostgreSQL through PgBouncer, as the app user.
+    pub database_url: Secret,
+    /// `TP_CAPITAL_API_DB_MAX_CONNECTIONS`: database pool size.
+    pub api_db_max_connections: u32,
+    /// `TP_CAPITAL_REDIS_URL`: the Redis master (cache writes, invalidation, pub/sub).
+    pub redis_url: Secret,
+    /// `TP_CAPITAL_REDIS_REPLICA_URL`: the Redis replica (cache reads); optional.
+    pub redis_replica_url: Secret,
+    /// `TP_CAPITAL_REDIS_NAMESPACE`: key and channel prefix shared with the ingest service.
+    pub redis_namespace: String,
+    /// `TP_CAPITAL_API_KEY`: admin keys (`k1,k2`), required unless in dev mode.
+    pub api_key: SecretList,
+    /// `TP_CAPITAL_DEV_MODE`: allows running without API keys (admin calls are then open) and
+    /// without database or Redis (in-memory adapters).
+    pub dev_mode: bool,
+    /// `TP_CAPITAL_CORS_ORIGINS`: browser origins allowed to call the api (`https://a,https://b`);
+    /// empty = same-origin only.
+    pub cors_origins: String,
+    /// `TP_CAPITAL_API_RATE_LIMIT_PER_SECOND`: sustained requests per second per API key or
+    /// client IP; 0 disables rate limiting.
+    pub api_rate_limit_per_second: u32,
+    /// `TP_CAPITAL_API_RATE_LIMIT_BURST`: requests a client may send at once.
+    pub api_rate_limit_burst: u32,
+    /// `TP_CAPITAL_API_RATE_LIMIT_EXEMPT`: client IPs never limited (`127.0.0.1,::1` by
+    /// default: local tools, health probes and the load benchmark).
+    pub api_rate_limit_exempt: String,
+    /// `TP_CAPITAL_API_CACHE_TTL_SECONDS`: how long a cached answer may live (invalidation on
+    /// ingest is what keeps answers fresh; this is a safety net).
+    pub api_cache_ttl_seconds: u64,
+    /// `TP_CAPITAL_API_BODY_LIMIT`: largest request body, in bytes.
+    pub api_body_limit: usize,
+    /// `TP_CAPITAL_API_REQUEST_TIMEOUT_SECONDS`: deadline of one request (to its first byte).
+    pub api_request_timeout_seconds: u64,
+    /// `TP_CAPITAL_API_SSE_MAX_CLIENTS`: concurrent `/signals/stream` subscribers.
+    pub api_sse_max_clients: usize,
+    /// `TP_CAPITAL_LOG_FORMAT`: `json` or `pretty`.
+    pub log_format: LogFormat,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            api_bind: "127.0.0.1:4005".to_owned(),
+            api_workers: 0,
+            database_url: Secret::default(),
+            api_db_max_connections: 16,
+            redis_url: Secret::default(),
+            redis_replica_url: Secret::default(),
+            redis_namespace: "tpcapital".to_owned(),
+            api_key: SecretList::default(),
+            dev_mode: false,
+            cors_origins: String::new(),
+            api_rate_limit_per_second: 50,
+            api_rate_limit_burst: 200,
+            api_rate_limit_exempt: "127.0.0.1,::1".to_owned(),
+            api_cache_ttl_seconds: 30,
+            api_body_limit: 64 * 1024,
+            api_request_timeout_seconds: 15,
+            api_sse_max_clients: 2000,
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The listening address (validated by [`ServiceConfig::validate`]).
+    pub fn bind(&self) -> Option<SocketAddr> {
+        self.api_bind.parse().ok()
+    }
+
+    /// The CORS origins, trimmed, without empty entries.
+    pub fn cors_origins(&self) -> Vec<String> {
+        split_list(&self.cors_origins)
+    }
+
+    /// Client IPs exempt from rate limiting.
+    pub fn rate_limit_exempt(&self) -> Vec<IpAddr> {
+        split_list(&self.api_rate_limit_exempt)
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect()
+    }
+
+    /// The cache TTL.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.api_cache_ttl_seconds.max(1))
+    }
+}
+
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl ServiceConfig for ApiConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        problems.extend(check_bind("api_bind", &self.api_bind));
+        if self.api_key.is_empty() && !self.dev_mode {
+            problems.push(format!(
+                "{} is required (admin calls need a key); set {}=true to run without one in development",
+                var("api_key"),
+                var("dev_mode")
+            ));
+        }
+        if self.database_url.is_empty() {
+            if !self.dev_mode {
+                problems.push(format!("{} is required", var("database_url")));
+            }
+        } else {
+            problems.extend(check_url(
+                "database_url",
+                self.database_url.expose(),
+                &["postgres", "postgresql"],
+            ));
+        }
+        if self.redis_url.is_empty() {
+            if !self.dev_mode {
+                problems.push(format!("{} is required", var("redis_url")));
+            }
+        } else {
+            problems.extend(check_url(
+                "redis_url",
+                self.redis_url.expose(),
+                &["redis", "rediss"],
+            ));
+        }
+        if !self.redis_replica_url.is_empty() {
+            problems.extend(check_url(
+                "redis_replica_url",
+                self.redis_replica_url.expose(),
+                &["redis", "rediss"],
+            ));
+        }
+        for origin in self.cors_origins() {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && origin != "*";
+            if !ok {
+                problems.push(format!(
+                    "{}: '{origin}' must be an origin such as https://dashboard.example.com (scheme and host, no path, no wildcard)",
+                    var("cors_origins")
+                ));
+            }
+        }
+        for ip in split_list(&self.api_rate_limit_exempt) {
+            if ip.parse::<IpAddr>().is_err() {
+                problems.push(format!(
+                    "{}: '{ip}' is not an IP address",
+                    var("api_rate_limit_exempt")
+                ));
+            }
+        }
+        if self.api_rate_limit_per_second > 0 && self.api_rate_limit_burst == 0 {
+            problems.push(format!(
+                "{} must be at least 1 when rate limiting is on",
+                var("api_rate_limit_burst")
+            ));
+        }
+        if self.api_db_max_connections == 0 {
+            problems.push(format!(
+                "{} must be at least 1",
+                var("api_db_max_connections")
+            ));
+        }
+        if self.api_body_limit < 1024 {
+            problems.push(format!("{} must be at least 1024", var("api_body_limit")));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_kit::config::load_from;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn refuses_to_start_without_keys_outside_dev_mode() {
+        let err = load_from::<ApiConfig>(vars(&[
+            ("TP_CAPITAL_DATABASE_URL", "postgres://u:p@h/db"),
+            ("TP_CAPITAL_REDIS_URL", "redis://h:1"),
+        ]))
+        .expect_err("no key");
+        assert!(
+            err.to_string().contains("TP_CAPITAL_API_KEY is required"),
+            "{err}"
+        );
+        let dev: ApiConfig =
+            load_from(vars(&[("TP_CAPITAL_DEV_MODE", "true")])).expect("dev mode needs nothing");
+        assert!(dev.api_key.is_empty());
+    }
+
+    #[test]
+    fn reads_the_contract_variables() {
+        let c: ApiConfig = load_from(vars(&[
+            ("TP_CAPITAL_DATABASE_URL", "postgres://u:p@h/db"),
+            ("TP_CAPITAL_REDIS_URL", "redis://h:1"),
+            ("TP_CAPITAL_API_KEY", "k1,k2"),
+            ("TP_CAPITAL_API_BIND", "127.0.0.1:9999"),
+            (
+                "TP_CAPITAL_CORS_ORIGINS",
+                "http://localhost:3103, https://dash.example.com",
+            ),
+            ("TP_CAPITAL_API_RATE_LIMIT_PER_SECOND", "0"),
+        ]))
+        .expect("loads");
+        assert_eq!(c.bind().map(|b| b.port()), Some(9999));
+        assert_eq!(c.cors_origins().len(), 2);
+        assert!(c.api_key.matches_any(b"k2"));
+        assert_eq!(c.api_rate_limit_per_second, 0);
+        assert!(!format!("{c:?}").contains("u:p@"), "secrets never print");
+    }
+
+    #[test]
+    fn rejects_wildcard_origins_and_bad_urls() {
+        let err = load_from::<ApiConfig>(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_CORS_ORIGINS", "*"),
+            ("TP_CAPITAL_DATABASE_URL", "mysql://x"),
+        ]))
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("TP_CAPITAL_CORS_ORIGINS"), "{text}");
+        assert!(text.contains("TP_CAPITAL_DATABASE_URL"), "{text}");
+    }
+}

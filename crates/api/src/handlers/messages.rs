@@ -1,0 +1,150 @@
+//! `/messages` (and the legacy `/forwarded-messages`): the archive of every delivery with its
+//! parse outcome; `POST /messages/reparse`: the current parser over a time range or the
+//! rejected set.
+
+use actix_web::{HttpResponse, web};
+use domain::model::ChannelId;
+use domain::ports::{MessageOutcome, MessagePage, ReparseSelection};
+use domain::services::ReparseRequest;
+use service_kit::Problem;
+use service_kit::extract::{Json, Query};
+
+use super::{json_bytes, to_json, traceparent};
+use crate::auth::Admin;
+use crate::cursor;
+use crate::dto::{MessageItem, MessagePageBody, ReparseBody, ReparseReportBody};
+use crate::params::{MessageParams, parse_epoch_ms, parse_iso};
+use crate::state::ApiState;
+
+/// Default and largest number of deliveries one re-parse call examines.
+const REPARSE_DEFAULT: u32 = 10_000;
+const REPARSE_MAX: u32 = 50_000;
+
+fn render(page: &MessagePage) -> Result<Vec<u8>, domain::ports::StoreError> {
+    to_json(&MessagePageBody {
+        data: page.rows.iter().map(MessageItem::from_archived).collect(),
+        next_cursor: page.next_cursor.as_ref().map(cursor::encode_message),
+    })
+}
+
+async fn list_archive(state: &ApiState, params: &MessageParams) -> Result<HttpResponse, Problem> {
+    let query = params.validate()?;
+    let page = state.ports.archive.list_messages(&query).await?;
+    Ok(json_bytes(render(&page)?, None))
+}
+
+/// The message archive, newest first: every delivery with its outcome and reason.
+#[utoipa::path(
+    get, path = "/messages", tag = "messages", operation_id = "list_messages",
+    params(MessageParams),
+    responses((status = 200, description = "A page of archived deliveries", body = MessagePageBody))
+)]
+pub async fn list(
+    state: web::Data<ApiState>,
+    params: Query<MessageParams>,
+) -> Result<HttpResponse, Problem> {
+    list_archive(&state, &params).await
+}
+
+/// The legacy dashboard's name for `/messages` (same parameters, same answer).
+#[utoipa::path(
+    get, path = "/forwarded-messages", tag = "messages", operation_id = "list_forwarded_messages",
+    params(MessageParams),
+    responses((status = 200, description = "A page of archived deliveries", body = MessagePageBody))
+)]
+pub async fn list_legacy(
+    state: web::Data<ApiState>,
+    params: Query<MessageParams>,
+) -> Result<HttpResponse, Problem> {
+    list_archive(&state, &params).await
+}
+
+/// Re-parse archived deliveries with the current parser.
+///
+/// Deliveries that were ignored or rejected and now read as a call or an update are applied
+/// (new signals, status updates) exactly as at ingest — a signal is never created twice — and
+/// every delivery's recorded outcome is updated. Without `from`/`to`, the rejected set is
+/// re-parsed. Use `dry_run` to see what would change.
+#[utoipa::path(
+    post, path = "/messages/reparse", tag = "messages", operation_id = "reparse_messages",
+    request_body(content = ReparseBody, content_type = "application/json"),
+    security(("api_key" = [])),
+    responses((status = 200, description = "What changed", body = ReparseReportBody))
+)]
+pub async fn reparse(
+    _admin: Admin,
+    state: web::Data<ApiState>,
+    body: Json<serde_json::Value>,
+) -> Result<HttpResponse, Problem> {
+    let body: ReparseBody = super::object_body(body.into_inner())?;
+    let instant = |field: &str, v: &Option<serde_json::Value>, end: bool| match v {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => parse_iso(field, s, end).map(Some),
+        Some(serde_json::Value::Number(n)) => {
+            let ms = n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.0e15)
+                    .map(|f| f as i64)
+            });
+            match ms {
+                Some(ms) if ms >= 0 => parse_epoch_ms(field, &ms.to_string()).map(Some),
+                _ => Err(Problem::validation(
+                    field,
+                    "epoch milliseconds must be a non-negative integer",
+                )),
+            }
+        }
+        Some(_) => Err(Problem::validation(
+            field,
+            "expected an ISO date, an ISO date-time or epoch milliseconds",
+        )),
+    };
+    let from = instant("from", &body.from, false)?;
+    let to = instant("to", &body.to, true)?;
+    let outcomes = match (body.outcome, from, to) {
+        (Some(o), _, _) => vec![MessageOutcome::from(o)],
+        (None, None, None) => vec![MessageOutcome::Rejected],
+        (None, _, _) => Vec::new(),
+    };
+    let limit = match body.limit {
+        None => REPARSE_DEFAULT,
+        Some(n) if (1..=i64::from(REPARSE_MAX)).contains(&n) => n as u32,
+        Some(_) => {
+            return Err(Problem::validation(
+                "limit",
+                format!("must be between 1 and {REPARSE_MAX}"),
+            ));
+        }
+    };
+    let after =
+        match body.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => Some(cursor::decode_message(c).ok_or_else(|| {
+                Problem::validation("cursor", "not a cursor issued by this service")
+            })?),
+            None => None,
+        };
+    let request = ReparseRequest {
+        selection: ReparseSelection {
+            from,
+            to,
+            outcomes,
+            channel: body.channel_id.map(ChannelId),
+        },
+        after,
+        limit,
+        dry_run: body.dry_run,
+    };
+    let report = state
+        .reparse
+        .reparse(&request, traceparent().as_deref())
+        .await?;
+    tracing::info!(
+        examined = report.examined,
+        reclassified = report.reclassified,
+        signals_created = report.signals_created,
+        dry_run = report.dry_run,
+        "re-parse finished"
+    );
+    Ok(json_bytes(to_json(&ReparseReportBody::from(report))?, None))
+}

@@ -1,0 +1,66 @@
+//! The HTTP handlers, one module per resource. Each is documented for OpenAPI with
+//! `#[utoipa::path]`; the error responses every route shares are added by
+//! [`crate::openapi`].
+
+pub mod channels;
+pub mod export;
+pub mod logs;
+pub mod messages;
+pub mod meta;
+pub mod signals;
+pub mod stream;
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{self, HeaderValue};
+use domain::services::CacheResult;
+
+/// Counter of cached reads, by `result` (`hit`, `miss`, `error`) and `endpoint`.
+pub const CACHE_REQUESTS_TOTAL: &str = "tpcapital_cache_requests_total";
+
+/// Records how a cached read was served.
+pub fn record_cache(endpoint: &'static str, result: CacheResult) {
+    metrics::counter!(CACHE_REQUESTS_TOTAL, "result" => result.as_str(), "endpoint" => endpoint)
+        .increment(1);
+}
+
+/// A 200 with a JSON body that is already rendered (from the cache or just now).
+pub fn json_bytes(
+    body: impl Into<actix_web::web::Bytes>,
+    cache: Option<CacheResult>,
+) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    ));
+    if let Some(result) = cache {
+        res.insert_header(("X-Cache", HeaderValue::from_static(result.as_str())));
+    }
+    res.body(body.into())
+}
+
+/// Renders `value` as JSON bytes; a serialisation failure is an internal error.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, domain::ports::StoreError> {
+    serde_json::to_vec(value)
+        .map_err(|e| domain::ports::StoreError::Internal(format!("rendering JSON: {e}")))
+}
+
+/// The W3C `traceparent` of the current request, for events it causes.
+pub fn traceparent() -> Option<String> {
+    service_kit::telemetry::current_traceparent()
+}
+
+/// A JSON body that must be an object (serde would also read a struct from an array), decoded
+/// with problems naming the field.
+pub fn object_body<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, service_kit::Problem> {
+    if !value.is_object() {
+        return Err(service_kit::Problem::bad_request(
+            "the body must be a JSON object",
+        ));
+    }
+    let bytes = serde_json::to_vec(&value)
+        .map_err(|e| service_kit::Problem::bad_request(format!("unreadable body: {e}")))?;
+    service_kit::extract::parse_json(&bytes)
+}

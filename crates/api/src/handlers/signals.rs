@@ -1,0 +1,184 @@
+//! `/signals`: the dashboard's list (cached), one signal with its history, its soft delete, and
+//! the hourly statistics (cached).
+
+use actix_web::{HttpResponse, web};
+use domain::model::SignalId;
+use domain::ports::{SignalEvent, SignalEventKind, SignalPage};
+use service_kit::Problem;
+use service_kit::extract::Query;
+
+use super::{json_bytes, record_cache, to_json, traceparent};
+use crate::auth::Admin;
+use crate::cursor;
+use crate::dto::{SignalDetailBody, SignalItem, SignalPageBody, StatsBody};
+use crate::params::{SignalParams, StatsParams, signal_cache_key};
+use crate::state::ApiState;
+
+/// The JSON of a page of signals.
+pub fn render_page(page: &SignalPage) -> Result<Vec<u8>, domain::ports::StoreError> {
+    to_json(&SignalPageBody {
+        data: page.rows.iter().map(SignalItem::from_row).collect(),
+        next_cursor: page.next_cursor.as_ref().map(cursor::encode_signal),
+    })
+}
+
+/// List signals, newest first.
+///
+/// Every filter is applied in the database before the limit. Answers are cached (Redis) and
+/// invalidated by every ingest; `X-Cache` says `hit`, `miss` or `error` (cache down, read from
+/// the database).
+#[utoipa::path(
+    get, path = "/signals", tag = "signals", operation_id = "list_signals",
+    params(SignalParams),
+    responses(
+        (status = 200, description = "A page of signals, newest first", body = SignalPageBody,
+         headers(("X-Cache" = String, description = "hit, miss or error"))),
+    )
+)]
+pub async fn list(
+    state: web::Data<ApiState>,
+    params: Query<SignalParams>,
+) -> Result<HttpResponse, Problem> {
+    let filter = params.validate()?;
+    if filter.matches_nothing {
+        let empty = SignalPage {
+            rows: Vec::new(),
+            next_cursor: None,
+        };
+        return Ok(json_bytes(render_page(&empty)?, None));
+    }
+    let key = signal_cache_key("signals1", &filter.query);
+    let queries = state.ports.queries.clone();
+    let query = filter.query;
+    let (body, result) = state
+        .flights
+        .read(&state.reads, &key, move || async move {
+            let page = queries.list_signals(&query).await?;
+            render_page(&page)
+        })
+        .await?;
+    record_cache("signals", result);
+    Ok(json_bytes(body, Some(result)))
+}
+
+/// One signal with its earlier revisions and its status history.
+#[utoipa::path(
+    get, path = "/signals/{id}", tag = "signals", operation_id = "get_signal",
+    params(("id" = i64, Path, description = "Signal id", minimum = 1, example = 1234)),
+    responses(
+        (status = 200, description = "The signal", body = SignalDetailBody),
+        (status = 404, description = "No such signal (or it was deleted)", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+pub async fn detail(
+    state: web::Data<ApiState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let detail = state
+        .ports
+        .queries
+        .signal_detail(SignalId(id))
+        .await
+        .map_err(|e| not_found_as(e, id))?;
+    Ok(json_bytes(
+        to_json(&SignalDetailBody::from_detail(&detail))?,
+        None,
+    ))
+}
+
+fn not_found_as(e: domain::ports::StoreError, id: i64) -> Problem {
+    match e {
+        domain::ports::StoreError::NotFound => Problem::not_found(format!("no signal {id}")),
+        other => other.into(),
+    }
+}
+
+/// Soft-delete a signal: it is kept, with its history, and disappears from every list.
+#[utoipa::path(
+    delete, path = "/signals/{id}", tag = "signals", operation_id = "delete_signal",
+    params(("id" = i64, Path, description = "Signal id", minimum = 1, example = 1234)),
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such signal, or already deleted", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    _admin: Admin,
+    state: web::Data<ApiState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
+    let ports = &state.ports;
+    let detail = ports
+        .queries
+        .signal_detail(SignalId(id))
+        .await
+        .map_err(|e| not_found_as(e, id))?;
+    let now = ports.clock.now();
+    ports
+        .queries
+        .soft_delete(SignalId(id), now)
+        .await
+        .map_err(|e| not_found_as(e, id))?;
+    tracing::info!(signal = id, "signal soft-deleted by an operator");
+    let _ = ports.cache.invalidate_all().await;
+    let signal = &detail.row.signal;
+    let event = SignalEvent {
+        kind: SignalEventKind::Deleted,
+        signal_id: signal.id,
+        channel_id: signal.channel_id,
+        asset: signal.call.asset.clone(),
+        status: signal.status,
+        at: now,
+        traceparent: traceparent(),
+    };
+    if let Err(e) = ports.events.publish(&event).await {
+        tracing::warn!(error = %e, "cannot publish the deletion");
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Signal counts per hour, asset and channel (from the hourly aggregate), cached.
+///
+/// Without `from`, the window is the 7 days before `to` (default now).
+#[utoipa::path(
+    get, path = "/signals/stats", tag = "signals", operation_id = "signal_stats",
+    params(StatsParams),
+    responses(
+        (status = 200, description = "Statistics of the window", body = StatsBody,
+         headers(("X-Cache" = String, description = "hit, miss or error"))),
+    )
+)]
+pub async fn stats(
+    state: web::Data<ApiState>,
+    params: Query<StatsParams>,
+) -> Result<HttpResponse, Problem> {
+    let (query, key) = params.validate(state.ports.clock.now())?;
+    let Some(query) = query else {
+        let none = domain::ports::SignalStats {
+            total: 0,
+            by_hour: Vec::new(),
+            by_asset: Vec::new(),
+            by_channel: Vec::new(),
+        };
+        return Ok(json_bytes(
+            to_json(&StatsBody::new(none, None, None))?,
+            None,
+        ));
+    };
+    let stats = state.ports.stats.clone();
+    let (body, result) = state
+        .flights
+        .read(&state.reads, &key, move || async move {
+            let (from, to) = (query.from, query.to);
+            let s = stats.signal_stats(&query).await?;
+            to_json(&StatsBody::new(s, from, to))
+        })
+        .await?;
+    record_cache("stats", result);
+    Ok(json_bytes(body, Some(result)))
+}

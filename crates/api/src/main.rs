@@ -1,0 +1,160 @@
+//! `tp-capital-api`, the composition root: read the configuration, connect PostgreSQL (through
+//! PgBouncer) and Redis, build the state, serve. Redis being down at startup only degrades the
+//! service; the database being down makes `/health/ready` answer 503 until it is back.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use adapters_postgres::{PgStore, PoolOptions};
+use adapters_redis::{RedisConfig, connect as connect_redis};
+use api::config::ApiConfig;
+use api::rate_limit::{RateLimitSettings, RateLimiter};
+use api::state::{AdminKeys, Ports};
+use api::{AppParts, SERVICE, VERSION, app, memory_ports, openapi_json, state};
+use domain::ports::{SignalStore, SystemClock};
+use service_kit::health::{Component, FnCheck};
+use service_kit::metrics::{PoolStats, spawn_pool_gauges};
+use service_kit::{Health, HttpSettings, Metrics, config, telemetry};
+
+fn main() -> ExitCode {
+    let config = match config::load_or_exit::<ApiConfig>(SERVICE) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match actix_web::rt::System::new().block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{SERVICE}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: ApiConfig) -> Result<(), String> {
+    let telemetry = telemetry::init(SERVICE, config.log_format).map_err(|e| e.to_string())?;
+    let metrics = Metrics::install(SERVICE, VERSION).map_err(|e| e.to_string())?;
+    metrics.spawn_upkeep();
+    let bind = config
+        .bind()
+        .ok_or_else(|| "TP_CAPITAL_API_BIND is not host:port".to_owned())?;
+
+    let (ports, writes, health) = adapters(&config).await?;
+    if config.api_key.is_empty() {
+        tracing::warn!("dev mode without TP_CAPITAL_API_KEY: admin calls are open to anyone");
+    }
+    let admin = AdminKeys {
+        keys: config.api_key.clone(),
+        dev_mode: config.dev_mode,
+    };
+    let state = web::Data::new(state(
+        ports.clone(),
+        writes,
+        admin,
+        config.cache_ttl(),
+        config.api_sse_max_clients,
+    ));
+    state.hub.spawn(ports);
+
+    let mut http = HttpSettings::new(bind);
+    http.body_limit = config.api_body_limit;
+    http.request_timeout = Duration::from_secs(config.api_request_timeout_seconds.max(1));
+    http.shutdown_timeout = Duration::from_secs(10);
+    http.workers = (config.api_workers > 0).then_some(config.api_workers);
+    let parts = AppParts {
+        http: http.clone(),
+        cors_origins: Arc::new(config.cors_origins()),
+        state,
+        health: web::Data::new(health),
+        metrics: web::Data::new(metrics),
+        limiter: web::Data::new(RateLimiter::new(RateLimitSettings {
+            per_second: config.api_rate_limit_per_second,
+            burst: config.api_rate_limit_burst,
+            exempt: config.rate_limit_exempt(),
+        })),
+        openapi: web::Data::new(openapi_json()),
+    };
+    tracing::info!(
+        %bind,
+        cors_origins = parts.cors_origins.len(),
+        rate_limit_per_second = config.api_rate_limit_per_second,
+        "tp-capital-api starting"
+    );
+    let served = service_kit::http::serve(&http, move || app(&parts)).await;
+    telemetry.shutdown();
+    served.map_err(|e| format!("cannot serve on {bind}: {e}"))
+}
+
+/// Connects the real adapters (or, in dev mode without URLs, the in-memory ones) and the health
+/// checks over them.
+async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, Health), String> {
+    let mut health = Health::new(VERSION);
+    let (memory, memory_store, memory_cache, memory_events) = memory_ports();
+    let mut ports = memory;
+    let mut writes: Arc<dyn SignalStore> = Arc::new(memory_store);
+
+    if config.database_url.is_empty() {
+        tracing::warn!("dev mode without TP_CAPITAL_DATABASE_URL: signals live in memory");
+    } else {
+        let store = PgStore::connect(
+            config.database_url.expose(),
+            PoolOptions {
+                max_connections: config.api_db_max_connections,
+                application_name: SERVICE.to_owned(),
+                ..PoolOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let probe = store.clone();
+        health = health.with_check(FnCheck::new(Component::Database, move || {
+            let store = probe.clone();
+            async move {
+                domain::ports::SignalQueries::ping(&store)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }));
+        let sampled = store.clone();
+        spawn_pool_gauges("database", Duration::from_secs(10), move || {
+            let s = sampled.pool_stats();
+            PoolStats {
+                connections: u64::from(s.size),
+                idle: u64::from(s.idle),
+                max: u64::from(s.max),
+            }
+        });
+        let store = Arc::new(store);
+        ports.queries = store.clone();
+        ports.archive = store.clone();
+        ports.channels = store.clone();
+        ports.stats = store.clone();
+        ports.changes = store.clone();
+        writes = store;
+    }
+
+    if config.redis_url.is_empty() {
+        tracing::warn!("dev mode without TP_CAPITAL_REDIS_URL: in-process cache and events");
+        ports.cache = memory_cache;
+        ports.events = memory_events;
+    } else {
+        let mut redis_config =
+            RedisConfig::new(config.redis_url.expose()).with_namespace(&config.redis_namespace);
+        if !config.redis_replica_url.is_empty() {
+            redis_config = redis_config.with_replica(config.redis_replica_url.expose());
+        }
+        let redis = connect_redis(redis_config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let probe = redis.clone();
+        health = health.with_check(FnCheck::new(Component::Cache, move || {
+            let redis = probe.clone();
+            async move { redis.ping().await.map_err(|e| e.to_string()) }
+        }));
+        ports.cache = Arc::new(redis.cache());
+        ports.events = Arc::new(redis.events());
+    }
+    ports.clock = Arc::new(SystemClock);
+    Ok((ports, writes, health))
+}

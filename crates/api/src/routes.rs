@@ -1,0 +1,67 @@
+//! The one route table: [`configure`] registers exactly the routes [`ROUTES`] lists, and the
+//! OpenAPI test compares [`ROUTES`] with the served document, so neither can drift.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use service_kit::Problem;
+
+use crate::handlers::{channels, export, logs, messages, meta, signals, stream};
+
+macro_rules! route_table {
+    ($( $path:literal => { $( $method:ident => $handler:path ),+ $(,)? } ),* $(,)?) => {
+        /// Every route of the api: its path template and its methods (lower case).
+        pub const ROUTES: &[(&str, &[&str])] = &[ $( ($path, &[ $( stringify!($method) ),+ ]) ),* ];
+
+        /// Registers every route of [`ROUTES`]; another method on a known path is a 405 problem.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::$method().to($handler)) )+
+                        .default_service(web::to(|req: HttpRequest| async move {
+                            not_allowed(&req, &[ $( stringify!($method) ),+ ])
+                        })),
+                );
+            )*
+        }
+    };
+}
+
+// Literal paths before templates: `/signals/stats` must not be read as `/signals/{id}`.
+route_table! {
+    "/health" => { get => meta::health },
+    "/health/live" => { get => meta::live },
+    "/health/ready" => { get => meta::ready },
+    "/metrics" => { get => meta::metrics },
+    "/api-docs/openapi.json" => { get => meta::openapi_json },
+    "/signals" => { get => signals::list },
+    "/signals/stats" => { get => signals::stats },
+    "/signals/export" => { get => export::export },
+    "/signals/stream" => { get => stream::stream },
+    "/signals/{id}" => { get => signals::detail, delete => signals::delete },
+    "/messages" => { get => messages::list },
+    "/messages/reparse" => { post => messages::reparse },
+    "/forwarded-messages" => { get => messages::list_legacy },
+    "/channels" => { get => channels::list },
+    "/channels/{channel_id}" => { put => channels::update },
+    "/logs" => { get => logs::list },
+}
+
+/// 405 with the problem body and the `Allow` header RFC 9110 requires.
+fn not_allowed(req: &HttpRequest, methods: &[&str]) -> HttpResponse {
+    let allow = methods
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = Problem::method_not_allowed(req.method().as_str(), req.path())
+        .with_instance(req.path())
+        .to_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, value);
+    }
+    res
+}
+
+/// Where Swagger UI is served (outside the API table: it is documentation, not API).
+pub const SWAGGER_UI: &str = "/swagger-ui/";

@@ -1,0 +1,54 @@
+//! Telegram messages as the gateway delivers them.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A Telegram chat id (channels are negative, e.g. -1001649127710).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChannelId(pub i64);
+
+/// A Telegram message id, unique only inside its chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(pub i64);
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who delivered a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSource(pub String);
+
+/// A message delivered by the gateway. Its identity is `(channel_id, message_id)`; each edit
+/// (a distinct `edit_date`) is a distinct delivery of the same message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// The chat.
+    pub channel_id: ChannelId,
+    /// The message inside the chat.
+    pub message_id: MessageId,
+    /// Text or caption; empty for a photo without caption.
+    pub text: String,
+    /// Telegram time of the message, UTC.
+    pub date: DateTime<Utc>,
+    /// Telegram time of the edit, when this delivery is an edit.
+    pub edit_date: Option<DateTime<Utc>>,
+    /// `photo`, `video` … when the message carries media.
+    pub media_type: Option<String>,
+    /// `bot` or `user_client`, as the gateway says.
+    pub source: Option<String>,
+    /// Everything else the gateway sent, kept as is.
+    pub metadata: serde_json::Value,
+}

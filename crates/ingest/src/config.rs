@@ -1,0 +1,200 @@
+//! The ingest service's configuration: `TP_CAPITAL_*` variables (or `TP_CAPITAL_CONFIG` TOML,
+//! `*_FILE` for secrets) loaded and checked by `service-kit`. It refuses to start without a
+//! gateway token unless `TP_CAPITAL_DEV_MODE=true`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use service_kit::config::{
+    LogFormat, Secret, SecretList, ServiceConfig, check_bind, check_url, var,
+};
+use service_kit::http::HttpSettings;
+
+/// Everything `tp-capital-ingest serve` reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// `TP_CAPITAL_DATABASE_URL`: through PgBouncer, as the app user.
+    pub database_url: Secret,
+    /// `TP_CAPITAL_REDIS_URL`: the master (publish, invalidation).
+    pub redis_url: Secret,
+    /// `TP_CAPITAL_REDIS_REPLICA_URL`: the replica (optional; ingest only writes).
+    pub redis_replica_url: Secret,
+    /// `TP_CAPITAL_GATEWAY_TOKEN`: accepted gateway token(s), comma-separated for rotation.
+    pub gateway_token: SecretList,
+    /// `TP_CAPITAL_DEV_MODE`: allows starting without a gateway token.
+    pub dev_mode: bool,
+    /// `TP_CAPITAL_INGEST_BIND`: listen address.
+    pub ingest_bind: String,
+    /// `TP_CAPITAL_LOG_FORMAT`: `json` or `pretty`.
+    pub log_format: LogFormat,
+    /// `TP_CAPITAL_INGEST_BATCH_BODY_LIMIT`: largest `/ingest/batch` body, bytes.
+    pub ingest_batch_body_limit: usize,
+    /// `TP_CAPITAL_REQUEST_TIMEOUT_SECS`: deadline of one request.
+    pub request_timeout_secs: u64,
+    /// `TP_CAPITAL_SHUTDOWN_TIMEOUT_SECS`: grace for in-flight requests on SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// `TP_CAPITAL_WORKERS`: HTTP worker threads (0 = one per core).
+    pub workers: usize,
+    /// `TP_CAPITAL_DATABASE_POOL_SIZE`: largest number of database connections.
+    pub database_pool_size: u32,
+    /// `TP_CAPITAL_DATABASE_ACQUIRE_TIMEOUT_MS`: how long a request waits for a connection
+    /// before answering 503.
+    pub database_acquire_timeout_ms: u64,
+    /// `TP_CAPITAL_MAINTENANCE_INTERVAL_SECS`: period of aggregate refresh and retention
+    /// (0 = never).
+    pub maintenance_interval_secs: u64,
+    /// `TP_CAPITAL_MESSAGE_RETENTION_DAYS`: keep raw archived messages and processing stats
+    /// this long (0 = forever).
+    pub message_retention_days: u32,
+    /// `TP_CAPITAL_SIGNAL_RETENTION_DAYS`: drop signals older than this (0 = keep forever).
+    pub signal_retention_days: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            database_url: Secret::default(),
+            redis_url: Secret::default(),
+            redis_replica_url: Secret::default(),
+            gateway_token: SecretList::default(),
+            dev_mode: false,
+            ingest_bind: "127.0.0.1:4006".to_owned(),
+            log_format: LogFormat::Json,
+            ingest_batch_body_limit: 16 * 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+            database_pool_size: 16,
+            database_acquire_timeout_ms: 3_000,
+            maintenance_interval_secs: 300,
+            message_retention_days: 30,
+            signal_retention_days: 0,
+        }
+    }
+}
+
+impl ServiceConfig for IngestConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.gateway_token.is_empty() && !self.dev_mode {
+            problems.push(format!(
+                "{} is required (or {}_FILE); set {}=true only for local development",
+                var("gateway_token"),
+                var("gateway_token"),
+                var("dev_mode")
+            ));
+        }
+        if self.database_url.is_empty() {
+            problems.push(format!("{} is required", var("database_url")));
+        } else {
+            problems.extend(check_url(
+                "database_url",
+                self.database_url.expose(),
+                &["postgres", "postgresql"],
+            ));
+        }
+        if self.redis_url.is_empty() {
+            problems.push(format!("{} is required", var("redis_url")));
+        } else {
+            problems.extend(check_url(
+                "redis_url",
+                self.redis_url.expose(),
+                &["redis", "rediss"],
+            ));
+        }
+        if !self.redis_replica_url.is_empty() {
+            problems.extend(check_url(
+                "redis_replica_url",
+                self.redis_replica_url.expose(),
+                &["redis", "rediss"],
+            ));
+        }
+        problems.extend(check_bind("ingest_bind", &self.ingest_bind));
+        if self.ingest_batch_body_limit < 64 * 1024 {
+            problems.push(format!(
+                "{} must be at least 65536",
+                var("ingest_batch_body_limit")
+            ));
+        }
+        if self.request_timeout_secs == 0 {
+            problems.push(format!("{} must be positive", var("request_timeout_secs")));
+        }
+        if self.database_pool_size == 0 {
+            problems.push(format!("{} must be positive", var("database_pool_size")));
+        }
+        problems
+    }
+}
+
+impl IngestConfig {
+    /// The HTTP limits and timeouts.
+    pub fn http(&self) -> HttpSettings {
+        let bind = self
+            .ingest_bind
+            .parse::<SocketAddr>()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 4006)));
+        let mut settings = HttpSettings::new(bind);
+        settings.body_limit = crate::http::MESSAGE_BODY_LIMIT;
+        settings.request_timeout = Duration::from_secs(self.request_timeout_secs);
+        settings.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);
+        settings.workers = (self.workers > 0).then_some(self.workers);
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_kit::config::load_from;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        (
+            "TP_CAPITAL_DATABASE_URL",
+            "postgres://u:p@127.0.0.1:6435/tp_capital_db",
+        ),
+        ("TP_CAPITAL_REDIS_URL", "redis://127.0.0.1:6381"),
+    ];
+
+    #[test]
+    fn refuses_to_start_without_a_token_unless_dev_mode() {
+        let e = load_from::<IngestConfig>(vars(&BASE)).expect_err("no token");
+        assert!(
+            e.to_string()
+                .contains("TP_CAPITAL_GATEWAY_TOKEN is required"),
+            "{e}"
+        );
+
+        let mut dev = BASE.to_vec();
+        dev.push(("TP_CAPITAL_DEV_MODE", "true"));
+        let c = load_from::<IngestConfig>(vars(&dev)).expect("dev mode");
+        assert!(c.gateway_token.is_empty());
+
+        let mut with = BASE.to_vec();
+        with.push(("TP_CAPITAL_GATEWAY_TOKEN", "t0k3n"));
+        with.push(("TP_CAPITAL_INGEST_BIND", "0.0.0.0:4106"));
+        let c = load_from::<IngestConfig>(vars(&with)).expect("token");
+        assert!(c.gateway_token.matches_any(b"t0k3n"));
+        assert_eq!(c.http().bind.port(), 4106);
+        assert!(!format!("{c:?}").contains("t0k3n"));
+        assert!(!format!("{c:?}").contains("u:p@"));
+    }
+
+    #[test]
+    fn bad_urls_are_named() {
+        let e = load_from::<IngestConfig>(vars(&[
+            ("TP_CAPITAL_DATABASE_URL", "mysql://x"),
+            ("TP_CAPITAL_REDIS_URL", "redis://127.0.0.1:6381"),
+            ("TP_CAPITAL_DEV_MODE", "1"),
+        ]))
+        .expect_err("bad url");
+        assert!(e.to_string().contains("TP_CAPITAL_DATABASE_URL"), "{e}");
+    }
+}

@@ -1,0 +1,276 @@
+//! The ingest use case as the HTTP layer sees it: the domain's [`IngestService`] plus what a
+//! network service adds around it — the caller's trace context, one internal retry when a
+//! concurrent duplicate collides at commit, store errors turned into problems (503 +
+//! `Retry-After` when the database is away), the ingest metrics, and group commit: single
+//! messages that arrive while a commit is running are committed together by the next one, so one
+//! database commit (one fsync) acknowledges many gateway requests.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use domain::ports::StoreError;
+use domain::services::{DeletionReport, IngestOutcome, IngestReceipt, IngestReport, IngestService};
+use domain::{ChannelId, Message, MessageId};
+use service_kit::problem::Problem;
+use service_kit::telemetry::current_traceparent;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Messages ingested, by `outcome`.
+pub const MESSAGES_TOTAL: &str = "tpcapital_ingest_messages_total";
+/// Batch items refused as invalid (nothing stored for them).
+pub const INVALID_TOTAL: &str = "tpcapital_ingest_invalid_messages_total";
+/// New signals stored.
+pub const SIGNALS_TOTAL: &str = "tpcapital_signals_total";
+/// Unix time of the last committed ingest.
+pub const LAST_SUCCESS: &str = "tpcapital_ingest_last_success_timestamp_seconds";
+/// Events or cache invalidations that failed after a commit (Redis trouble).
+pub const SIDE_EFFECT_FAILURES: &str = "tpcapital_ingest_side_effect_failures_total";
+/// Store failures, by `kind` (`unavailable`, `conflict`, `internal`).
+pub const STORE_ERRORS: &str = "tpcapital_ingest_store_errors_total";
+/// Commits retried after a concurrent duplicate.
+pub const RETRIES: &str = "tpcapital_ingest_retries_total";
+/// Time from the start of a batch to its commit (and side effects).
+pub const DURATION: &str = "tpcapital_ingest_batch_duration_seconds";
+/// Signals cancelled by deletion notices.
+pub const CANCELLED: &str = "tpcapital_ingest_cancelled_signals_total";
+
+/// Seconds the gateway should wait after a persistent commit conflict.
+const CONFLICT_RETRY_AFTER: u64 = 1;
+
+/// Describes the ingest metrics and creates every labelled series at zero, so dashboards and
+/// alerts see them before the first message.
+pub fn register_metrics() {
+    metrics::describe_counter!(MESSAGES_TOTAL, "Messages ingested, by outcome");
+    metrics::describe_counter!(INVALID_TOTAL, "Batch items refused as invalid");
+    metrics::describe_counter!(SIGNALS_TOTAL, "New signals stored");
+    metrics::describe_gauge!(LAST_SUCCESS, "Unix time of the last committed ingest");
+    metrics::describe_counter!(
+        SIDE_EFFECT_FAILURES,
+        "Pub/sub events or cache invalidations that failed after commit"
+    );
+    metrics::describe_counter!(STORE_ERRORS, "Store failures during ingest, by kind");
+    metrics::describe_counter!(RETRIES, "Ingest transactions retried after a conflict");
+    metrics::describe_histogram!(DURATION, metrics::Unit::Seconds, "Ingest batch latency");
+    metrics::describe_counter!(CANCELLED, "Signals cancelled by deletion notices");
+    for outcome in IngestOutcome::ALL {
+        metrics::counter!(MESSAGES_TOTAL, "outcome" => outcome.as_str()).increment(0);
+    }
+    for kind in ["unavailable", "conflict", "internal"] {
+        metrics::counter!(STORE_ERRORS, "kind" => kind).increment(0);
+    }
+    for name in [
+        INVALID_TOTAL,
+        SIGNALS_TOTAL,
+        SIDE_EFFECT_FAILURES,
+        RETRIES,
+        CANCELLED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
+
+/// Transactions committing single messages at the same time.
+const COMMIT_WORKERS: usize = 4;
+/// Most single messages committed together.
+const MAX_GROUP: usize = 256;
+/// Single messages waiting for a commit worker before senders wait too.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// A single message waiting for a group commit.
+#[derive(Debug)]
+struct Queued {
+    message: Message,
+    traceparent: Option<String>,
+    reply: oneshot::Sender<Result<IngestReceipt, Problem>>,
+}
+
+/// The ingest entry point of the HTTP handlers.
+#[derive(Debug, Clone)]
+pub struct Ingestion {
+    service: IngestService,
+    singles: mpsc::Sender<Queued>,
+}
+
+impl Ingestion {
+    /// Wraps the domain service and starts the group-commit workers (needs a Tokio runtime).
+    pub fn new(service: IngestService) -> Self {
+        let (singles, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..COMMIT_WORKERS {
+            tokio::spawn(group_commit_worker(service.clone(), queue.clone()));
+        }
+        Self { service, singles }
+    }
+
+    /// Ingests one message; it may share its transaction with other single messages arriving
+    /// at the same time. `Ok` only after the commit.
+    pub async fn ingest_one(&self, message: Message) -> Result<IngestReceipt, Problem> {
+        let shutting_down = || Problem::unavailable("the ingest service is shutting down", 1);
+        let (reply, answer) = oneshot::channel();
+        let queued = Queued {
+            message,
+            traceparent: current_traceparent(),
+            reply,
+        };
+        self.singles
+            .send(queued)
+            .await
+            .map_err(|_| shutting_down())?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+
+    /// Ingests `messages` in one transaction; `Ok` only after the commit.
+    pub async fn ingest(&self, messages: &[Message]) -> Result<IngestReport, Problem> {
+        commit(&self.service, messages, current_traceparent().as_deref())
+            .await
+            .map_err(store_problem)
+    }
+
+    /// Applies a deletion notice; `Ok` only after the commit.
+    pub async fn delete(
+        &self,
+        channel_id: ChannelId,
+        message_ids: &[MessageId],
+    ) -> Result<DeletionReport, Problem> {
+        let traceparent = current_traceparent();
+        let mut result = self
+            .service
+            .delete(channel_id, message_ids, traceparent.as_deref())
+            .await;
+        if let Err(StoreError::Conflict(why)) = &result {
+            tracing::info!(error = %why, "deletion conflict; retrying once");
+            metrics::counter!(RETRIES).increment(1);
+            result = self
+                .service
+                .delete(channel_id, message_ids, traceparent.as_deref())
+                .await;
+        }
+        let report = result.map_err(store_problem)?;
+        metrics::counter!(CANCELLED).increment(report.cancelled.len() as u64);
+        committed(report.side_effect_failures);
+        Ok(report)
+    }
+}
+
+/// Takes every single message waiting (up to [`MAX_GROUP`]) and commits them together. When a
+/// group fails for another reason than an unreachable database, its messages are retried one by
+/// one, so one message the store refuses cannot fail the others.
+async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+    loop {
+        let group = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        let (messages, waiting): (Vec<Message>, Vec<_>) = group
+            .into_iter()
+            .map(|q| (q.message, (q.traceparent, q.reply)))
+            .unzip();
+        // One transaction, one trace: the first caller's trace context goes into the events.
+        let traceparent = waiting.iter().find_map(|(t, _)| t.clone());
+        match commit(&service, &messages, traceparent.as_deref()).await {
+            Ok(report) => {
+                for ((_, reply), receipt) in waiting.into_iter().zip(report.receipts) {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Err(e) if messages.len() == 1 || matches!(e, StoreError::Unavailable(_)) => {
+                let problem = store_problem(e);
+                for (_, reply) in waiting {
+                    let _ = reply.send(Err(problem.clone()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = messages.len(), "group commit failed; committing its messages one by one");
+                for (message, (traceparent, reply)) in messages.iter().zip(waiting) {
+                    let result = commit(
+                        &service,
+                        std::slice::from_ref(message),
+                        traceparent.as_deref(),
+                    )
+                    .await
+                    .map_err(store_problem)
+                    .and_then(|r| {
+                        r.receipts.into_iter().next().ok_or_else(|| {
+                            Problem::internal("ingest", &"the service returned no receipt")
+                        })
+                    });
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// One transaction with one retry after a concurrent-duplicate conflict, and its metrics.
+async fn commit(
+    service: &IngestService,
+    messages: &[Message],
+    traceparent: Option<&str>,
+) -> Result<IngestReport, StoreError> {
+    let started = Instant::now();
+    let mut result = service.ingest(messages, traceparent).await;
+    if let Err(StoreError::Conflict(why)) = &result {
+        tracing::info!(error = %why, "commit conflict (concurrent duplicate); retrying once");
+        metrics::counter!(RETRIES).increment(1);
+        result = service.ingest(messages, traceparent).await;
+    }
+    let report = result?;
+    metrics::histogram!(DURATION).record(started.elapsed().as_secs_f64());
+    for receipt in &report.receipts {
+        metrics::counter!(MESSAGES_TOTAL, "outcome" => receipt.outcome.as_str()).increment(1);
+    }
+    metrics::counter!(SIGNALS_TOTAL).increment(u64::from(report.stats.signals));
+    committed(report.side_effect_failures);
+    Ok(report)
+}
+
+/// Counts invalid batch items.
+pub fn record_invalid(count: usize) {
+    if count > 0 {
+        metrics::counter!(INVALID_TOTAL).increment(count as u64);
+    }
+}
+
+fn committed(side_effect_failures: u32) {
+    if side_effect_failures > 0 {
+        tracing::warn!(
+            failures = side_effect_failures,
+            "committed, but publishing events or invalidating the cache failed"
+        );
+        metrics::counter!(SIDE_EFFECT_FAILURES).increment(u64::from(side_effect_failures));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!(LAST_SUCCESS).set(now);
+}
+
+fn store_problem(e: StoreError) -> Problem {
+    let kind = match &e {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Conflict(_) => "conflict",
+        StoreError::Internal(_) | StoreError::NotFound => "internal",
+    };
+    metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
+    match e {
+        StoreError::Conflict(why) => {
+            tracing::warn!(error = %why, "commit conflict persisted after a retry");
+            Problem::unavailable(
+                "a concurrent delivery of the same message is being stored; retry",
+                CONFLICT_RETRY_AFTER,
+            )
+        }
+        StoreError::NotFound => Problem::internal("ingest", &"store answered not found"),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,207 @@
+//! `tp-capital-ingest`: the gateway's push endpoint (`serve`) and the operators' `parse` command.
+
+mod parse_command;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use adapters_postgres::{PgStore, PoolOptions, Retention};
+use adapters_redis::{Redis, RedisConfig};
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use domain::ports::{SignalQueries, SystemClock};
+use domain::services::IngestService;
+use ingest::config::IngestConfig;
+use ingest::http::{GatewayTokens, IngestApp, app};
+use ingest::ingestion::{Ingestion, register_metrics};
+use ingest::maintenance::{self, RunOutcome};
+use service_kit::health::{Component, FnCheck, Health};
+use service_kit::metrics::{Metrics, PoolStats, spawn_pool_gauges};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tp-capital-ingest",
+    version,
+    about = "TP-Capital ingest service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse one message read on stdin and print the outcome as JSON.
+    Parse {
+        /// The message date (YYYY-MM-DD), used to infer the year of validity dates.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+    },
+    /// Run the HTTP service.
+    Serve,
+}
+
+const USAGE: &str =
+    "usage: tp-capital-ingest parse [--date YYYY-MM-DD] < message.txt | tp-capital-ingest serve";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprint!("{}", e.render());
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Parse { date } => match parse_command::run(date) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tp-capital-ingest parse: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve => serve(),
+    }
+}
+
+const SERVICE: &str = "tp-capital-ingest";
+
+/// `serve`: configuration, telemetry, adapters, the use case, the HTTP server; then a clean
+/// shutdown (in-flight requests finish, connections close, spans are flushed).
+fn serve() -> ExitCode {
+    let config = match service_kit::config::load_or_exit::<IngestConfig>(SERVICE) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    match actix_web::rt::System::new().block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{SERVICE}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: IngestConfig) -> Result<(), String> {
+    let telemetry =
+        service_kit::telemetry::init(SERVICE, config.log_format).map_err(|e| e.to_string())?;
+    let metrics =
+        Metrics::install(SERVICE, env!("CARGO_PKG_VERSION")).map_err(|e| e.to_string())?;
+    metrics.spawn_upkeep();
+    register_metrics();
+    if config.dev_mode && config.gateway_token.is_empty() {
+        tracing::warn!("TP_CAPITAL_DEV_MODE: accepting messages without a gateway token");
+    }
+
+    let pool = PoolOptions {
+        max_connections: config.database_pool_size,
+        acquire_timeout: Duration::from_millis(config.database_acquire_timeout_ms),
+        application_name: SERVICE.to_owned(),
+        ..PoolOptions::default()
+    };
+    let store = PgStore::connect(config.database_url.expose(), pool)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let mut redis_config = RedisConfig::new(config.redis_url.expose());
+    if !config.redis_replica_url.is_empty() {
+        redis_config = redis_config.with_replica(config.redis_replica_url.expose());
+    }
+    let redis = adapters_redis::connect(redis_config)
+        .await
+        .map_err(|e| format!("redis: {e}"))?;
+
+    let service = IngestService::new(
+        Arc::new(store.clone()),
+        Arc::new(redis.events()),
+        Arc::new(redis.cache()),
+        Arc::new(SystemClock),
+    );
+    watch_pools(&store, &redis);
+    spawn_maintenance(&store, &config);
+    let state = IngestApp {
+        ingestion: web::Data::new(Ingestion::new(service)),
+        tokens: web::Data::new(GatewayTokens::new(config.gateway_token.clone())),
+        health: web::Data::new(health(&store, &redis)),
+        metrics: web::Data::new(metrics),
+        batch_body_limit: config.ingest_batch_body_limit,
+    };
+    let settings = config.http();
+    let factory_settings = settings.clone();
+    let served = service_kit::http::serve(&settings, move || app(&factory_settings, &state)).await;
+
+    tracing::info!("stopped serving; closing connections");
+    redis.shutdown().await;
+    store.close().await;
+    telemetry.shutdown();
+    served.map_err(|e| format!("http server on {}: {e}", settings.bind))
+}
+
+fn health(store: &PgStore, redis: &Redis) -> Health {
+    let (store, redis) = (store.clone(), redis.clone());
+    Health::new(env!("CARGO_PKG_VERSION"))
+        .with_check(FnCheck::new(Component::Database, move || {
+            let store = store.clone();
+            async move { store.ping().await.map_err(|e| e.to_string()) }
+        }))
+        .with_check(FnCheck::new(Component::Cache, move || {
+            let redis = redis.clone();
+            async move { redis.ping().await.map_err(|e| e.to_string()) }
+        }))
+}
+
+fn watch_pools(store: &PgStore, redis: &Redis) {
+    let (store, redis) = (store.clone(), redis.clone());
+    spawn_pool_gauges("database", Duration::from_secs(5), move || {
+        let s = store.pool_stats();
+        PoolStats {
+            connections: s.size.into(),
+            idle: s.idle.into(),
+            max: s.max.into(),
+        }
+    });
+    spawn_pool_gauges("redis", Duration::from_secs(5), move || {
+        let s = redis.status();
+        let (replica_up, replica_max) = s.replica_connections.unwrap_or((0, 0));
+        PoolStats {
+            connections: u64::from(s.master_connected) + replica_up as u64,
+            idle: 0,
+            max: 1 + replica_max as u64,
+        }
+    });
+}
+
+fn spawn_maintenance(store: &PgStore, config: &IngestConfig) {
+    if config.maintenance_interval_secs == 0 {
+        return;
+    }
+    const DAY: u64 = 24 * 3600;
+    let days = |d: u32| (d > 0).then(|| Duration::from_secs(u64::from(d) * DAY));
+    let retention = Retention {
+        messages: days(config.message_retention_days),
+        processing_stats: days(config.message_retention_days),
+        signals: days(config.signal_retention_days),
+    };
+    let store = store.clone();
+    maintenance::spawn(
+        Duration::from_secs(30),
+        Duration::from_secs(config.maintenance_interval_secs),
+        move || {
+            let (store, retention) = (store.clone(), retention.clone());
+            async move {
+                let report = store.maintenance(&retention, Utc::now()).await?;
+                Ok(if report.skipped {
+                    RunOutcome::Skipped
+                } else {
+                    RunOutcome::Done(format!("{report:?}"))
+                })
+            }
+        },
+    );
+}

@@ -1,0 +1,83 @@
+//! The periodic upkeep the database cannot do alone in every mode (hourly aggregate refresh,
+//! retention), run by the ingest service on a timer. Failures are logged and counted, never
+//! fatal: the next tick tries again.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use domain::ports::StoreError;
+
+/// Maintenance runs, by `result` (`ok`, `skipped`, `error`).
+pub const RUNS: &str = "tpcapital_maintenance_runs_total";
+/// Unix time of the last successful run.
+pub const LAST_SUCCESS: &str = "tpcapital_maintenance_last_success_timestamp_seconds";
+
+/// What one run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Work was done; the text says what.
+    Done(String),
+    /// Another replica holds the maintenance lock.
+    Skipped,
+}
+
+/// Runs `task` after `first_delay`, then every `period`, on the current runtime.
+pub fn spawn<F, Fut>(
+    first_delay: Duration,
+    period: Duration,
+    task: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<RunOutcome, StoreError>> + Send,
+{
+    metrics::describe_counter!(
+        RUNS,
+        "Maintenance runs (aggregate refresh, retention), by result"
+    );
+    metrics::describe_gauge!(
+        LAST_SUCCESS,
+        "Unix time of the last successful maintenance run"
+    );
+    for result in ["ok", "skipped", "error"] {
+        metrics::counter!(RUNS, "result" => result).increment(0);
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(first_delay).await;
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            run_once(&task).await;
+        }
+    })
+}
+
+/// One run, logged and counted.
+pub async fn run_once<F, Fut>(task: &F) -> Option<RunOutcome>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<RunOutcome, StoreError>>,
+{
+    match task().await {
+        Ok(RunOutcome::Done(what)) => {
+            tracing::info!(%what, "maintenance done");
+            metrics::counter!(RUNS, "result" => "ok").increment(1);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            metrics::gauge!(LAST_SUCCESS).set(now);
+            Some(RunOutcome::Done(what))
+        }
+        Ok(RunOutcome::Skipped) => {
+            tracing::debug!("maintenance skipped: another replica runs it");
+            metrics::counter!(RUNS, "result" => "skipped").increment(1);
+            Some(RunOutcome::Skipped)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "maintenance failed; retrying at the next tick");
+            metrics::counter!(RUNS, "result" => "error").increment(1);
+            None
+        }
+    }
+}

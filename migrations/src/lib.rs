@@ -1,0 +1,25 @@
+//! The database schema of TP-Capital as versioned sea-orm migrations, and the runner the
+//! `tp-capital-migrate` binary (and tests) use to apply them.
+//!
+//! Every object is schema-qualified (`signals`, `forwarded_messages`, `metrics`); nothing relies
+//! on `search_path`. What the server offers (TimescaleDB, its license) is detected once by the
+//! first migration and recorded in `metrics.capabilities`, so later migrations and the service
+//! agree on the mode: hypertables when TimescaleDB is installed, a continuous aggregate and
+//! policies only under the Timescale license, else a plain materialized view and retention run
+//! by the service.
+
+mod capabilities;
+pub mod legacy;
+mod m20251101_000001_foundation;
+mod m20251101_000002_signals;
+mod m20251101_000003_message_archive;
+mod m20251101_000004_metrics;
+mod m20251102_000005_revision_time;
+mod m20251104_000007_signal_changes;
+mod m20251105_000008_legacy_import;
+mod m20251106_000009_delivery_keys;
+mod runner;
+pub mod testing;
+
+pub use capabilities::{AggregateMode, Capabilities, RetentionMode};
+pub use runner::{MigrateError, MigrationState, Migrator, down, redact_url, status, up};

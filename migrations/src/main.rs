@@ -1,0 +1,212 @@
+//! `tp-capital-migrate`: the one-shot migration step, run against PostgreSQL directly (never
+//! through PgBouncer: the run holds a session advisory lock).
+//!
+//! The legacy import (`import-legacy`, `rollback-import`, SPEC §6) are further [`Command`]
+//! variants dispatching into `migrations::legacy`; the target is the same direct URL.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use migrations::legacy::{ImportOptions, LegacyError};
+
+/// TP-Capital schema migrations.
+#[derive(Debug, Parser)]
+#[command(name = "tp-capital-migrate", version, about)]
+struct Cli {
+    /// PostgreSQL URL, direct (not PgBouncer).
+    #[arg(
+        long,
+        env = "TP_CAPITAL_MIGRATE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    database_url: Option<String>,
+
+    /// How long to wait for another run holding the migration lock.
+    #[arg(long, default_value_t = 600, global = true, value_name = "SECONDS")]
+    lock_timeout: u64,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply every pending migration (or the first N).
+    Up {
+        /// Apply at most N pending migrations.
+        #[arg(short = 'n', long)]
+        steps: Option<u32>,
+    },
+    /// Roll back the last N applied migrations.
+    Down {
+        /// How many to roll back.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List every migration and whether it is applied, and the recorded capabilities.
+    Status,
+    /// Import the legacy shared database's tp_capital data (pre-flight, backup, batched copy,
+    /// validation, report). Run it again to resume after a crash; a second run adds nothing.
+    /// Exit codes: 0 done, 3 pre-flight NO-GO, 4 validation mismatch, 1 other errors.
+    ImportLegacy {
+        /// PostgreSQL URL of the legacy (shared) database; only read, never written.
+        #[arg(long, env = "TP_CAPITAL_LEGACY_DATABASE_URL", hide_env_values = true)]
+        source: String,
+        /// The legacy schema.
+        #[arg(long, default_value = "tp_capital")]
+        schema: String,
+        /// Pre-flight, counts and a sample mapping only: writes nothing anywhere.
+        #[arg(long)]
+        dry_run: bool,
+        /// Legacy rows per batch (one transaction with its checkpoint).
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+        /// Parallel writing connections to the target (batches still commit in order).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+        writers: u32,
+        /// Where the backup is written (a sub-directory per import).
+        #[arg(long, default_value = "legacy-backup", value_name = "DIR")]
+        backup_dir: PathBuf,
+        /// Where the Markdown and JSON reports are written.
+        #[arg(
+            long = "report",
+            default_value = "legacy-import-reports",
+            value_name = "DIR"
+        )]
+        report_dir: PathBuf,
+        /// Random rows per table compared field by field during validation.
+        #[arg(long, default_value_t = 500)]
+        sample_size: u32,
+    },
+    /// Remove exactly the rows of one import (idempotent).
+    RollbackImport {
+        /// The import id (printed by import-legacy and in its report).
+        #[arg(long)]
+        import_id: uuid::Uuid,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Some(url) = cli.database_url.clone() else {
+        eprintln!(
+            "tp-capital-migrate: no database: pass --database-url or set TP_CAPITAL_MIGRATE_DATABASE_URL"
+        );
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tp-capital-migrate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, &url)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Legacy(e)) => {
+            eprintln!("tp-capital-migrate: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(e) => {
+            eprintln!("tp-capital-migrate: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Migrate(#[from] migrations::MigrateError),
+    #[error(transparent)]
+    Legacy(#[from] LegacyError),
+}
+
+async fn run(cli: Cli, url: &str) -> Result<(), Error> {
+    let lock_timeout = Duration::from_secs(cli.lock_timeout);
+    match cli.command {
+        Command::Up { steps } => {
+            let applied = migrations::up(url, steps, lock_timeout).await?;
+            if applied.is_empty() {
+                println!("nothing to apply: the schema is up to date");
+            }
+            for name in applied {
+                println!("applied   {name}");
+            }
+        }
+        Command::Down { steps } => {
+            let reverted = migrations::down(url, steps, lock_timeout).await?;
+            if reverted.is_empty() {
+                println!("nothing to roll back");
+            }
+            for name in reverted {
+                println!("reverted  {name}");
+            }
+        }
+        Command::Status => {
+            let (states, caps) = migrations::status(url).await?;
+            println!("database  {}", migrations::redact_url(url));
+            for s in &states {
+                let state = if s.applied { "applied" } else { "pending" };
+                println!("{state:<9} {}", s.name);
+            }
+            let pending = states.iter().filter(|s| !s.applied).count();
+            println!(
+                "{} of {} applied, {pending} pending",
+                states.len() - pending,
+                states.len()
+            );
+            if let Some(c) = caps {
+                println!(
+                    "mode      timescaledb={} license={} hypertables={} aggregate={} retention={}",
+                    c.timescaledb_version.as_deref().unwrap_or("absent"),
+                    c.timescaledb_license.as_deref().unwrap_or("-"),
+                    c.hypertables,
+                    c.aggregate.as_str(),
+                    c.retention.as_str()
+                );
+            }
+        }
+        Command::ImportLegacy {
+            source,
+            schema,
+            dry_run,
+            batch_size,
+            writers,
+            backup_dir,
+            report_dir,
+            sample_size,
+        } => {
+            migrations::legacy::import_legacy(&ImportOptions {
+                source_url: source,
+                target_url: url.to_owned(),
+                schema,
+                dry_run,
+                batch_size: batch_size as usize,
+                writers: writers as usize,
+                backup_dir,
+                report_dir,
+                sample_size: sample_size as usize,
+            })
+            .await?;
+        }
+        Command::RollbackImport { import_id } => {
+            migrations::legacy::rollback_import(url, import_id).await?;
+        }
+    }
+    Ok(())
+}

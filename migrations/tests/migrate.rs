@@ -1,0 +1,314 @@
+//! The migrations against real servers: the stack's PostgreSQL 17 + TimescaleDB (Apache build)
+//! and Debian's plain PostgreSQL 15. Each test migrates a database of its own.
+
+use std::process::Command;
+
+use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases, env_or_skip, scalar_i64};
+use migrations::{AggregateMode, RetentionMode};
+use sea_orm::sqlx::{Executor, PgConnection};
+
+const ALL: [&str; 8] = [
+    "m20251101_000001_foundation",
+    "m20251101_000002_signals",
+    "m20251101_000003_message_archive",
+    "m20251101_000004_metrics",
+    "m20251102_000005_revision_time",
+    "m20251104_000007_signal_changes",
+    "m20251105_000008_legacy_import",
+    "m20251106_000009_delivery_keys",
+];
+
+/// A fresh database on the TimescaleDB server, with or without the extension installed.
+async fn timescale_db(test: &str, with_extension: bool) -> Option<FreshDb> {
+    let app = env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", test)?;
+    let admin = env_or_skip("TP_PG_SUPERUSER_URL", test)?;
+    Some(
+        FreshDb::create(&app, &admin, with_extension)
+            .await
+            .expect("fresh database"),
+    )
+}
+
+async fn assert_all_applied(url: &str) {
+    let (states, caps) = migrations::status(url).await.expect("status");
+    let names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ALL);
+    assert!(states.iter().all(|s| s.applied), "{states:?}");
+    assert!(caps.is_some());
+}
+
+/// The archive's identity holds with a NULL edit date, and the aggregate refreshes concurrently.
+async fn assert_schema_works(c: &mut PgConnection) {
+    let insert = "INSERT INTO forwarded_messages.messages \
+        (channel_id, message_id, message_date, edit_date, text, outcome, parser_version) \
+        VALUES (-100, 1, '2025-10-20T12:00:00Z', NULL, 'oi', 'ignored', 't') ON CONFLICT DO NOTHING";
+    c.execute(insert).await.expect("first delivery");
+    c.execute(insert).await.expect("re-delivery");
+    assert_eq!(
+        scalar_i64(c, "SELECT count(*) FROM forwarded_messages.messages")
+            .await
+            .expect("query"),
+        1
+    );
+    c.execute(
+        "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, \
+         entry_min, entry_max, targets, target_final, stop, raw_message, parser_version) VALUES \
+         (-100, 2, '2025-10-20T12:30:00Z', 'BOVAW32', 'long', 1.04, 1.06, '{1.15,2.15}', 3.5, 0.7, 'x', 't')",
+    )
+    .await
+    .expect("insert signal");
+    c.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY metrics.signals_hourly")
+        .await
+        .expect("concurrent refresh");
+    assert_eq!(
+        scalar_i64(
+            c,
+            "SELECT signal_count FROM metrics.signals_hourly WHERE asset = 'BOVAW32' \
+             AND bucket = '2025-10-20T12:00:00Z'"
+        )
+        .await
+        .expect("query"),
+        1
+    );
+    // Upside of the canonical call: (3.5 - 1.06) / 1.06 = 230.19 %.
+    assert_eq!(
+        scalar_i64(
+            c,
+            "SELECT round(avg_upside_pct)::bigint FROM metrics.signals_hourly WHERE asset = 'BOVAW32'"
+        )
+        .await
+        .expect("query"),
+        230
+    );
+}
+
+#[tokio::test]
+async fn timescale_up_is_idempotent_and_status_shows_all_applied() {
+    let Some(db) = timescale_db("timescale_up_is_idempotent", true).await else {
+        return;
+    };
+    let applied = migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("first up");
+    assert_eq!(applied, ALL);
+    let again = migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("second up");
+    assert!(again.is_empty(), "second up applied {again:?}");
+    assert_all_applied(&db.url).await;
+
+    let (_, caps) = migrations::status(&db.url).await.expect("status");
+    let caps = caps.expect("capabilities recorded");
+    assert!(caps.hypertables);
+    assert_eq!(caps.timescaledb_license.as_deref(), Some("apache"));
+    assert_eq!(caps.aggregate, AggregateMode::MaterializedView);
+    assert_eq!(caps.retention, RetentionMode::DropChunks);
+
+    let mut c = db.connect().await.expect("connect");
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT count(*) FROM timescaledb_information.hypertables WHERE \
+             (hypertable_schema, hypertable_name) IN (('signals', 'signals'), \
+             ('forwarded_messages', 'messages'), ('metrics', 'processing_stats'))"
+        )
+        .await
+        .expect("query"),
+        3
+    );
+    assert_schema_works(&mut c).await;
+}
+
+#[tokio::test]
+async fn concurrent_runs_serialise_on_the_lock() {
+    let Some(db) = timescale_db("concurrent_runs_serialise_on_the_lock", true).await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        migrations::up(&db.url, None, LOCK_TIMEOUT),
+        migrations::up(&db.url, None, LOCK_TIMEOUT)
+    );
+    let (a, b) = (a.expect("run a"), b.expect("run b"));
+    let mut together: Vec<String> = a.iter().chain(&b).cloned().collect();
+    together.sort();
+    assert_eq!(together, ALL, "each migration applied exactly once");
+    assert_all_applied(&db.url).await;
+}
+
+#[tokio::test]
+async fn down_then_up_rebuilds_the_schema() {
+    let Some(db) = timescale_db("down_then_up_rebuilds_the_schema", true).await else {
+        return;
+    };
+    migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("up");
+    let one = migrations::down(&db.url, 1, LOCK_TIMEOUT)
+        .await
+        .expect("down 1");
+    assert_eq!(one, [ALL[ALL.len() - 1]]);
+    let rest = migrations::down(&db.url, 10, LOCK_TIMEOUT)
+        .await
+        .expect("down all");
+    assert_eq!(rest.len(), ALL.len() - 1);
+    let mut c = db.connect().await.expect("connect");
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('signals', 'forwarded_messages', 'metrics')"
+        )
+        .await
+        .expect("query"),
+        0
+    );
+    let (states, _) = migrations::status(&db.url).await.expect("status");
+    assert!(states.iter().all(|s| !s.applied));
+    let applied = migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("up again");
+    assert_eq!(applied, ALL);
+    assert_all_applied(&db.url).await;
+    assert_schema_works(&mut c).await;
+}
+
+#[tokio::test]
+async fn the_migration_installs_timescaledb_when_the_server_offers_it() {
+    // TimescaleDB is a trusted extension: the database owner installs it without superuser.
+    let Some(db) = timescale_db("the_migration_installs_timescaledb", false).await else {
+        return;
+    };
+    migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("up");
+    let (_, caps) = migrations::status(&db.url).await.expect("status");
+    let caps = caps.expect("capabilities");
+    assert!(caps.timescaledb_version.is_some());
+    assert!(caps.hypertables);
+    assert_eq!(caps.retention, RetentionMode::DropChunks);
+    assert_schema_works(&mut db.connect().await.expect("connect")).await;
+}
+
+#[tokio::test]
+async fn plain_postgres_15_migrates_up_down_and_up() {
+    let Some(url) = env_or_skip("TP_CAPITAL_PLAIN_PG_URL", "plain_postgres_15") else {
+        return;
+    };
+    let admin = match std::env::var("TP_PLAIN_PG_SUPERUSER_URL") {
+        Ok(a) if !a.is_empty() => Some(a),
+        _ => can_create_databases(&url).await.then(|| url.clone()),
+    };
+    let Some(admin) = admin else {
+        // No role may create a database: migrate the given one (the lock serialises runs).
+        migrations::up(&url, None, LOCK_TIMEOUT).await.expect("up");
+        assert!(
+            migrations::up(&url, None, LOCK_TIMEOUT)
+                .await
+                .expect("up")
+                .is_empty()
+        );
+        assert_all_applied(&url).await;
+        return;
+    };
+    let db = FreshDb::create(&url, &admin, false)
+        .await
+        .expect("fresh database");
+    let mut c = db.connect().await.expect("connect");
+    assert!(
+        scalar_i64(
+            &mut c,
+            "SELECT current_setting('server_version_num')::bigint"
+        )
+        .await
+        .expect("query")
+            >= 150000
+    );
+    assert_eq!(
+        migrations::up(&db.url, None, LOCK_TIMEOUT)
+            .await
+            .expect("up"),
+        ALL
+    );
+    assert!(
+        migrations::up(&db.url, None, LOCK_TIMEOUT)
+            .await
+            .expect("up twice")
+            .is_empty()
+    );
+    let (_, caps) = migrations::status(&db.url).await.expect("status");
+    let caps = caps.expect("capabilities");
+    assert_eq!(caps.timescaledb_version, None);
+    assert_eq!(caps.aggregate, AggregateMode::MaterializedView);
+    assert_eq!(caps.retention, RetentionMode::Delete);
+    assert_eq!(
+        migrations::down(&db.url, 10, LOCK_TIMEOUT)
+            .await
+            .expect("down")
+            .len(),
+        ALL.len()
+    );
+    migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("up again");
+    assert_all_applied(&db.url).await;
+    assert_schema_works(&mut c).await;
+}
+
+#[tokio::test]
+async fn the_binary_reports_status_and_fails_clearly() {
+    let bin = env!("CARGO_BIN_EXE_tp-capital-migrate");
+
+    let refused = Command::new(bin)
+        .args([
+            "--database-url",
+            "postgres://u:secret@127.0.0.1:1/none",
+            "up",
+        ])
+        .env_remove("TP_CAPITAL_MIGRATE_DATABASE_URL")
+        .output()
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("cannot connect to postgres://u:***@127.0.0.1:1/none"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"));
+
+    let no_url = Command::new(bin)
+        .arg("status")
+        .env_remove("TP_CAPITAL_MIGRATE_DATABASE_URL")
+        .output()
+        .expect("run");
+    assert_eq!(no_url.status.code(), Some(2));
+
+    let Some(db) = timescale_db("the_binary_reports_status", true).await else {
+        return;
+    };
+    let up = Command::new(bin)
+        .arg("up")
+        .env("TP_CAPITAL_MIGRATE_DATABASE_URL", &db.url)
+        .output()
+        .expect("run up");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let status = Command::new(bin)
+        .args(["--database-url", &db.url, "status"])
+        .output()
+        .expect("run status");
+    assert!(status.status.success());
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        out.contains(&format!("{n} of {n} applied, 0 pending", n = ALL.len())),
+        "{out}"
+    );
+    assert!(
+        out.contains("aggregate=materialized_view retention=drop_chunks"),
+        "{out}"
+    );
+    for name in ALL {
+        assert!(out.contains(&format!("applied   {name}")), "{out}");
+    }
+}

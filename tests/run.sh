@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project on a fresh, ephemeral stack:
+#   1. static checks: rustfmt, clippy -D warnings, the hexagon (crates/domain names no infrastructure);
+#   2. one debug build of every binary and test;
+#   3. an ephemeral native stack (TimescaleDB, PgBouncer, Redis master/replica, api, ingest) on free
+#      ports in a temporary folder, plus Debian's plain PostgreSQL 15, torn down even on failure;
+#   4. `cargo nextest run --workspace` against it, then the fault-injection tests (names containing
+#      `fault_`: they stop and restart servers) one at a time, then schemathesis against the live api.
+# Usage: ./tests/run.sh            (CI: .ci/run)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+STACK="$ROOT/deploy/local/stack.sh"
+PLAIN_PG="$ROOT/deploy/local/plain-postgres.sh"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { printf 'tests/run.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- tools ---------------------------------------------------------------------------------
+step "tools"
+command -v cargo >/dev/null || die "cargo is required"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+if ! command -v python3 >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+fi
+
+# --- static checks -------------------------------------------------------------------------
+step "rustfmt"
+cargo fmt --all -- --check
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "hexagon: crates/domain depends on no infrastructure"
+bad=$(cargo tree -p domain --prefix none -e normal,build,dev 2>/dev/null |
+  grep -E '^(sea-orm|sea-query|sqlx|actix[a-z-]*|fred|redis|reqwest|tonic|hyper|tokio|tokio-postgres|opentelemetry[a-z_-]*) ' | sort -u || true)
+[ -z "$bad" ] || die "crates/domain depends on infrastructure: $bad"
+echo "ok: $(cargo tree -p domain --prefix none -e normal | sort -u | wc -l) crates, none of them infrastructure"
+
+# --- build once ----------------------------------------------------------------------------
+step "build"
+cargo build --workspace --bins --locked
+cargo nextest run --workspace --locked --no-run
+
+# --- ephemeral stack -----------------------------------------------------------------------
+step "ephemeral stack"
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+read -r P_PG P_BOUNCER P_MASTER P_REPLICA P_API P_INGEST P_PLAIN < <(free_ports 7)
+TP_STACK_DIR=$(mktemp -d /tmp/tp-capital-test.XXXXXX)
+export TP_STACK_DIR TP_PG_PORT=$P_PG TP_PGBOUNCER_PORT=$P_BOUNCER TP_REDIS_MASTER_PORT=$P_MASTER \
+  TP_REDIS_REPLICA_PORT=$P_REPLICA TP_API_PORT=$P_API TP_INGEST_PORT=$P_INGEST TP_PLAIN_PG_PORT=$P_PLAIN \
+  TP_BIN_DIR="$ROOT/target/debug" TP_STACK_BUILD=0 TP_PG_SHARED_BUFFERS=256MB
+# Tests post messages with any date; the 30-day retention of the archive must not race them.
+export TP_CAPITAL_MAINTENANCE_INTERVAL_SECS=0
+teardown() {
+  local rc=$?
+  step "teardown"
+  if [ "$rc" -ne 0 ] && [ -d "$TP_STACK_DIR/logs" ]; then
+    for log in "$TP_STACK_DIR"/logs/{api,ingest,migrate}.log; do
+      [ -f "$log" ] && { echo "--- tail $log"; tail -n 30 "$log"; }
+    done
+  fi
+  "$PLAIN_PG" destroy >/dev/null 2>&1 || true
+  "$STACK" destroy >/dev/null 2>&1 || true
+  rm -rf "$TP_STACK_DIR"
+  exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+"$STACK" up
+"$PLAIN_PG" up
+eval "$("$STACK" env)"
+eval "$("$PLAIN_PG" env)"
+export TP_REQUIRE_STACK=1 TP_STACK_SCRIPT="$STACK" TP_CAPITAL_BIN_DIR="$ROOT/target/debug"
+"$STACK" status
+
+# --- tests ---------------------------------------------------------------------------------
+step "tests (parallel)"
+cargo nextest run --workspace --locked --profile ci -E 'not test(/fault_/)'
+step "fault-injection tests (one at a time)"
+cargo nextest run --workspace --locked --profile ci -E 'test(/fault_/)' --test-threads 1 --no-tests warn
+"$STACK" status
+
+if [ -x "$ROOT/tests/schemathesis.sh" ]; then
+  step "schemathesis against the live api"
+  "$ROOT/tests/schemathesis.sh"
+fi
+step "all green"
