@@ -14,7 +14,7 @@ cd "$ROOT"
 STACK="$ROOT/deploy/local/stack.sh"
 PLAIN_PG="$ROOT/deploy/local/plain-postgres.sh"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { CURRENT_STEP="$*"; printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { printf 'tests/run.sh: %s\n' "$*" >&2; exit 1; }
 
 # --- tools ---------------------------------------------------------------------------------
@@ -62,13 +62,20 @@ export TP_STACK_DIR TP_PG_PORT=$P_PG TP_PGBOUNCER_PORT=$P_BOUNCER TP_REDIS_MASTE
 # Tests post messages with any date; the 30-day retention of the archive must not race them.
 export TP_CAPITAL_MAINTENANCE_INTERVAL_SECS=0
 teardown() {
-  local rc=$?
+  local rc=$? failed_step=${CURRENT_STEP:-?}
   step "teardown"
   if [ "$rc" -ne 0 ] && [ -d "$TP_STACK_DIR/logs" ]; then
+    # Short tails first (lines cut at 400 characters), then what failed, so the end of the output
+    # says why.
     for log in "$TP_STACK_DIR"/logs/{api,ingest,migrate}.log; do
-      [ -f "$log" ] && { echo "--- tail $log"; tail -n 30 "$log"; }
+      [ -f "$log" ] && { echo "--- tail $log"; tail -n 12 "$log" | cut -c1-400; }
     done
+    if [ -f "$TP_STACK_DIR/schemathesis.out" ]; then
+      echo "--- schemathesis (failures and summary)"
+      sed -n '/FAILURES\|ERRORS\|SUMMARY/,$p' "$TP_STACK_DIR/schemathesis.out" | cut -c1-400 | tail -n 120
+    fi
   fi
+  [ "$rc" -ne 0 ] && echo "tests/run.sh: FAILED in step: $failed_step (exit $rc)"
   "$PLAIN_PG" destroy >/dev/null 2>&1 || true
   "$STACK" destroy >/dev/null 2>&1 || true
   rm -rf "$TP_STACK_DIR"
@@ -92,6 +99,6 @@ cargo nextest run --workspace --locked --profile ci -E 'test(/fault_/)' --test-t
 
 if [ -x "$ROOT/tests/schemathesis.sh" ]; then
   step "schemathesis against the live api"
-  "$ROOT/tests/schemathesis.sh"
+  "$ROOT/tests/schemathesis.sh" 2>&1 | tee "$TP_STACK_DIR/schemathesis.out"
 fi
 step "all green"
