@@ -733,8 +733,9 @@ pub struct MessageItem<'a> {
     /// Legacy: when it was archived.
     #[serde(serialize_with = "iso")]
     pub forwarded_at: DateTime<Utc>,
-    /// Legacy: the gateway's `photos`, when it sent any.
-    #[schema(value_type = Option<Object>)]
+    /// Legacy: the gateway's `photos` as it sent them (usually an array of file objects, but
+    /// any JSON is kept), when it sent any.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub photos: Option<&'a serde_json::Value>,
 }
 
