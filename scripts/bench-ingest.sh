@@ -3,7 +3,7 @@
 # 1,000-message batches, each message unique; then counts rows in the database to prove that no
 # acknowledged message was lost and none was stored twice.
 #   ./deploy/local/stack.sh up && ./scripts/bench-ingest.sh [seconds=20]
-# Env: TP_STACK_DIR (which stack), CONNECTIONS_SINGLE (64), CONNECTIONS_BATCH (8).
+# Env: TP_STACK_DIR (which stack), CONNECTIONS_SINGLE (32), CONNECTIONS_BATCH (8).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECONDS_PER_RUN=${1:-20}
@@ -26,7 +26,7 @@ run() { # name connections batch
   ACKED=$(( ${ACKED:-0} + (requests - failed) * per_request ))
 }
 
-run "single (POST /ingest, ${CONNECTIONS_SINGLE:-64} connections)" "${CONNECTIONS_SINGLE:-64}" 0
+run "single (POST /ingest, ${CONNECTIONS_SINGLE:-32} connections)" "${CONNECTIONS_SINGLE:-32}" 0
 run "batch (POST /ingest/batch x1000, ${CONNECTIONS_BATCH:-8} connections)" "${CONNECTIONS_BATCH:-8}" 1000
 sleep 2
 stored=$(sql "SELECT count(*) FROM forwarded_messages.messages WHERE channel_id = $CHANNEL")
