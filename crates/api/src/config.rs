@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
-use service_kit::config::{check_bind, check_url, var};
+use service_kit::config::{check_backends, check_bind, var};
 use service_kit::{LogFormat, Secret, SecretList, ServiceConfig};
 
 /// Everything `tp-capital-api` reads at startup.
@@ -126,35 +126,13 @@ impl ServiceConfig for ApiConfig {
                 var("dev_mode")
             ));
         }
-        if self.database_url.is_empty() {
-            if !self.dev_mode {
-                problems.push(format!("{} is required", var("database_url")));
-            }
-        } else {
-            problems.extend(check_url(
-                "database_url",
-                self.database_url.expose(),
-                &["postgres", "postgresql"],
-            ));
-        }
-        if self.redis_url.is_empty() {
-            if !self.dev_mode {
-                problems.push(format!("{} is required", var("redis_url")));
-            }
-        } else {
-            problems.extend(check_url(
-                "redis_url",
-                self.redis_url.expose(),
-                &["redis", "rediss"],
-            ));
-        }
-        if !self.redis_replica_url.is_empty() {
-            problems.extend(check_url(
-                "redis_replica_url",
-                self.redis_replica_url.expose(),
-                &["redis", "rediss"],
-            ));
-        }
+        // In dev mode a missing database or Redis means the in-memory adapters.
+        problems.extend(check_backends(
+            &self.database_url,
+            &self.redis_url,
+            &self.redis_replica_url,
+            !self.dev_mode,
+        ));
         for origin in self.cors_origins() {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/')

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use service_kit::config::{
-    LogFormat, Secret, SecretList, ServiceConfig, check_bind, check_url, var,
+    LogFormat, Secret, SecretList, ServiceConfig, check_backends, check_bind, var,
 };
 use service_kit::http::HttpSettings;
 
@@ -21,6 +21,8 @@ pub struct IngestConfig {
     pub redis_url: Secret,
     /// `TP_CAPITAL_REDIS_REPLICA_URL`: the replica (optional; ingest only writes).
     pub redis_replica_url: Secret,
+    /// `TP_CAPITAL_REDIS_NAMESPACE`: key and channel prefix, the same as the api's.
+    pub redis_namespace: String,
     /// `TP_CAPITAL_GATEWAY_TOKEN`: accepted gateway token(s), comma-separated for rotation.
     pub gateway_token: SecretList,
     /// `TP_CAPITAL_DEV_MODE`: allows starting without a gateway token.
@@ -58,6 +60,7 @@ impl Default for IngestConfig {
             database_url: Secret::default(),
             redis_url: Secret::default(),
             redis_replica_url: Secret::default(),
+            redis_namespace: "tpcapital".to_owned(),
             gateway_token: SecretList::default(),
             dev_mode: false,
             ingest_bind: "127.0.0.1:4006".to_owned(),
@@ -86,31 +89,12 @@ impl ServiceConfig for IngestConfig {
                 var("dev_mode")
             ));
         }
-        if self.database_url.is_empty() {
-            problems.push(format!("{} is required", var("database_url")));
-        } else {
-            problems.extend(check_url(
-                "database_url",
-                self.database_url.expose(),
-                &["postgres", "postgresql"],
-            ));
-        }
-        if self.redis_url.is_empty() {
-            problems.push(format!("{} is required", var("redis_url")));
-        } else {
-            problems.extend(check_url(
-                "redis_url",
-                self.redis_url.expose(),
-                &["redis", "rediss"],
-            ));
-        }
-        if !self.redis_replica_url.is_empty() {
-            problems.extend(check_url(
-                "redis_replica_url",
-                self.redis_replica_url.expose(),
-                &["redis", "rediss"],
-            ));
-        }
+        problems.extend(check_backends(
+            &self.database_url,
+            &self.redis_url,
+            &self.redis_replica_url,
+            true,
+        ));
         problems.extend(check_bind("ingest_bind", &self.ingest_bind));
         if self.ingest_batch_body_limit < 64 * 1024 {
             problems.push(format!(

@@ -109,7 +109,8 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     let store = PgStore::connect(config.database_url.expose(), pool)
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let mut redis_config = RedisConfig::new(config.redis_url.expose());
+    let mut redis_config =
+        RedisConfig::new(config.redis_url.expose()).with_namespace(&config.redis_namespace);
     if !config.redis_replica_url.is_empty() {
         redis_config = redis_config.with_replica(config.redis_replica_url.expose());
     }

@@ -177,6 +177,33 @@ pub fn check_url(key: &str, value: &str, schemes: &[&str]) -> Option<String> {
     })
 }
 
+/// Checks the backing services both binaries share, under their common variables
+/// (`TP_CAPITAL_DATABASE_URL`, `TP_CAPITAL_REDIS_URL`, `TP_CAPITAL_REDIS_REPLICA_URL`): the first
+/// two are required when `required`, and every one given must be a URL of its kind.
+pub fn check_backends(
+    database_url: &Secret,
+    redis_url: &Secret,
+    redis_replica_url: &Secret,
+    required: bool,
+) -> Vec<String> {
+    const POSTGRES: &[&str] = &["postgres", "postgresql"];
+    const REDIS: &[&str] = &["redis", "rediss"];
+    [
+        ("database_url", database_url, POSTGRES, required),
+        ("redis_url", redis_url, REDIS, required),
+        ("redis_replica_url", redis_replica_url, REDIS, false),
+    ]
+    .into_iter()
+    .filter_map(|(key, value, schemes, required)| {
+        if value.is_empty() {
+            required.then(|| format!("{} is required", var(key)))
+        } else {
+            check_url(key, value.expose(), schemes)
+        }
+    })
+    .collect()
+}
+
 /// Checks that `value` is a `host:port` socket address.
 pub fn check_bind(key: &str, value: &str) -> Option<String> {
     value.parse::<std::net::SocketAddr>().is_err().then(|| {
@@ -344,6 +371,25 @@ impl Visitor<'_> for ScalarVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backends_are_required_unless_told_otherwise_and_named_when_wrong() {
+        let none = Secret::default();
+        let pg = Secret::new("postgres://u:p@127.0.0.1:6435/db");
+        let redis = Secret::new("redis://127.0.0.1:6381");
+        assert_eq!(
+            check_backends(&none, &none, &none, true),
+            [
+                "TP_CAPITAL_DATABASE_URL is required",
+                "TP_CAPITAL_REDIS_URL is required"
+            ]
+        );
+        assert!(check_backends(&none, &none, &none, false).is_empty());
+        assert!(check_backends(&pg, &redis, &redis, true).is_empty());
+        let wrong = check_backends(&redis, &pg, &pg, false);
+        assert_eq!(wrong.len(), 3, "{wrong:?}");
+        assert!(wrong[2].starts_with("TP_CAPITAL_REDIS_REPLICA_URL must be a redis://"));
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(default)]
