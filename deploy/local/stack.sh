@@ -633,7 +633,9 @@ stop_pgbouncer() {
   local pid
   pid=$(pgbouncer_pid)
   [[ -n $pid ]] || return 0
-  stop_pid "$pid" pgbouncer TERM 20
+  # SIGINT (PgBouncer >= 1.23): waits for running transactions, not for pooled clients to leave
+  # (SIGTERM would wait for the api and ingest to disconnect, i.e. until the SIGKILL).
+  stop_pid "$pid" pgbouncer INT 20
   note "pgbouncer stopped (pid $pid)"
 }
 
