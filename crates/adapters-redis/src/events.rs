@@ -56,6 +56,29 @@ impl SignalEvents for RedisEvents {
         Ok(())
     }
 
+    /// Sends every event without waiting for the previous reply (fred pipelines commands
+    /// issued together on one connection): one round trip for a whole batch.
+    async fn publish_all(&self, events: &[SignalEvent]) -> usize {
+        let shared = &*self.shared;
+        let master = shared.master.with_options(&shared.fail_fast);
+        let sends = events.iter().map(|event| {
+            let master = &master;
+            async move {
+                let payload = serde_json::to_string(event)
+                    .map_err(|error| CacheError::Unavailable(format!("encode event: {error}")))?;
+                master
+                    .publish::<i64, _, _>(shared.keys.channel.clone(), payload)
+                    .await
+                    .map_err(|error| shared.master_error(error))
+            }
+        });
+        futures_util::future::join_all(sends)
+            .await
+            .iter()
+            .filter(|sent| sent.is_err())
+            .count()
+    }
+
     /// Returns once the shared subscription is established, or after `connect_timeout` when
     /// Redis is down: the stream then starts delivering when the subscription heals.
     async fn subscribe(&self) -> Result<EventStream, CacheError> {

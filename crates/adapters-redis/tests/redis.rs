@@ -287,6 +287,16 @@ async fn pubsub_delivers_published_events_to_every_subscriber() {
         .expect("event within 2 s");
     assert_eq!(received, Some(event(4)));
 
+    // A whole batch goes out in one round trip, still in order.
+    let batch: Vec<_> = (5..=104).map(event).collect();
+    assert_eq!(publisher.publish_all(&batch).await, 0, "nothing failed");
+    for expected in &batch {
+        let received = tokio::time::timeout(Duration::from_secs(2), second.next())
+            .await
+            .expect("event within 2 s");
+        assert_eq!(received.as_ref(), Some(expected), "batch events in order");
+    }
+
     // Shutting down ends the streams.
     api.shutdown().await;
     let end = tokio::time::timeout(Duration::from_secs(2), second.next())
@@ -356,6 +366,7 @@ async fn a_dead_redis_at_startup_does_not_fail_startup_and_calls_fail_fast() {
             events.publish(&event(1)).await,
             Err(CacheError::Unavailable(_))
         ));
+        assert_eq!(events.publish_all(&[event(1), event(2)]).await, 2);
         assert!(matches!(
             cache.ping().await,
             Err(CacheError::Unavailable(_))
@@ -363,7 +374,7 @@ async fn a_dead_redis_at_startup_does_not_fail_startup_and_calls_fail_fast() {
         let elapsed = started.elapsed();
         assert!(
             elapsed < Duration::from_millis(50),
-            "five calls took {elapsed:?}: they must fail fast, not wait for a timeout"
+            "six calls took {elapsed:?}: they must fail fast, not wait for a timeout"
         );
     }
     // Subscribing still hands out a stream that will deliver once Redis is back.

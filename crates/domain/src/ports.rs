@@ -329,6 +329,18 @@ pub trait SignalEvents: Send + Sync {
     /// broker is down.
     async fn publish(&self, event: &SignalEvent) -> Result<(), CacheError>;
 
+    /// Publishes `events` in order and returns how many could not be published. Adapters
+    /// override it to send them in one round trip; the default publishes one by one.
+    async fn publish_all(&self, events: &[SignalEvent]) -> usize {
+        let mut failed = 0;
+        for event in events {
+            if self.publish(event).await.is_err() {
+                failed += 1;
+            }
+        }
+        failed
+    }
+
     /// Subscribes to every event published from now on. The stream survives broker restarts
     /// (events published while disconnected are lost; readers reconcile from the store).
     async fn subscribe(&self) -> Result<EventStream, CacheError>;

@@ -294,13 +294,12 @@ impl IngestService {
         if self.cache.invalidate_all().await.is_err() {
             failures += 1;
         }
-        for mut e in events {
+        let mut events = events;
+        for e in &mut events {
             e.traceparent = traceparent.map(str::to_owned);
-            if self.events.publish(&e).await.is_err() {
-                failures += 1;
-            }
         }
-        failures
+        let unpublished = self.events.publish_all(&events).await;
+        failures + u32::try_from(unpublished).unwrap_or(u32::MAX)
     }
 }
 
