@@ -60,7 +60,7 @@ trap cleanup EXIT
 
 echo "== release build"
 (cd "$ROOT" && cargo build --release -p migrations --bin tp-capital-migrate)
-BIN=$ROOT/target/release/tp-capital-migrate
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tp-capital-migrate
 
 echo "== legacy database: $LEGACY_ROWS signals, $LEGACY_MESSAGES messages (ts $TS_TYPE)"
 psql -q "$LEGACY_ADMIN_URL" -c "CREATE DATABASE $LEGACY_DB OWNER \"$(user_of "$LEGACY_APP_URL")\""
