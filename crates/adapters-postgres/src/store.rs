@@ -70,10 +70,12 @@ impl PgStore {
             .acquire_timeout(opts.acquire_timeout)
             .idle_timeout(opts.idle_timeout)
             .set_application_name(opts.application_name.clone())
-            // A connection idle for a while is checked before use; busy ones are not pinged
-            // on every acquire (that would double the round trips under load).
+            // A connection idle for a second or more is checked before use, so the pool drops
+            // the connections a PgBouncer or PostgreSQL restart killed instead of failing one
+            // request on each; busy ones are not pinged on every acquire (that would double the
+            // round trips under load).
             .test_before_acquire(false)
-            .test_before_acquire_if_idle_for(Duration::from_secs(30))
+            .test_before_acquire_if_idle_for(Duration::from_secs(1))
             .connect_lazy(true)
             .sqlx_logging(false);
         // Lazy: nothing is dialled here, so any failure is a configuration error.
