@@ -1,6 +1,7 @@
 //! The api under faults (run one at a time by tests/run.sh: names start with `fault_`): with
 //! Redis stopped it answers from the database and says degraded; with PostgreSQL stopped its
-//! readiness and uncached reads answer 503, and both heal when the component is back.
+//! readiness and uncached reads answer 503, and both heal when the component is back; a
+//! PgBouncer restart costs no request.
 
 mod api_common;
 
@@ -57,4 +58,35 @@ async fn fault_database_down_readiness_is_503_until_it_is_back() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     assert_eq!(s.get(&format!("/signals?channel={ch}")).await.status, 200);
+}
+
+/// GETs `paths` concurrently (each holds its own pooled connection) and returns the statuses
+/// with the bodies.
+async fn concurrent_gets(s: &Stack, paths: Vec<String>) -> Vec<(u16, String)> {
+    let mut set = tokio::task::JoinSet::new();
+    for path in paths {
+        let (http, url) = (s.http.clone(), s.url(&path));
+        set.spawn(async move {
+            let r = http.get(url).send().await.expect("request");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test]
+async fn fault_pgbouncer_restart_costs_the_api_no_request() {
+    let Some(s) = stack() else { return };
+    // Uncached reads (a new channel each) need a database connection each.
+    let uncached = |n: usize| (0..n).map(|_| format!("/signals?channel={}", unique_channel()));
+    for (status, body) in concurrent_gets(&s, uncached(8).collect()).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    component("stop", "pgbouncer");
+    component("start", "pgbouncer");
+    // Every pooled connection died with the old PgBouncer: the pool must notice before use.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    for (status, body) in concurrent_gets(&s, uncached(8).collect()).await {
+        assert_eq!(status, 200, "a request paid for the restart: {body}");
+    }
 }
