@@ -45,6 +45,12 @@ cargo nextest run --workspace --locked --no-run
 
 # --- ephemeral stack -----------------------------------------------------------------------
 step "ephemeral stack"
+# Where cargo put the binaries (CARGO_TARGET_DIR or the build config may move them).
+BIN_DIR="$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug"
+for bin in tp-capital-api tp-capital-ingest tp-capital-migrate; do
+  [ -x "$BIN_DIR/$bin" ] || die "$BIN_DIR/$bin was not built"
+done
 free_ports() {
   python3 - "$1" <<'PY'
 import socket, sys
@@ -58,7 +64,7 @@ read -r P_PG P_BOUNCER P_MASTER P_REPLICA P_API P_INGEST P_PLAIN < <(free_ports 
 TP_STACK_DIR=$(mktemp -d /tmp/tp-capital-test.XXXXXX)
 export TP_STACK_DIR TP_PG_PORT=$P_PG TP_PGBOUNCER_PORT=$P_BOUNCER TP_REDIS_MASTER_PORT=$P_MASTER \
   TP_REDIS_REPLICA_PORT=$P_REPLICA TP_API_PORT=$P_API TP_INGEST_PORT=$P_INGEST TP_PLAIN_PG_PORT=$P_PLAIN \
-  TP_BIN_DIR="$ROOT/target/debug" TP_STACK_BUILD=0 TP_PG_SHARED_BUFFERS=256MB
+  TP_BIN_DIR="$BIN_DIR" TP_STACK_BUILD=0 TP_PG_SHARED_BUFFERS=256MB
 # Tests post messages with any date; the 30-day retention of the archive must not race them.
 export TP_CAPITAL_MAINTENANCE_INTERVAL_SECS=0
 teardown() {
@@ -87,7 +93,7 @@ trap 'exit 130' INT TERM
 "$PLAIN_PG" up
 eval "$("$STACK" env)"
 eval "$("$PLAIN_PG" env)"
-export TP_REQUIRE_STACK=1 TP_STACK_SCRIPT="$STACK" TP_CAPITAL_BIN_DIR="$ROOT/target/debug"
+export TP_REQUIRE_STACK=1 TP_STACK_SCRIPT="$STACK" TP_CAPITAL_BIN_DIR="$BIN_DIR"
 "$STACK" status
 
 # --- tests ---------------------------------------------------------------------------------
