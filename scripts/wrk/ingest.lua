@@ -12,6 +12,9 @@ function init(args)
   channel = os.getenv("BENCH_CHANNEL") or "-1009999000001"
   batch = tonumber(os.getenv("BENCH_BATCH") or "0")
   run = tonumber(os.getenv("BENCH_RUN") or "1")
+  -- Messages of the last hour, as the gateway pushes them (an old date would be archived into
+  -- chunks that the archive's 30-day retention drops while the run goes on).
+  since = os.time() - 3600
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["X-Gateway-Token"] = os.getenv("BENCH_TOKEN") or ""
@@ -23,7 +26,7 @@ local function message()
   local cents = counter % 90 + 10
   return string.format(
     '{"channelId":%s,"messageId":%d,"text":"🟢Swing Trade\\nAtivo: BOVAW32\\nCompra: 1,%02d a 1,%02d\\nAlvo 1: 2,15\\nAlvo final: 3,50\\nStop: 0,70\\nA ordem ficará posicionada no Book até dia 28/10","timestamp":%d,"source":"bench"}',
-    channel, id, cents, cents + 1, 1760965500 + counter % 86400)
+    channel, id, cents, cents + 1, since + counter % 3600)
 end
 
 function request()

@@ -30,6 +30,9 @@ fn map_sqlx(what: &str, err: &sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             let detail = format!("{what}: {} (SQLSTATE {code})", db.message());
+            if dropped_concurrently(&code, db.message()) {
+                return StoreError::Unavailable(detail);
+            }
             map_sqlstate(&code, detail)
         }
         _ => StoreError::Internal(format!("{what}: {err}")),
@@ -49,6 +52,14 @@ fn map_sqlstate(code: &str, detail: String) -> StoreError {
         "57014" => StoreError::Unavailable(detail),
         _ => StoreError::Internal(detail),
     }
+}
+
+/// A chunk dropped by retention (`drop_chunks`) while a statement was about to use it: the
+/// server reports an internal error, but the statement only lost a race and a retry will do
+/// (it creates the chunk again). Seen when old-dated messages arrive while the archive's
+/// retention runs.
+fn dropped_concurrently(code: &str, message: &str) -> bool {
+    code == "XX000" && message.starts_with("could not open relation with OID")
 }
 
 /// A stored row the domain refuses (a broken invariant): the detail names the row.
@@ -74,5 +85,18 @@ mod tests {
         assert!(matches!(m("57014"), StoreError::Unavailable(_)));
         assert!(matches!(m("42P01"), StoreError::Internal(_)));
         assert!(matches!(m("23514"), StoreError::Internal(_)));
+    }
+
+    #[test]
+    fn a_chunk_dropped_under_a_statement_is_transient() {
+        assert!(dropped_concurrently(
+            "XX000",
+            "could not open relation with OID 17419"
+        ));
+        assert!(!dropped_concurrently("XX000", "unexpected chunk"));
+        assert!(!dropped_concurrently(
+            "42P01",
+            "could not open relation with OID 17419"
+        ));
     }
 }
