@@ -18,6 +18,7 @@ mod m20251102_000005_revision_time;
 mod m20251104_000007_signal_changes;
 mod m20251105_000008_legacy_import;
 mod m20251106_000009_delivery_keys;
+mod m20251128_000010_positive_prices;
 mod runner;
 pub mod testing;
 

@@ -7,7 +7,7 @@ use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases, env_or_sk
 use migrations::{AggregateMode, RetentionMode};
 use sea_orm::sqlx::{Executor, PgConnection};
 
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "m20251101_000001_foundation",
     "m20251101_000002_signals",
     "m20251101_000003_message_archive",
@@ -16,6 +16,7 @@ const ALL: [&str; 8] = [
     "m20251104_000007_signal_changes",
     "m20251105_000008_legacy_import",
     "m20251106_000009_delivery_keys",
+    "m20251128_000010_positive_prices",
 ];
 
 /// A fresh database on the TimescaleDB server, with or without the extension installed.
@@ -57,6 +58,21 @@ async fn assert_schema_works(c: &mut PgConnection) {
     )
     .await
     .expect("insert signal");
+    for not_positive in [
+        "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, \
+         entry_min, targets, stop, raw_message, parser_version) VALUES \
+         (-100, 3, '2025-10-20T12:40:00Z', 'BOVAW32', 'long', 1.04, '{1.15}', 0, 'x', 't')",
+        "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, \
+         entry_min, targets, stop, raw_message, parser_version) VALUES \
+         (-100, 4, '2025-10-20T12:40:00Z', 'BOVAW32', 'long', 1.04, '{1.15,0}', 0.7, 'x', 't')",
+    ] {
+        let refused = c
+            .execute(not_positive)
+            .await
+            .expect_err("a price that is not positive is refused");
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("23514"), "{refused}");
+    }
     c.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY metrics.signals_hourly")
         .await
         .expect("concurrent refresh");
