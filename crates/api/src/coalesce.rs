@@ -1,14 +1,16 @@
 //! Request coalescing for the cached reads: concurrent requests for the same cache key share one
 //! cache lookup and, on a miss, one database load — so a burst of identical dashboard queries
 //! costs one Redis round trip, and an expired entry one query, not one per connection.
+//! An entry due for refresh is served at once and reloaded in the background (one reload per key
+//! at a time), so no request waits for a slow query just because its entry aged out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
 use domain::ports::StoreError;
-use domain::services::{CacheResult, CachedReads};
+use domain::services::{CacheResult, CachedReads, Lookup};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 
@@ -17,10 +19,24 @@ pub type Loaded = Result<(Bytes, CacheResult), StoreError>;
 
 type Flight = Shared<BoxFuture<'static, Loaded>>;
 
-/// The reads in flight, by cache key.
+/// The reads in flight, by cache key, and the keys being refreshed in the background.
 #[derive(Default)]
 pub struct Coalescer {
     inflight: Mutex<HashMap<String, Flight>>,
+    refreshing: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Releases a key's background refresh when it ends (or is dropped).
+struct Refreshing {
+    keys: Arc<Mutex<HashSet<String>>>,
+    key: String,
+}
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.remove(&self.key);
+    }
 }
 
 impl std::fmt::Debug for Coalescer {
@@ -63,11 +79,22 @@ impl Coalescer {
                 None => {
                     let reads = reads.clone();
                     let owned_key = key.to_owned();
+                    let refreshing = self.refreshing.clone();
                     let flight = async move {
-                        reads
-                            .get_or_load(&owned_key, load)
-                            .await
-                            .map(|(body, result)| (Bytes::from(body), result))
+                        let (body, result) = match reads.lookup(&owned_key).await {
+                            Lookup::Fresh(body) => (body, CacheResult::Hit),
+                            Lookup::Stale(body, generation) => {
+                                refresh(reads, refreshing, owned_key, generation, load);
+                                (body, CacheResult::Hit)
+                            }
+                            Lookup::Missing(generation) => {
+                                let body = load().await?;
+                                let result = reads.store(&owned_key, generation, &body).await;
+                                (body, result)
+                            }
+                            Lookup::Unavailable => (load().await?, CacheResult::Unavailable),
+                        };
+                        Ok((Bytes::from(body), result))
                     }
                     .boxed()
                     .shared();
@@ -90,6 +117,36 @@ impl Coalescer {
     }
 }
 
+/// Reloads `key` in the background unless a reload of it is already running; a failed reload
+/// leaves the entry as it was (it expires at its TTL).
+fn refresh<F, Fut>(
+    reads: CachedReads,
+    refreshing: Arc<Mutex<HashSet<String>>>,
+    key: String,
+    generation: u64,
+    load: F,
+) where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<u8>, StoreError>> + Send + 'static,
+{
+    {
+        let mut keys = refreshing.lock().unwrap_or_else(|p| p.into_inner());
+        if !keys.insert(key.clone()) {
+            return;
+        }
+    }
+    let guard = Refreshing {
+        keys: refreshing,
+        key,
+    };
+    actix_web::rt::spawn(async move {
+        if let Ok(body) = load().await {
+            reads.store(&guard.key, generation, &body).await;
+        }
+        drop(guard);
+    });
+}
+
 /// Shares one [`Coalescer`] between workers.
 pub type SharedCoalescer = Arc<Coalescer>;
 
@@ -98,13 +155,67 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use domain::memory::MemoryCache;
+    use domain::memory::{FixedClock, MemoryCache};
 
     use super::*;
 
+    fn reads() -> (Arc<FixedClock>, CachedReads) {
+        let clock = Arc::new(FixedClock::new(
+            chrono::DateTime::from_timestamp(1_760_965_500, 0).expect("time"),
+        ));
+        let reads = CachedReads::new(
+            Arc::new(MemoryCache::new()),
+            clock.clone(),
+            Duration::from_secs(30),
+        );
+        (clock, reads)
+    }
+
+    #[actix_web::test]
+    async fn an_entry_due_for_refresh_is_served_at_once_and_reloaded_once_in_the_background() {
+        let (clock, reads) = reads();
+        let coalescer = Arc::new(Coalescer::default());
+        let (body, result) = coalescer
+            .read(&reads, "k", || async { Ok(b"v1".to_vec()) })
+            .await
+            .expect("first read");
+        assert_eq!((&body[..], result), (&b"v1"[..], CacheResult::Miss));
+        clock.advance(chrono::Duration::seconds(20));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (gate, opened) = tokio::sync::oneshot::channel::<()>();
+        let opened = Arc::new(tokio::sync::Mutex::new(Some(opened)));
+        for _ in 0..3 {
+            let (loads, opened) = (loads.clone(), opened.clone());
+            let (body, result) = coalescer
+                .read(&reads, "k", move || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    if let Some(opened) = opened.lock().await.take() {
+                        opened.await.ok();
+                    }
+                    Ok(b"v2".to_vec())
+                })
+                .await
+                .expect("stale read");
+            assert_eq!(
+                (&body[..], result),
+                (&b"v1"[..], CacheResult::Hit),
+                "served from the cache while the reload waits"
+            );
+        }
+        gate.send(()).expect("open the gate");
+        for _ in 0..100 {
+            if matches!(reads.lookup("k").await, Lookup::Fresh(_)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(reads.lookup("k").await, Lookup::Fresh(b"v2".to_vec()));
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one background reload");
+    }
+
     #[actix_web::test]
     async fn concurrent_misses_load_once() {
-        let reads = CachedReads::new(Arc::new(MemoryCache::new()), Duration::from_secs(30));
+        let (_, reads) = reads();
         let coalescer = Arc::new(Coalescer::default());
         let loads = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..16)

@@ -84,7 +84,7 @@ pub fn state(
         ports.clock.clone(),
     );
     ApiState {
-        reads: CachedReads::new(ports.cache.clone(), cache_ttl),
+        reads: CachedReads::new(ports.cache.clone(), ports.clock.clone(), cache_ttl),
         flights: coalesce::Coalescer::default(),
         reparse: ReparseService::new(ports.archive.clone(), ingest, ports.cache.clone()),
         admin,

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CacheLookup, SignalCache, StoreError};
+use crate::ports::{CacheLookup, Clock, SignalCache, StoreError};
 
 /// How a read was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +30,16 @@ impl CacheResult {
 
 /// Cache-aside reads: the rendered answer of a query is cached under a key derived from the
 /// query, for a short time, and the whole cache is invalidated by every ingest commit.
+///
+/// An entry lives `ttl` (the safety net against a missed invalidation) but is due for refresh
+/// after half of it: from then on [`CachedReads::lookup`] reports it [`Lookup::Stale`], so the
+/// caller can serve it and reload it in the background, and a slow query is never waited for
+/// just because its entry aged out. Each stored value starts with its refresh time (8 bytes,
+/// milliseconds since the epoch, big-endian).
 #[derive(Clone)]
 pub struct CachedReads {
     cache: Arc<dyn SignalCache>,
+    clock: Arc<dyn Clock>,
     ttl: Duration,
 }
 
@@ -44,14 +51,72 @@ impl std::fmt::Debug for CachedReads {
     }
 }
 
+/// What the cache holds for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A current answer.
+    Fresh(Vec<u8>),
+    /// A current answer (same generation) due for refresh: serve it, reload it.
+    Stale(Vec<u8>, u64),
+    /// Nothing for the current generation (given).
+    Missing(u64),
+    /// The cache cannot be used.
+    Unavailable,
+}
+
+const HEADER: usize = 8;
+
+/// Prefixed to every key: the layout of stored values (a deploy never reads the old layout).
+const LAYOUT: &str = "r2|";
+
 impl CachedReads {
-    /// Caches answers for `ttl` (a safety net; invalidation is what keeps them fresh).
-    pub fn new(cache: Arc<dyn SignalCache>, ttl: Duration) -> Self {
-        Self { cache, ttl }
+    /// Caches answers for `ttl` (a safety net; invalidation is what keeps them fresh); they are
+    /// due for refresh after `ttl / 2` by `clock`.
+    pub fn new(cache: Arc<dyn SignalCache>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self { cache, clock, ttl }
     }
 
-    /// Returns the cached bytes for `key`, or runs `load`, caches and returns its bytes.
-    /// A cache failure never fails the read.
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// What the cache holds for `key`; a cache failure is [`Lookup::Unavailable`].
+    pub async fn lookup(&self, key: &str) -> Lookup {
+        match self.cache.get(&format!("{LAYOUT}{key}")).await {
+            Ok(CacheLookup {
+                value: Some(stored),
+                generation,
+            }) if stored.len() >= HEADER => {
+                let (head, body) = stored.split_at(HEADER);
+                let refresh_at = i64::from_be_bytes(head.try_into().unwrap_or([0; HEADER]));
+                if self.now_ms() < refresh_at {
+                    Lookup::Fresh(body.to_vec())
+                } else {
+                    Lookup::Stale(body.to_vec(), generation)
+                }
+            }
+            Ok(CacheLookup { generation, .. }) => Lookup::Missing(generation),
+            Err(_) => Lookup::Unavailable,
+        }
+    }
+
+    /// Caches `body` for `key` under `generation` (the one the lookup saw, so an answer loaded
+    /// across an invalidation is never stored as current). `Miss` when stored.
+    pub async fn store(&self, key: &str, generation: u64, body: &[u8]) -> CacheResult {
+        let half = i64::try_from(self.ttl.as_millis() / 2).unwrap_or(i64::MAX);
+        let refresh_at = self.now_ms().saturating_add(half);
+        let mut stored = Vec::with_capacity(HEADER + body.len());
+        stored.extend_from_slice(&refresh_at.to_be_bytes());
+        stored.extend_from_slice(body);
+        let key = format!("{LAYOUT}{key}");
+        match self.cache.put(&key, generation, &stored, self.ttl).await {
+            Ok(()) => CacheResult::Miss,
+            Err(_) => CacheResult::Unavailable,
+        }
+    }
+
+    /// Returns the cached bytes for `key` (stale ones too), or runs `load`, caches and returns
+    /// its bytes. A cache failure never fails the read.
     pub async fn get_or_load<F, Fut>(
         &self,
         key: &str,
@@ -61,22 +126,15 @@ impl CachedReads {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, StoreError>>,
     {
-        let generation = match self.cache.get(key).await {
-            Ok(CacheLookup {
-                value: Some(bytes), ..
-            }) => return Ok((bytes, CacheResult::Hit)),
-            Ok(CacheLookup {
-                value: None,
-                generation,
-            }) => Some(generation),
-            Err(_) => None,
-        };
-        let bytes = load().await?;
-        let result = match generation {
-            Some(g) if self.cache.put(key, g, &bytes, self.ttl).await.is_ok() => CacheResult::Miss,
-            _ => CacheResult::Unavailable,
-        };
-        Ok((bytes, result))
+        match self.lookup(key).await {
+            Lookup::Fresh(bytes) | Lookup::Stale(bytes, _) => Ok((bytes, CacheResult::Hit)),
+            Lookup::Missing(generation) => {
+                let bytes = load().await?;
+                let result = self.store(key, generation, &bytes).await;
+                Ok((bytes, result))
+            }
+            Lookup::Unavailable => Ok((load().await?, CacheResult::Unavailable)),
+        }
     }
 }
 
@@ -88,14 +146,51 @@ mod tests {
     use futures_executor::block_on;
 
     use super::*;
-    use crate::memory::MemoryCache;
+    use crate::memory::{FixedClock, MemoryCache};
+
+    fn reads_at() -> (Arc<MemoryCache>, Arc<FixedClock>, CachedReads) {
+        let cache = Arc::new(MemoryCache::new());
+        let clock = Arc::new(FixedClock::new(
+            chrono::DateTime::from_timestamp(1_760_965_500, 0).expect("time"),
+        ));
+        let reads = CachedReads::new(cache.clone(), clock.clone(), Duration::from_secs(30));
+        (cache, clock, reads)
+    }
 
     fn reads() -> (Arc<MemoryCache>, CachedReads) {
-        let cache = Arc::new(MemoryCache::new());
-        (
-            cache.clone(),
-            CachedReads::new(cache, Duration::from_secs(30)),
-        )
+        let (cache, _, reads) = reads_at();
+        (cache, reads)
+    }
+
+    #[test]
+    fn an_entry_is_due_for_refresh_after_half_its_ttl_and_a_store_renews_it() {
+        let (cache, clock, reads) = reads_at();
+        let generation = match block_on(reads.lookup("q")) {
+            Lookup::Missing(g) => g,
+            other => panic!("expected a miss, got {other:?}"),
+        };
+        assert_eq!(
+            block_on(reads.store("q", generation, b"v1")),
+            CacheResult::Miss
+        );
+        clock.advance(chrono::Duration::seconds(14));
+        assert_eq!(block_on(reads.lookup("q")), Lookup::Fresh(b"v1".to_vec()));
+        clock.advance(chrono::Duration::seconds(2));
+        assert_eq!(
+            block_on(reads.lookup("q")),
+            Lookup::Stale(b"v1".to_vec(), generation)
+        );
+        let served = block_on(reads.get_or_load("q", || async {
+            Err::<Vec<u8>, _>(StoreError::Internal(
+                "a stale entry is served, not reloaded".into(),
+            ))
+        }))
+        .expect("stale read");
+        assert_eq!(served, (b"v1".to_vec(), CacheResult::Hit));
+        block_on(reads.store("q", generation, b"v2"));
+        assert_eq!(block_on(reads.lookup("q")), Lookup::Fresh(b"v2".to_vec()));
+        block_on(cache.invalidate_all()).expect("invalidate");
+        assert_eq!(block_on(reads.lookup("q")), Lookup::Missing(generation + 1));
     }
 
     fn load(n: &mut u32) -> impl Future<Output = Result<Vec<u8>, StoreError>> {
