@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
 use domain::ports::StoreError;
-use domain::services::{CacheResult, CachedReads, Lookup};
+use domain::services::{CacheResult, CachedReads};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 
@@ -66,7 +66,8 @@ impl Coalescer {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `reads.get_or_load(key, load)`, shared with every concurrent request for `key`.
+    /// `reads.get_or_load(key, load, …)`, shared with every concurrent request for `key`; an
+    /// entry due for refresh is reloaded in the background.
     pub async fn read<F, Fut>(&self, reads: &CachedReads, key: &str, load: F) -> Loaded
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -81,20 +82,13 @@ impl Coalescer {
                     let owned_key = key.to_owned();
                     let refreshing = self.refreshing.clone();
                     let flight = async move {
-                        let (body, result) = match reads.lookup(&owned_key).await {
-                            Lookup::Fresh(body) => (body, CacheResult::Hit),
-                            Lookup::Stale(body, generation) => {
-                                refresh(reads, refreshing, owned_key, generation, load);
-                                (body, CacheResult::Hit)
-                            }
-                            Lookup::Missing(generation) => {
-                                let body = load().await?;
-                                let result = reads.store(&owned_key, generation, &body).await;
-                                (body, result)
-                            }
-                            Lookup::Unavailable => (load().await?, CacheResult::Unavailable),
-                        };
-                        Ok((Bytes::from(body), result))
+                        let (stale_reads, stale_key) = (reads.clone(), owned_key.clone());
+                        reads
+                            .get_or_load(&owned_key, load, |load, generation| {
+                                refresh(stale_reads, refreshing, stale_key, generation, load);
+                            })
+                            .await
+                            .map(|(body, result)| (Bytes::from(body), result))
                     }
                     .boxed()
                     .shared();
@@ -156,6 +150,7 @@ mod tests {
     use std::time::Duration;
 
     use domain::memory::{FixedClock, MemoryCache};
+    use domain::services::Lookup;
 
     use super::*;
 

@@ -115,19 +115,25 @@ impl CachedReads {
         }
     }
 
-    /// Returns the cached bytes for `key` (stale ones too), or runs `load`, caches and returns
-    /// its bytes. A cache failure never fails the read.
+    /// Returns the cached bytes for `key`, or runs `load`, caches and returns its bytes. An entry
+    /// due for refresh is returned too, after handing `load` and its generation to `on_stale`
+    /// (which may reload it in the background). A cache failure never fails the read.
     pub async fn get_or_load<F, Fut>(
         &self,
         key: &str,
         load: F,
+        on_stale: impl FnOnce(F, u64),
     ) -> Result<(Vec<u8>, CacheResult), StoreError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, StoreError>>,
     {
         match self.lookup(key).await {
-            Lookup::Fresh(bytes) | Lookup::Stale(bytes, _) => Ok((bytes, CacheResult::Hit)),
+            Lookup::Fresh(bytes) => Ok((bytes, CacheResult::Hit)),
+            Lookup::Stale(bytes, generation) => {
+                on_stale(load, generation);
+                Ok((bytes, CacheResult::Hit))
+            }
             Lookup::Missing(generation) => {
                 let bytes = load().await?;
                 let result = self.store(key, generation, &bytes).await;
@@ -180,11 +186,15 @@ mod tests {
             block_on(reads.lookup("q")),
             Lookup::Stale(b"v1".to_vec(), generation)
         );
-        let served = block_on(reads.get_or_load("q", || async {
-            Err::<Vec<u8>, _>(StoreError::Internal(
-                "a stale entry is served, not reloaded".into(),
-            ))
-        }))
+        let served = block_on(reads.get_or_load(
+            "q",
+            || async {
+                Err::<Vec<u8>, _>(StoreError::Internal(
+                    "a stale entry is served, not reloaded".into(),
+                ))
+            },
+            |_, _| {},
+        ))
         .expect("stale read");
         assert_eq!(served, (b"v1".to_vec(), CacheResult::Hit));
         block_on(reads.store("q", generation, b"v2"));
@@ -203,12 +213,13 @@ mod tests {
     fn miss_then_hit_then_miss_after_invalidation() {
         let (cache, reads) = reads();
         let mut loads = 0;
-        let first = block_on(reads.get_or_load("q", || load(&mut loads))).expect("read");
-        let second = block_on(reads.get_or_load("q", || load(&mut loads))).expect("read");
+        let first = block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
+        let second =
+            block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
         assert_eq!((first.1, second.1), (CacheResult::Miss, CacheResult::Hit));
         assert_eq!(second.0, b"v1");
         block_on(cache.invalidate_all()).expect("invalidate");
-        let third = block_on(reads.get_or_load("q", || load(&mut loads))).expect("read");
+        let third = block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
         assert_eq!(
             (third.0.as_slice(), third.1),
             (b"v2".as_slice(), CacheResult::Miss)
@@ -220,7 +231,8 @@ mod tests {
         let (cache, reads) = reads();
         cache.set_unavailable(true);
         let mut loads = 0;
-        let (body, result) = block_on(reads.get_or_load("q", || load(&mut loads))).expect("read");
+        let (body, result) =
+            block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
         assert_eq!(
             (body.as_slice(), result),
             (b"v1".as_slice(), CacheResult::Unavailable)
@@ -230,9 +242,11 @@ mod tests {
     #[test]
     fn store_errors_propagate() {
         let (_, reads) = reads();
-        let err = block_on(reads.get_or_load("q", || async {
-            Err::<Vec<u8>, _>(StoreError::Unavailable("down".into()))
-        }));
+        let err = block_on(reads.get_or_load(
+            "q",
+            || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into())) },
+            |_, _| {},
+        ));
         assert!(matches!(err, Err(StoreError::Unavailable(_))));
     }
 }
