@@ -10,6 +10,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# No incremental caches: a one-off build does not reuse them, and they would double the target's size.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 cd "$ROOT"
 STACK="$ROOT/deploy/local/stack.sh"
 PLAIN_PG="$ROOT/deploy/local/plain-postgres.sh"
