@@ -13,7 +13,7 @@ use crate::{
     m20251101_000001_foundation, m20251101_000002_signals, m20251101_000003_message_archive,
     m20251101_000004_metrics, m20251102_000005_revision_time, m20251104_000007_signal_changes,
     m20251105_000008_legacy_import, m20251106_000009_delivery_keys,
-    m20251128_000010_positive_prices,
+    m20251128_000010_positive_prices, m20251205_000011_search_index_per_week,
 };
 
 /// The migrations, in order.
@@ -32,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251105_000008_legacy_import::Migration),
             Box::new(m20251106_000009_delivery_keys::Migration),
             Box::new(m20251128_000010_positive_prices::Migration),
+            Box::new(m20251205_000011_search_index_per_week::Migration),
         ]
     }
 }

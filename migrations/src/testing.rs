@@ -89,6 +89,11 @@ impl FreshDb {
             c.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
                 .await
                 .map_err(fail("create extension timescaledb"))?;
+            c.execute(AssertSqlSafe(format!(
+                r#"GRANT CREATE ON SCHEMA _timescaledb_internal TO "{owner}""#
+            )))
+            .await
+            .map_err(fail("grant on the chunks' schema"))?;
             c.close().await.ok();
         }
         Ok(db)

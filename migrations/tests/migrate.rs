@@ -5,9 +5,9 @@ use std::process::Command;
 
 use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases, env_or_skip, scalar_i64};
 use migrations::{AggregateMode, RetentionMode};
-use sea_orm::sqlx::{Executor, PgConnection};
+use sea_orm::sqlx::{AssertSqlSafe, Executor, PgConnection};
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "m20251101_000001_foundation",
     "m20251101_000002_signals",
     "m20251101_000003_message_archive",
@@ -17,6 +17,7 @@ const ALL: [&str; 9] = [
     "m20251105_000008_legacy_import",
     "m20251106_000009_delivery_keys",
     "m20251128_000010_positive_prices",
+    "m20251205_000011_search_index_per_week",
 ];
 
 /// A fresh database on the TimescaleDB server, with or without the extension installed.
@@ -133,6 +134,78 @@ async fn timescale_up_is_idempotent_and_status_shows_all_applied() {
         3
     );
     assert_schema_works(&mut c).await;
+}
+
+/// Trigram indexes on `signals.signals` chunks (per chunk) and on the hypertable itself.
+async fn search_indexes(c: &mut PgConnection) -> (i64, i64) {
+    let per_chunk = scalar_i64(
+        c,
+        "SELECT count(*) FROM pg_catalog.pg_indexes WHERE schemaname = '_timescaledb_internal' \
+         AND (indexname LIKE '%\\_raw\\_message\\_trgm' OR indexname LIKE '%\\_asset\\_trgm')",
+    )
+    .await
+    .expect("chunk indexes");
+    let on_hypertable = scalar_i64(
+        c,
+        "SELECT count(*) FROM pg_catalog.pg_indexes WHERE schemaname = 'signals' \
+         AND tablename = 'signals' AND indexdef LIKE '%gin_trgm_ops%'",
+    )
+    .await
+    .expect("hypertable indexes");
+    (per_chunk, on_hypertable)
+}
+
+#[tokio::test]
+async fn search_indexes_move_from_the_hypertable_to_each_existing_chunk_and_back() {
+    let Some(db) = timescale_db("search_indexes_move_to_chunks", true).await else {
+        return;
+    };
+    let before_last = u32::try_from(ALL.len() - 1).expect("few migrations");
+    migrations::up(&db.url, Some(before_last), LOCK_TIMEOUT)
+        .await
+        .expect("up to the one before");
+    let mut c = db.connect().await.expect("connect");
+    for (id, date) in [(1, "2025-01-10T12:00:00Z"), (2, "2025-10-20T12:00:00Z")] {
+        c.execute(AssertSqlSafe(format!(
+            "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, \
+             raw_message, parser_version) VALUES (-100, {id}, '{date}', 'PETR4', 'long', 'Ativo: PETR4', 't')"
+        )))
+        .await
+        .expect("insert");
+    }
+    assert_eq!(
+        search_indexes(&mut c).await,
+        (0, 2),
+        "before: on the hypertable only"
+    );
+
+    migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("up");
+    assert_eq!(
+        search_indexes(&mut c).await,
+        (4, 0),
+        "after: both existing chunks indexed, the hypertable (so new weeks) not"
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut c,
+            "SELECT extract(epoch FROM time_interval)::bigint FROM timescaledb_information.dimensions \
+             WHERE hypertable_schema = 'signals' AND hypertable_name = 'signals'"
+        )
+        .await
+        .expect("interval"),
+        7 * 24 * 3600
+    );
+
+    migrations::down(&db.url, 1, LOCK_TIMEOUT)
+        .await
+        .expect("down 1");
+    assert_eq!(
+        search_indexes(&mut c).await,
+        (0, 2),
+        "down restores the hypertable's"
+    );
 }
 
 #[tokio::test]

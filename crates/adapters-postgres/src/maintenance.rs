@@ -1,7 +1,9 @@
 //! Periodic upkeep the database cannot do alone in every mode: refreshing the hourly aggregate
 //! and applying retention, as the mode recorded by the migrations in `metrics.capabilities`
 //! says (policies under the Timescale license, `drop_chunks` with the Apache build, `DELETE` on
-//! plain PostgreSQL). Safe to call from every replica: one runs it, the others skip.
+//! plain PostgreSQL), and giving each closed week of `signals.signals` its search indexes
+//! (migration `m20251205_000011`: the week still receiving messages has none, so ingest does not
+//! pay for them). Safe to call from every replica: one runs it, the others skip.
 
 use std::time::Duration;
 
@@ -99,6 +101,8 @@ pub struct MaintenanceReport {
     pub processing_stats: Removed,
     /// Signals removed (with their revisions and status history).
     pub signals: Removed,
+    /// Search indexes built on closed weeks of `signals.signals` (TimescaleDB only).
+    pub search_indexes_built: Vec<String>,
 }
 
 fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
@@ -206,9 +210,10 @@ impl PgStore {
                     messages: Removed::Nothing,
                     processing_stats: Removed::Nothing,
                     signals: Removed::Nothing,
+                    search_indexes_built: Vec::new(),
                 });
             }
-            let ts = timescaledb_schema(&tx).await?;
+            let ts = extension_schema(&tx, "timescaledb").await?;
             let messages = expire(
                 &tx,
                 &caps,
@@ -244,31 +249,118 @@ impl PgStore {
             tx.commit()
                 .await
                 .map_err(|e| map_db_err("maintenance: commit", e))?;
+            let search_indexes_built = if caps.hypertables {
+                self.index_closed_weeks(now - SEARCH_INDEX_DELAY).await?
+            } else {
+                Vec::new()
+            };
             Ok(MaintenanceReport {
                 skipped: false,
                 aggregate_refreshed,
                 messages,
                 processing_stats,
                 signals,
+                search_indexes_built,
             })
         })
         .await
     }
+
+    /// Builds the missing (or half-built) search indexes of every chunk of `signals.signals`
+    /// whose range ended before `closed_before`, one `CREATE INDEX CONCURRENTLY` at a time so
+    /// late inserts and status changes in that week never wait; returns their names.
+    async fn index_closed_weeks(
+        &self,
+        closed_before: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        const WHAT: &str = "maintenance: search indexes";
+        let trgm = extension_schema(&self.db, "pg_trgm")
+            .await?
+            .ok_or_else(|| StoreError::Internal(format!("{WHAT}: pg_trgm is not installed")))?;
+        let missing = self
+            .db
+            .query_all_raw(stmt(MISSING_SEARCH_INDEXES_SQL, [closed_before.into()]))
+            .await
+            .map_err(|e| map_db_err(WHAT, e))?;
+        let mut built = Vec::with_capacity(missing.len());
+        for row in missing {
+            let get = |c: &str| {
+                row.try_get::<String>("", c)
+                    .map_err(|e| map_db_err(WHAT, e))
+            };
+            let (schema, table, index, column) = (
+                get("chunk_schema")?,
+                get("chunk_table")?,
+                get("index_name")?,
+                get("column_name")?,
+            );
+            let half_built: bool = row
+                .try_get("", "invalid")
+                .map_err(|e| map_db_err(WHAT, e))?;
+            if half_built {
+                self.db
+                    .execute_unprepared(&format!(
+                        "DROP INDEX CONCURRENTLY IF EXISTS {schema}.{index}"
+                    ))
+                    .await
+                    .map_err(|e| map_db_err(WHAT, e))?;
+            }
+            self.db
+                .execute_unprepared(&format!(
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {schema}.{table} \
+                     USING gin ({column} {trgm}.gin_trgm_ops)"
+                ))
+                .await
+                .map_err(|e| map_db_err(WHAT, e))?;
+            built.push(format!("{schema}.{index}"));
+        }
+        Ok(built)
+    }
 }
 
-async fn timescaledb_schema(tx: &DatabaseTransaction) -> Result<Option<String>, StoreError> {
-    let row = tx
+/// A closed week gets its search indexes this long after its end: messages dated just before
+/// the boundary still arrive for a while.
+const SEARCH_INDEX_DELAY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The search indexes (migration `m20251205_000011`) that closed chunks of `signals.signals`
+/// lack or hold half-built (a `CREATE INDEX CONCURRENTLY` that was interrupted), newest week
+/// first; every name comes back quoted. Nothing while the hypertable still has its own (the
+/// migration found no right to index chunks).
+const MISSING_SEARCH_INDEXES_SQL: &str = "
+SELECT pg_catalog.quote_ident(ch.chunk_schema::text) AS chunk_schema,
+       pg_catalog.quote_ident(ch.chunk_name::text) AS chunk_table,
+       pg_catalog.quote_ident(ch.chunk_name || i.suffix) AS index_name,
+       i.col AS column_name,
+       ic.oid IS NOT NULL AS invalid
+FROM timescaledb_information.chunks ch
+CROSS JOIN (VALUES ('_raw_message_trgm', 'raw_message'), ('_asset_trgm', 'asset')) AS i(suffix, col)
+LEFT JOIN pg_catalog.pg_class ic
+  ON ic.relname = ch.chunk_name || i.suffix AND ic.relnamespace = pg_catalog.quote_ident(ch.chunk_schema::text)::regnamespace
+LEFT JOIN pg_catalog.pg_index x ON x.indexrelid = ic.oid
+WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
+  AND ch.range_end <= $1
+  AND (ic.oid IS NULL OR x.indisvalid IS FALSE)
+  AND pg_catalog.to_regclass('signals.signals_raw_message_trgm_idx') IS NULL
+ORDER BY ch.range_end DESC, i.suffix";
+
+/// The quoted schema of an installed extension.
+async fn extension_schema<C: ConnectionTrait>(
+    db: &C,
+    extension: &str,
+) -> Result<Option<String>, StoreError> {
+    let what = format!("maintenance: {extension} schema");
+    let row = db
         .query_one_raw(stmt(
             "SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e
              JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-             WHERE e.extname = 'timescaledb'",
-            [],
+             WHERE e.extname = $1",
+            [extension.into()],
         ))
         .await
-        .map_err(|e| map_db_err("maintenance: timescaledb schema", e))?;
+        .map_err(|e| map_db_err(&what, e))?;
     row.map(|r| r.try_get_by_index::<String>(0))
         .transpose()
-        .map_err(|e| map_db_err("maintenance: timescaledb schema", e))
+        .map_err(|e| map_db_err(&what, e))
 }
 
 /// Removes rows of `table` older than `keep`, the way the mode says. `table` and `column` are

@@ -226,7 +226,13 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
     tx.archive(&entries).await.expect("archive");
     tx.insert_signals(&[
         new_signal(ch, 3, now - chrono::Duration::days(400), long_call("PETR4")),
-        new_signal(ch, 4, now - chrono::Duration::hours(2), long_call("PETR4")),
+        // Within SEARCH_INDEX_DELAY of now: its week is open whatever the day.
+        new_signal(
+            ch,
+            4,
+            now - chrono::Duration::minutes(30),
+            long_call("PETR4"),
+        ),
     ])
     .await
     .expect("signals");
@@ -248,6 +254,38 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
         report.signals,
         Removed::Nothing,
         "signals are kept by default"
+    );
+    if expect == RetentionMode::DropChunks {
+        let built = &report.search_indexes_built;
+        assert_eq!(
+            built.len(),
+            2,
+            "the closed week of the old signal gets both search indexes, the open week none: {built:?}"
+        );
+        assert!(
+            built.iter().any(|i| i.ends_with("_raw_message_trgm")),
+            "{built:?}"
+        );
+        assert!(
+            built.iter().any(|i| i.ends_with("_asset_trgm")),
+            "{built:?}"
+        );
+    } else {
+        assert!(report.search_indexes_built.is_empty());
+    }
+    let found = store
+        .list_signals(&SignalQuery {
+            limit: 10,
+            channel: Some(ch.0.to_string()),
+            search: Some("petr".into()),
+            ..SignalQuery::default()
+        })
+        .await
+        .expect("search");
+    assert_eq!(
+        found.rows.len(),
+        2,
+        "search finds rows of an indexed week and of the open one"
     );
 
     let left = store
@@ -278,6 +316,11 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
         .await
         .expect("maintenance");
     assert_eq!(report.signals, Removed::Rows(1));
+    assert!(
+        report.search_indexes_built.is_empty(),
+        "a week is indexed once: {:?}",
+        report.search_indexes_built
+    );
 }
 
 async fn direct_store(url: &str) -> PgStore {
