@@ -3,7 +3,8 @@
 //! them, 23.8 k without, `/ingest/batch`); a week that still receives messages does not need
 //! them, because its rows are few enough to filter directly. So, with TimescaleDB, `signals.signals`
 //! gets weekly chunks, the hypertable carries no trigram index, and each chunk gets its own once
-//! its week has closed (`PgStore::maintenance`, `CREATE INDEX CONCURRENTLY`). Plain PostgreSQL keeps
+//! its week has closed, or earlier once the week holds more rows than a search should scan
+//! (`PgStore::maintenance`, `CREATE INDEX CONCURRENTLY`). Plain PostgreSQL keeps
 //! the whole-table indexes of `m20251101_000002_signals`: there is no chunk to defer to.
 //!
 //! Indexing a chunk needs `CREATE` on the chunks' schema `_timescaledb_internal`, which belongs to

@@ -250,7 +250,8 @@ impl PgStore {
                 .await
                 .map_err(|e| map_db_err("maintenance: commit", e))?;
             let search_indexes_built = if caps.hypertables {
-                self.index_closed_weeks(now - SEARCH_INDEX_DELAY).await?
+                self.index_search_weeks(now - SEARCH_INDEX_DELAY, OPEN_WEEK_SCAN_LIMIT)
+                    .await?
             } else {
                 Vec::new()
             };
@@ -267,11 +268,14 @@ impl PgStore {
     }
 
     /// Builds the missing (or half-built) search indexes of every chunk of `signals.signals`
-    /// whose range ended before `closed_before`, one `CREATE INDEX CONCURRENTLY` at a time so
-    /// late inserts and status changes in that week never wait; returns their names.
-    async fn index_closed_weeks(
+    /// whose range ended before `closed_before`, or that holds at least `scan_limit` rows (as
+    /// last analysed), one `CREATE INDEX CONCURRENTLY` at a time so inserts and status changes
+    /// in that week never wait; returns their names. [`PgStore::maintenance`] calls it; a
+    /// no-op on plain PostgreSQL and where the hypertable keeps its own indexes.
+    pub async fn index_search_weeks(
         &self,
         closed_before: DateTime<Utc>,
+        scan_limit: f64,
     ) -> Result<Vec<String>, StoreError> {
         const WHAT: &str = "maintenance: search indexes";
         let trgm = extension_schema(&self.db, "pg_trgm")
@@ -279,7 +283,10 @@ impl PgStore {
             .ok_or_else(|| StoreError::Internal(format!("{WHAT}: pg_trgm is not installed")))?;
         let missing = self
             .db
-            .query_all_raw(stmt(MISSING_SEARCH_INDEXES_SQL, [closed_before.into()]))
+            .query_all_raw(stmt(
+                MISSING_SEARCH_INDEXES_SQL,
+                [closed_before.into(), scan_limit.into()],
+            ))
             .await
             .map_err(|e| map_db_err(WHAT, e))?;
         let mut built = Vec::with_capacity(missing.len());
@@ -322,8 +329,12 @@ impl PgStore {
 /// the boundary still arrive for a while.
 const SEARCH_INDEX_DELAY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
-/// The search indexes (migration `m20251205_000011`) that closed chunks of `signals.signals`
-/// lack or hold half-built (a `CREATE INDEX CONCURRENTLY` that was interrupted), newest week
+/// A week still receiving messages is indexed anyway once it holds this many rows: a search
+/// for a term it lacks scans all of them (about 3 µs a row here, so 1.5 s at most).
+const OPEN_WEEK_SCAN_LIMIT: f64 = 500_000.0;
+
+/// The search indexes (migration `m20251205_000011`) that closed (or large) chunks of
+/// `signals.signals` lack or hold half-built (a `CREATE INDEX CONCURRENTLY` that was interrupted), newest week
 /// first; every name comes back quoted. Nothing while the hypertable still has its own (the
 /// migration found no right to index chunks).
 const MISSING_SEARCH_INDEXES_SQL: &str = "
@@ -337,8 +348,10 @@ CROSS JOIN (VALUES ('_raw_message_trgm', 'raw_message'), ('_asset_trgm', 'asset'
 LEFT JOIN pg_catalog.pg_class ic
   ON ic.relname = ch.chunk_name || i.suffix AND ic.relnamespace = pg_catalog.quote_ident(ch.chunk_schema::text)::regnamespace
 LEFT JOIN pg_catalog.pg_index x ON x.indexrelid = ic.oid
+JOIN pg_catalog.pg_class t
+  ON t.relname = ch.chunk_name AND t.relnamespace = pg_catalog.quote_ident(ch.chunk_schema::text)::regnamespace
 WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
-  AND ch.range_end <= $1
+  AND (ch.range_end <= $1 OR t.reltuples >= $2)
   AND (ic.oid IS NULL OR x.indisvalid IS FALSE)
   AND pg_catalog.to_regclass('signals.signals_raw_message_trgm_idx') IS NULL
 ORDER BY ch.range_end DESC, i.suffix";

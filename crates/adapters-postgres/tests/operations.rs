@@ -17,6 +17,7 @@ use domain::ports::{
 };
 use domain::services::{IngestOutcome, IngestService};
 use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases};
+use sea_orm::sqlx::Executor;
 
 const CANONICAL: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
 
@@ -320,6 +321,61 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
         report.search_indexes_built.is_empty(),
         "a week is indexed once: {:?}",
         report.search_indexes_built
+    );
+}
+
+#[tokio::test]
+async fn a_week_too_large_to_scan_gets_its_search_indexes_before_it_closes() {
+    let (Some(app), Some(admin)) = (
+        migrations::testing::env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "large_open_week"),
+        migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", "large_open_week"),
+    ) else {
+        return;
+    };
+    let db = FreshDb::create(&app, &admin, true).await.expect("fresh db");
+    let store = direct_store(&db.url).await;
+    let ch = unique_channel();
+    let now = Utc::now();
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_signals(&[
+        new_signal(
+            ch,
+            1,
+            now - chrono::Duration::minutes(2),
+            long_call("PETR4"),
+        ),
+        new_signal(
+            ch,
+            2,
+            now - chrono::Duration::minutes(1),
+            long_call("VALE3"),
+        ),
+    ])
+    .await
+    .expect("signals");
+    tx.commit().await.expect("commit");
+    let long_ago = now - chrono::Duration::days(365);
+    assert_eq!(
+        store
+            .index_search_weeks(long_ago, 2.0)
+            .await
+            .expect("index"),
+        Vec::<String>::new(),
+        "an open week not analysed yet is not known to be large"
+    );
+    let mut c = db.connect().await.expect("connect");
+    c.execute("ANALYZE signals.signals").await.expect("analyze");
+    let built = store
+        .index_search_weeks(long_ago, 2.0)
+        .await
+        .expect("index");
+    assert_eq!(built.len(), 2, "{built:?}");
+    assert!(
+        store
+            .index_search_weeks(long_ago, 2.0)
+            .await
+            .expect("again")
+            .is_empty()
     );
 }
 
