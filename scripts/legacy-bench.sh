@@ -73,7 +73,10 @@ echo "generated in $(elapsed "$start") s"
 
 echo "== target database (TimescaleDB), migrated"
 psql -q "$TP_PG_SUPERUSER_URL" -c "CREATE DATABASE $TARGET_DB OWNER \"$(user_of "$TP_CAPITAL_MIGRATE_DATABASE_URL")\""
-psql -q "$(with_db "$TP_PG_SUPERUSER_URL" "$TARGET_DB")" -c "CREATE EXTENSION IF NOT EXISTS timescaledb" >/dev/null
+# As the stack's bootstrap does: the extension, and the right to index chunks (search indexes per
+# closed week, migration m20251205_000011).
+psql -q "$(with_db "$TP_PG_SUPERUSER_URL" "$TARGET_DB")" -c "CREATE EXTENSION IF NOT EXISTS timescaledb" \
+  -c "GRANT CREATE ON SCHEMA _timescaledb_internal TO \"$(user_of "$TP_CAPITAL_MIGRATE_DATABASE_URL")\"" >/dev/null
 TP_CAPITAL_MIGRATE_DATABASE_URL=$TARGET_URL RUST_LOG=warn "$BIN" up >/dev/null
 
 snapshot() {

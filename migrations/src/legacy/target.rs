@@ -375,7 +375,7 @@ FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[
             $13::timestamptz[], $14::timestamptz[], $15::uuid[], $18::text[]) \
   AS x(channel_id, message_id, message_date, asset, kind, entry_min, entry_max, targets, \
        target_final, stop, raw_message, source, created_at, updated_at, legacy_id, warnings) \
-ON CONFLICT DO NOTHING";
+ON CONFLICT (legacy_id, message_date) WHERE legacy_id IS NOT NULL DO NOTHING";
 
 /// Claims each message's delivery identity `(channel_id, message_id, edit_date)` in
 /// `forwarded_messages.delivery_keys` as the ingest does, and archives only the first row of
