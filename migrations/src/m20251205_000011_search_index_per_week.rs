@@ -11,6 +11,10 @@
 //! the superuser: the database bootstrap grants it (`deploy/local/stack.sh`). Without the grant
 //! (TimescaleDB installed by the migrations as a trusted extension) this migration changes
 //! nothing and the whole-table indexes stay; grant it, then `down 1` and `up` to switch.
+//!
+//! On a database that already holds signals, `up` builds every existing chunk's indexes in the
+//! migration's transaction (about 30 s per million signals, writes to `signals.signals` wait),
+//! and the chunk open at that moment keeps its indexes until it ends: the deploy window pays once.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};

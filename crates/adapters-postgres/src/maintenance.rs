@@ -289,8 +289,12 @@ impl PgStore {
             ))
             .await
             .map_err(|e| map_db_err(WHAT, e))?;
+        let started = std::time::Instant::now();
         let mut built = Vec::with_capacity(missing.len());
         for row in missing {
+            if started.elapsed() > SEARCH_INDEX_BUDGET {
+                break; // the next run goes on; the run's own timeout never cuts a build short
+            }
             let get = |c: &str| {
                 row.try_get::<String>("", c)
                     .map_err(|e| map_db_err(WHAT, e))
@@ -325,6 +329,10 @@ impl PgStore {
     }
 }
 
+/// How long one run keeps starting index builds (a backlog, e.g. after a legacy import, is
+/// spread over several runs), well inside [`MAINTENANCE_TIMEOUT`].
+const SEARCH_INDEX_BUDGET: Duration = Duration::from_secs(240);
+
 /// A closed week gets its search indexes this long after its end: messages dated just before
 /// the boundary still arrive for a while.
 const SEARCH_INDEX_DELAY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
@@ -335,7 +343,8 @@ const OPEN_WEEK_SCAN_LIMIT: f64 = 500_000.0;
 
 /// The search indexes (migration `m20251205_000011`) that closed (or large) chunks of
 /// `signals.signals` lack or hold half-built (a `CREATE INDEX CONCURRENTLY` that was interrupted), newest week
-/// first; every name comes back quoted. Nothing while the hypertable still has its own (the
+/// first, leaving alone a chunk with an index build in progress (another replica's, or one an
+/// earlier run's timeout left running); every name comes back quoted. Nothing while the hypertable still has its own (the
 /// migration found no right to index chunks).
 const MISSING_SEARCH_INDEXES_SQL: &str = "
 SELECT pg_catalog.quote_ident(ch.chunk_schema::text) AS chunk_schema,
@@ -353,6 +362,7 @@ JOIN pg_catalog.pg_class t
 WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
   AND (ch.range_end <= $1 OR t.reltuples >= $2)
   AND (ic.oid IS NULL OR x.indisvalid IS FALSE)
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p WHERE p.relid = t.oid)
   AND pg_catalog.to_regclass('signals.signals_raw_message_trgm_idx') IS NULL
 ORDER BY ch.range_end DESC, i.suffix";
 

@@ -338,10 +338,11 @@ async fn a_week_too_large_to_scan_gets_its_search_indexes_before_it_closes() {
     let now = Utc::now();
     let mut tx = store.begin().await.expect("begin");
     tx.insert_signals(&[
+        // One time for both, so they share a week whatever the day.
         new_signal(
             ch,
             1,
-            now - chrono::Duration::minutes(2),
+            now - chrono::Duration::minutes(1),
             long_call("PETR4"),
         ),
         new_signal(
