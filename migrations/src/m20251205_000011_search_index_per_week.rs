@@ -35,26 +35,42 @@ const WEEK: &str = "7 days";
 /// The interval of `m20251101_000002_signals`, restored by `down`.
 const PREVIOUS_INTERVAL: &str = "90 days";
 
-/// Indexes every existing chunk (so nothing already stored loses its index), then drops the
-/// hypertable's own, which takes the chunks' copies with it. Index names: the chunk's name plus
-/// `_raw_message_trgm` / `_asset_trgm`, as `PgStore::maintenance` names them.
-fn up_sql(ts: &str, trgm: &str) -> String {
+/// A `DO` block running `body` (PL/pgSQL, with `c.chunk_schema` and `c.chunk_name`) for every
+/// existing chunk of `signals.signals`.
+fn for_each_chunk(body: &str) -> String {
     format!(
-        "SELECT {ts}.set_chunk_time_interval('signals.signals'::pg_catalog.regclass, INTERVAL '{WEEK}');
-DO $$
+        "DO $$
 DECLARE c record;
 BEGIN
   FOR c IN SELECT ch.chunk_schema, ch.chunk_name FROM timescaledb_information.chunks ch
            WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
   LOOP
-    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %I.%I USING gin (raw_message {trgm}.gin_trgm_ops)',
-                              c.chunk_name || '_raw_message_trgm', c.chunk_schema, c.chunk_name);
-    EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %I.%I USING gin (asset {trgm}.gin_trgm_ops)',
-                              c.chunk_name || '_asset_trgm', c.chunk_schema, c.chunk_name);
+    {body}
   END LOOP;
-END $$;
+END $$;"
+    )
+}
+
+/// Indexes every existing chunk (so nothing already stored loses its index), then drops the
+/// hypertable's own, which takes the chunks' copies with it. Index names: the chunk's name plus
+/// `_raw_message_trgm` / `_asset_trgm`, as `PgStore::maintenance` names them.
+fn up_sql(ts: &str, trgm: &str) -> String {
+    let index_chunk = |suffix: &str, column: &str| {
+        format!(
+            "EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %I.%I USING gin ({column} {trgm}.gin_trgm_ops)',
+                              c.chunk_name || '{suffix}', c.chunk_schema, c.chunk_name);"
+        )
+    };
+    format!(
+        "SELECT {ts}.set_chunk_time_interval('signals.signals'::pg_catalog.regclass, INTERVAL '{WEEK}');
+{}
 DROP INDEX IF EXISTS signals.signals_raw_message_trgm_idx;
-DROP INDEX IF EXISTS signals.signals_asset_trgm_idx;"
+DROP INDEX IF EXISTS signals.signals_asset_trgm_idx;",
+        for_each_chunk(&format!(
+            "{}\n    {}",
+            index_chunk("_raw_message_trgm", "raw_message"),
+            index_chunk("_asset_trgm", "asset")
+        ))
     )
 }
 
@@ -64,19 +80,22 @@ fn down_sql(ts: &str, trgm: &str) -> String {
   ON signals.signals USING gin (raw_message {trgm}.gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS signals_asset_trgm_idx
   ON signals.signals USING gin (asset {trgm}.gin_trgm_ops);
-DO $$
-DECLARE c record;
-BEGIN
-  FOR c IN SELECT ch.chunk_schema, ch.chunk_name FROM timescaledb_information.chunks ch
-           WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
-  LOOP
-    EXECUTE pg_catalog.format('DROP INDEX IF EXISTS %I.%I, %I.%I',
+{}
+SELECT {ts}.set_chunk_time_interval('signals.signals'::pg_catalog.regclass, INTERVAL '{PREVIOUS_INTERVAL}');",
+        for_each_chunk(
+            "EXECUTE pg_catalog.format('DROP INDEX IF EXISTS %I.%I, %I.%I',
                               c.chunk_schema, c.chunk_name || '_raw_message_trgm',
-                              c.chunk_schema, c.chunk_name || '_asset_trgm');
-  END LOOP;
-END $$;
-SELECT {ts}.set_chunk_time_interval('signals.signals'::pg_catalog.regclass, INTERVAL '{PREVIOUS_INTERVAL}');"
+                              c.chunk_schema, c.chunk_name || '_asset_trgm');"
+        )
     )
+}
+
+/// The quoted schemas of TimescaleDB and pg_trgm.
+async fn extension_schemas<C: ConnectionTrait>(db: &C) -> Result<(String, String), DbErr> {
+    Ok((
+        required_extension_schema(db, "timescaledb").await?,
+        required_extension_schema(db, "pg_trgm").await?,
+    ))
 }
 
 /// Whether this role may create indexes in the schema of `signals.signals`' chunks.
@@ -102,8 +121,7 @@ impl MigrationTrait for Migration {
         if !Capabilities::read(db).await?.hypertables || !may_index_chunks(db).await? {
             return Ok(());
         }
-        let ts = required_extension_schema(db, "timescaledb").await?;
-        let trgm = required_extension_schema(db, "pg_trgm").await?;
+        let (ts, trgm) = extension_schemas(db).await?;
         db.execute_unprepared(&up_sql(&ts, &trgm)).await?;
         Ok(())
     }
@@ -113,8 +131,7 @@ impl MigrationTrait for Migration {
         if !Capabilities::read(db).await?.hypertables {
             return Ok(());
         }
-        let ts = required_extension_schema(db, "timescaledb").await?;
-        let trgm = required_extension_schema(db, "pg_trgm").await?;
+        let (ts, trgm) = extension_schemas(db).await?;
         db.execute_unprepared(&down_sql(&ts, &trgm)).await?;
         Ok(())
     }

@@ -342,10 +342,10 @@ const SEARCH_INDEX_DELAY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 const OPEN_WEEK_SCAN_LIMIT: f64 = 500_000.0;
 
 /// The search indexes (migration `m20251205_000011`) that closed (or large) chunks of
-/// `signals.signals` lack or hold half-built (a `CREATE INDEX CONCURRENTLY` that was interrupted), newest week
-/// first, leaving alone a chunk with an index build in progress (another replica's, or one an
-/// earlier run's timeout left running); every name comes back quoted. Nothing while the hypertable still has its own (the
-/// migration found no right to index chunks).
+/// `signals.signals` lack or hold half-built (an interrupted `CREATE INDEX CONCURRENTLY`), newest
+/// week first, leaving alone a chunk with a build in progress (another replica's, or one an
+/// earlier run's timeout left running); every name comes back quoted. Nothing while the
+/// hypertable still has its own (the migration found no right to index chunks).
 const MISSING_SEARCH_INDEXES_SQL: &str = "
 SELECT pg_catalog.quote_ident(ch.chunk_schema::text) AS chunk_schema,
        pg_catalog.quote_ident(ch.chunk_name::text) AS chunk_table,
@@ -358,7 +358,7 @@ LEFT JOIN pg_catalog.pg_class ic
   ON ic.relname = ch.chunk_name || i.suffix AND ic.relnamespace = pg_catalog.quote_ident(ch.chunk_schema::text)::regnamespace
 LEFT JOIN pg_catalog.pg_index x ON x.indexrelid = ic.oid
 JOIN pg_catalog.pg_class t
-  ON t.relname = ch.chunk_name AND t.relnamespace = pg_catalog.quote_ident(ch.chunk_schema::text)::regnamespace
+  ON t.oid = pg_catalog.format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass
 WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
   AND (ch.range_end <= $1 OR t.reltuples >= $2)
   AND (ic.oid IS NULL OR x.indisvalid IS FALSE)
