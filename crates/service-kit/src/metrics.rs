@@ -32,6 +32,27 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 /// Route label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// Method label of every method outside the standard nine: a client inventing methods must not
+/// invent series.
+pub const OTHER_METHOD: &str = "OTHER";
+
+/// The `method` label of a request: its standard method name, or [`OTHER_METHOD`].
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => OTHER_METHOD,
+    }
+}
+
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
 /// Why the recorder could not be installed.
@@ -126,7 +147,7 @@ pub async fn record_http(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req
         .match_pattern()
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
@@ -136,7 +157,7 @@ pub async fn record_http(
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
     let labels = [
-        ("method", method.as_str().to_owned()),
+        ("method", method.to_owned()),
         ("route", route),
         ("status", status.to_string()),
     ];

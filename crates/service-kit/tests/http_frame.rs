@@ -276,6 +276,31 @@ async fn metrics_use_route_templates() {
 }
 
 #[actix_web::test]
+async fn invented_methods_add_no_series() {
+    use actix_web::http::Method;
+    let svc = service!();
+    for i in 0..1000 {
+        let method = Method::from_bytes(format!("M{i}").as_bytes()).expect("method");
+        let req = test::TestRequest::default()
+            .method(method)
+            .uri("/items/7")
+            .to_request();
+        let status = test::call_service(&svc, req).await.status();
+        assert!(status.is_client_error(), "M{i}: {status}");
+    }
+    let res = test::call_service(&svc, test::TestRequest::get().uri("/metrics").to_request()).await;
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).expect("utf8");
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("tpcapital_http_requests_total{") && l.contains("/items/{id}"))
+        .collect();
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert!(series[0].contains(r#"method="OTHER""#), "{series:?}");
+    assert!(series[0].ends_with(" 1000"), "{series:?}");
+    assert!(!text.contains(r#"method="M1""#));
+}
+
+#[actix_web::test]
 async fn problem_schema_is_referenced_by_name() {
     use utoipa::OpenApi;
 
