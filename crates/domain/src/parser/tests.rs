@@ -327,6 +327,18 @@ fn kinds_and_labels() {
 }
 
 #[test]
+fn roots_holding_a_digit_are_tickers() {
+    let r = report(
+        "Ativo: B3SA3\nCompra: 12,50\nAlvo: 13,50\nStop: 11,90",
+        "2025-10-20",
+    );
+    assert_eq!(r["outcome"], "signal");
+    assert_eq!(r["signal"]["asset"], "B3SA3");
+    let r = report("B3SAK123 compra 0,45 alvo 0,80 stop 0,30", "2025-10-20");
+    assert_eq!(r["signal"]["asset"], "B3SAK123");
+}
+
+#[test]
 fn short_signal_by_sell_label() {
     let r = report(
         "Ativo: PETR4\nSell: 30,00\nTP1: 28,00\nStop: 31,00",
