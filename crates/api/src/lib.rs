@@ -5,16 +5,21 @@
 //! adapters and serves it, and the tests build the same app over the in-memory adapters.
 
 pub mod auth;
-pub mod coalesce;
+pub mod cache;
+pub mod channels;
+pub mod common;
 pub mod config;
 pub mod cursor;
-pub mod dto;
-pub mod handlers;
+pub mod export;
+pub mod logs;
+pub mod messages;
+pub mod meta;
 pub mod openapi;
-pub mod params;
 pub mod rate_limit;
 pub mod routes;
+pub mod signals;
 pub mod state;
+pub mod stats;
 pub mod stream;
 
 use std::sync::Arc;
@@ -31,7 +36,7 @@ use domain::services::{CachedReads, IngestService, ReparseService};
 use service_kit::{Health, HttpSettings, Metrics};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
-use crate::handlers::meta::OpenApiJson;
+use crate::meta::OpenApiJson;
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::state::{AdminKeys, ApiState, Ports};
 use crate::stream::EventHub;
@@ -85,7 +90,7 @@ pub fn state(
     );
     ApiState {
         reads: CachedReads::new(ports.cache.clone(), ports.clock.clone(), cache_ttl),
-        flights: coalesce::Coalescer::default(),
+        flights: cache::Coalescer::default(),
         reparse: ReparseService::new(ports.archive.clone(), ingest, ports.cache.clone()),
         admin,
         hub: EventHub::new(sse_max_clients),

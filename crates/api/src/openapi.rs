@@ -11,8 +11,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::dto;
-use crate::handlers::{channels, export, logs, messages, meta, signals, stream};
+use crate::signals::dto::SignalItem;
+use crate::stream::dto::StreamEventBody;
+use crate::{channels, export, logs, messages, meta, signals, stats, stream};
 use service_kit::Problem;
 
 /// The document's root.
@@ -27,13 +28,13 @@ an `X-API-Key`. Every error is `application/problem+json` (RFC 9457).",
     ),
     paths(
         meta::health, meta::live, meta::ready, meta::metrics, meta::openapi_json,
-        signals::list, signals::stats, export::export, stream::stream,
-        signals::detail, signals::delete,
-        messages::list, messages::reparse, messages::list_legacy,
-        channels::list, channels::update,
-        logs::list,
+        signals::handlers::list, stats::handlers::stats, export::handlers::export,
+        stream::handlers::stream, signals::handlers::detail, signals::handlers::delete,
+        messages::handlers::list, messages::handlers::reparse, messages::handlers::list_legacy,
+        channels::handlers::list, channels::handlers::update,
+        logs::handlers::list,
     ),
-    components(schemas(Problem, dto::SignalItem, dto::StreamEventBody)),
+    components(schemas(Problem, SignalItem, StreamEventBody)),
     modifiers(&ErrorResponses),
     tags(
         (name = "signals", description = "Parsed trading signals: list, detail, stats, export, live stream"),

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use service_kit::Problem;
 
-use crate::handlers::{channels, export, logs, messages, meta, signals, stream};
+use crate::{channels, export, logs, messages, meta, signals, stats, stream};
 
 macro_rules! route_table {
     ($( $path:literal => { $( $method:ident => $handler:path ),+ $(,)? } ),* $(,)?) => {
@@ -34,17 +34,17 @@ route_table! {
     "/health/ready" => { get => meta::ready },
     "/metrics" => { get => meta::metrics },
     "/api-docs/openapi.json" => { get => meta::openapi_json },
-    "/signals" => { get => signals::list },
-    "/signals/stats" => { get => signals::stats },
-    "/signals/export" => { get => export::export },
-    "/signals/stream" => { get => stream::stream },
-    "/signals/{id}" => { get => signals::detail, delete => signals::delete },
-    "/messages" => { get => messages::list },
-    "/messages/reparse" => { post => messages::reparse },
-    "/forwarded-messages" => { get => messages::list_legacy },
-    "/channels" => { get => channels::list },
-    "/channels/{channel_id}" => { put => channels::update },
-    "/logs" => { get => logs::list },
+    "/signals" => { get => signals::handlers::list },
+    "/signals/stats" => { get => stats::handlers::stats },
+    "/signals/export" => { get => export::handlers::export },
+    "/signals/stream" => { get => stream::handlers::stream },
+    "/signals/{id}" => { get => signals::handlers::detail, delete => signals::handlers::delete },
+    "/messages" => { get => messages::handlers::list },
+    "/messages/reparse" => { post => messages::handlers::reparse },
+    "/forwarded-messages" => { get => messages::handlers::list_legacy },
+    "/channels" => { get => channels::handlers::list },
+    "/channels/{channel_id}" => { put => channels::handlers::update },
+    "/logs" => { get => logs::handlers::list },
 }
 
 /// 405 with the problem body and the `Allow` header RFC 9110 requires.

@@ -55,7 +55,7 @@ pub struct ApiState {
     /// Cache-aside reads of `/signals`, `/signals/stats` and `/channels`.
     pub reads: CachedReads,
     /// Concurrent identical reads share one lookup and one load.
-    pub flights: crate::coalesce::Coalescer,
+    pub flights: crate::cache::Coalescer,
     /// Re-parse of the archive.
     pub reparse: ReparseService,
     /// Admin credentials.

@@ -21,7 +21,8 @@ use service_kit::Problem;
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
-use crate::dto::{SignalItem, StreamEventBody};
+use super::dto::StreamEventBody;
+use crate::signals::dto::SignalItem;
 use crate::state::Ports;
 
 /// Interval of the keep-alive comments.

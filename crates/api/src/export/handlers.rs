@@ -14,8 +14,10 @@ use futures_util::stream;
 use service_kit::Problem;
 use service_kit::extract::Query;
 
-use crate::dto::SignalItem;
-use crate::params::{ExportFormat, ExportFormatParam, MAX_LIMIT, SignalParams};
+use super::params::{ExportFormat, ExportFormatParam};
+use crate::common::params::MAX_LIMIT;
+use crate::signals::dto::SignalItem;
+use crate::signals::params::SignalParams;
 use crate::state::ApiState;
 
 /// The CSV header row.

@@ -9,11 +9,12 @@ use domain::services::ReparseRequest;
 use service_kit::Problem;
 use service_kit::extract::{Json, Query};
 
-use super::{json_bytes, to_json, traceparent};
+use super::dto::{MessageItem, MessagePageBody, ReparseBody, ReparseReportBody};
+use super::params::MessageParams;
 use crate::auth::Admin;
+use crate::common::instant::{parse_epoch_ms, parse_iso};
+use crate::common::{json_bytes, object_body, to_json, traceparent};
 use crate::cursor;
-use crate::dto::{MessageItem, MessagePageBody, ReparseBody, ReparseReportBody};
-use crate::params::{MessageParams, parse_epoch_ms, parse_iso};
 use crate::state::ApiState;
 
 /// Default and largest number of deliveries one re-parse call examines.
@@ -76,7 +77,7 @@ pub async fn reparse(
     state: web::Data<ApiState>,
     body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
-    let body: ReparseBody = super::object_body(body.into_inner())?;
+    let body: ReparseBody = object_body(body.into_inner())?;
     let instant = |field: &str, v: &Option<serde_json::Value>, end: bool| match v {
         None => Ok(None),
         Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),

@@ -6,9 +6,9 @@ use domain::ports::{MessageOutcome, MessageQuery};
 use service_kit::Problem;
 use service_kit::extract::Query;
 
-use super::{json_bytes, to_json};
-use crate::dto::{LogItem, LogListBody, level_of};
-use crate::params::{Level, LogParams};
+use super::dto::{LogItem, LogListBody, level_of};
+use super::params::{Level, LogParams};
+use crate::common::{json_bytes, to_json};
 use crate::state::ApiState;
 
 /// The ingestion log: `debug` for ignored messages, `info` for signals and updates, `warn` for

@@ -1,5 +1,4 @@
-//! `/signals`: the dashboard's list (cached), one signal with its history, its soft delete, and
-//! the hourly statistics (cached).
+//! `/signals`: the dashboard's list (cached), one signal with its history, its soft delete.
 
 use actix_web::{HttpResponse, web};
 use domain::model::SignalId;
@@ -7,11 +6,12 @@ use domain::ports::{SignalEvent, SignalEventKind, SignalPage};
 use service_kit::Problem;
 use service_kit::extract::Query;
 
-use super::{json_bytes, record_cache, to_json, traceparent};
+use super::dto::{SignalDetailBody, SignalItem, SignalPageBody};
+use super::params::SignalParams;
 use crate::auth::Admin;
+use crate::cache::{record_cache, signal_cache_key};
+use crate::common::{json_bytes, to_json, traceparent};
 use crate::cursor;
-use crate::dto::{SignalDetailBody, SignalItem, SignalPageBody, StatsBody};
-use crate::params::{SignalParams, StatsParams, signal_cache_key};
 use crate::state::ApiState;
 
 /// The JSON of a page of signals.
@@ -140,45 +140,4 @@ pub async fn delete(
         tracing::warn!(error = %e, "cannot publish the deletion");
     }
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Signal counts per hour, asset and channel (from the hourly aggregate), cached.
-///
-/// Without `from`, the window is the 7 days before `to` (default now).
-#[utoipa::path(
-    get, path = "/signals/stats", tag = "signals", operation_id = "signal_stats",
-    params(StatsParams),
-    responses(
-        (status = 200, description = "Statistics of the window", body = StatsBody,
-         headers(("X-Cache" = String, description = "hit, miss or error"))),
-    )
-)]
-pub async fn stats(
-    state: web::Data<ApiState>,
-    params: Query<StatsParams>,
-) -> Result<HttpResponse, Problem> {
-    let (query, key) = params.validate(state.ports.clock.now())?;
-    let Some(query) = query else {
-        let none = domain::ports::SignalStats {
-            total: 0,
-            by_hour: Vec::new(),
-            by_asset: Vec::new(),
-            by_channel: Vec::new(),
-        };
-        return Ok(json_bytes(
-            to_json(&StatsBody::new(none, None, None))?,
-            None,
-        ));
-    };
-    let stats = state.ports.stats.clone();
-    let (body, result) = state
-        .flights
-        .read(&state.reads, &key, move || async move {
-            let (from, to) = (query.from, query.to);
-            let s = stats.signal_stats(&query).await?;
-            to_json(&StatsBody::new(s, from, to))
-        })
-        .await?;
-    record_cache("stats", result);
-    Ok(json_bytes(body, Some(result)))
 }

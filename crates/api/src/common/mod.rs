@@ -1,27 +1,18 @@
-//! The HTTP handlers, one module per resource. Each is documented for OpenAPI with
-//! `#[utoipa::path]`; the error responses every route shares are added by
-//! [`crate::openapi`].
+//! What the resources' handlers share: JSON answers, bodies that must be objects, the trace
+//! context of events, and (in the submodules) wire types, query parameters and time bounds.
+//! Each resource (`crate::signals`, `crate::channels` …) keeps its handlers, wire types and
+//! parameters in its own module; the error responses every route shares are added to the
+//! OpenAPI document by [`crate::openapi`].
 
-pub mod channels;
-pub mod export;
-pub mod logs;
-pub mod messages;
-pub mod meta;
-pub mod signals;
-pub mod stream;
+pub mod dto;
+pub mod instant;
+pub mod params;
+#[cfg(test)]
+mod tests;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
 use domain::services::CacheResult;
-
-/// Counter of cached reads, by `result` (`hit`, `miss`, `error`) and `endpoint`.
-pub const CACHE_REQUESTS_TOTAL: &str = "tpcapital_cache_requests_total";
-
-/// Records how a cached read was served.
-pub fn record_cache(endpoint: &'static str, result: CacheResult) {
-    metrics::counter!(CACHE_REQUESTS_TOTAL, "result" => result.as_str(), "endpoint" => endpoint)
-        .increment(1);
-}
 
 /// A 200 with a JSON body that is already rendered (from the cache or just now).
 pub fn json_bytes(

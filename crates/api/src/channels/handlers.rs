@@ -7,10 +7,11 @@ use domain::ports::ChannelUpdate;
 use service_kit::Problem;
 use service_kit::extract::Json;
 
-use super::{json_bytes, record_cache, to_json};
+use super::dto::{ChannelItem, ChannelListBody, ChannelUpdateBody};
 use crate::auth::Admin;
-use crate::dto::{ChannelItem, ChannelListBody, ChannelUpdateBody};
-use crate::params::parse_kind;
+use crate::cache::{CHANNELS_KEY, record_cache};
+use crate::common::params::parse_kind;
+use crate::common::{json_bytes, object_body, to_json};
 use crate::state::ApiState;
 
 /// Longest channel label.
@@ -29,7 +30,7 @@ pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
     let channels = state.ports.channels.clone();
     let (body, result) = state
         .flights
-        .read(&state.reads, "channels1", move || async move {
+        .read(&state.reads, CHANNELS_KEY, move || async move {
             let list = channels.list_channels().await?;
             to_json(&ChannelListBody {
                 data: list.into_iter().map(ChannelItem::from).collect(),
@@ -56,7 +57,7 @@ pub async fn update(
     body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, Problem> {
     let channel_id = ChannelId(channel_id.into_inner());
-    let body: ChannelUpdateBody = super::object_body(body.into_inner())?;
+    let body: ChannelUpdateBody = object_body(body.into_inner())?;
     let label = match body.label {
         None => None,
         Some(None) => Some(None),

@@ -4,8 +4,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use service_kit::Problem;
 
+use super::hub::{self, KEEP_ALIVE, parse_event_id};
 use crate::state::ApiState;
-use crate::stream::{self, KEEP_ALIVE, parse_event_id};
 
 /// Live signal changes as Server-Sent Events.
 ///
@@ -31,12 +31,12 @@ pub async fn stream(req: HttpRequest, state: web::Data<ApiState>) -> Result<Http
         .and_then(|v| v.to_str().ok())
         .and_then(parse_event_id);
     let catch_up = match last {
-        Some(cursor) => stream::catch_up(&state.ports, cursor).await,
+        Some(cursor) => hub::catch_up(&state.ports, cursor).await,
         None => Vec::new(),
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream::body(catch_up, receiver, guard, KEEP_ALIVE)))
+        .streaming(hub::body(catch_up, receiver, guard, KEEP_ALIVE)))
 }

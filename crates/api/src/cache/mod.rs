@@ -1,0 +1,94 @@
+//! The api's side of the cache: the keys of the cached reads (every filter, normalised,
+//! length-prefixed, so equal queries share an entry and different ones never do), request
+//! coalescing ([`coalesce`]) and the cache metrics.
+
+pub mod coalesce;
+
+use chrono::{DateTime, Utc};
+use domain::model::{ChannelId, Ticker};
+use domain::ports::SignalQuery;
+use domain::services::CacheResult;
+
+pub use coalesce::Coalescer;
+
+/// Counter of cached reads, by `result` (`hit`, `miss`, `error`) and `endpoint`.
+pub const CACHE_REQUESTS_TOTAL: &str = "tpcapital_cache_requests_total";
+
+/// Records how a cached read was served.
+pub fn record_cache(endpoint: &'static str, result: CacheResult) {
+    metrics::counter!(CACHE_REQUESTS_TOTAL, "result" => result.as_str(), "endpoint" => endpoint)
+        .increment(1);
+}
+
+/// The key of `/channels`.
+pub const CHANNELS_KEY: &str = "channels1";
+
+/// A validated signal query's cache key: every filter, normalised, length-prefixed.
+pub fn signal_cache_key(prefix: &str, q: &SignalQuery) -> String {
+    let mut key = String::with_capacity(96);
+    key.push_str(prefix);
+    push_field(&mut key, "l", &q.limit.to_string());
+    if let Some(c) = &q.cursor {
+        push_field(
+            &mut key,
+            "c",
+            &format!("{}.{}", c.message_date.timestamp_micros(), c.id.0),
+        );
+    }
+    if let Some(ch) = &q.channel {
+        push_field(&mut key, "ch", &ch.to_lowercase());
+    }
+    if let Some(a) = &q.asset {
+        push_field(&mut key, "a", a.as_str());
+    }
+    if let Some(k) = q.kind {
+        push_field(&mut key, "k", k.as_str());
+    }
+    if let Some(s) = &q.status {
+        push_field(&mut key, "st", s);
+    }
+    if let Some(s) = &q.search {
+        push_field(&mut key, "q", &s.to_lowercase());
+    }
+    if let Some(f) = q.from {
+        push_field(&mut key, "f", &f.timestamp_micros().to_string());
+    }
+    if let Some(t) = q.to {
+        push_field(&mut key, "t", &t.timestamp_micros().to_string());
+    }
+    key
+}
+
+/// The key of a `/signals/stats` query, from its parameters as given (a default window stays
+/// one entry).
+pub fn stats_cache_key(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    channel: Option<ChannelId>,
+    asset: Option<&Ticker>,
+    top: u32,
+) -> String {
+    let mut key = String::from("stats1");
+    if let Some(f) = from {
+        push_field(&mut key, "f", &f.timestamp_micros().to_string());
+    }
+    if let Some(t) = to {
+        push_field(&mut key, "t", &t.timestamp_micros().to_string());
+    }
+    if let Some(c) = channel {
+        push_field(&mut key, "ch", &c.0.to_string());
+    }
+    if let Some(a) = asset {
+        push_field(&mut key, "a", a.as_str());
+    }
+    push_field(&mut key, "n", &top.to_string());
+    key
+}
+
+fn push_field(key: &mut String, name: &str, value: &str) {
+    key.push('|');
+    key.push_str(name);
+    key.push_str(&value.len().to_string());
+    key.push(':');
+    key.push_str(value);
+}

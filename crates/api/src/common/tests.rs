@@ -1,0 +1,151 @@
+//! Query parameters of every resource, parsed and validated as the handlers do.
+
+use domain::model::{ChannelId, SignalKind};
+use domain::ports::MessageOutcome;
+use service_kit::Problem;
+
+use super::instant::parse_instant;
+use super::params::DEFAULT_LIMIT;
+use crate::cache::signal_cache_key;
+use crate::logs::params::{Level, LogParams};
+use crate::messages::params::MessageParams;
+use crate::signals::params::{SignalFilter, SignalParams};
+
+fn signals(q: &str) -> Result<SignalFilter, Problem> {
+    service_kit::extract::parse_query::<SignalParams>(q)?.validate()
+}
+
+fn field_of(r: Result<SignalFilter, Problem>) -> Option<String> {
+    r.err().and_then(|p| p.field.clone())
+}
+
+#[test]
+fn the_dashboard_query_parses() {
+    let f = signals("limit=50&channel=TP%20Capital&type=Swing%20Trade&search=bova&from=2025-10-01&to=2025-10-31")
+        .expect("valid");
+    let q = f.query;
+    assert_eq!(q.limit, 50);
+    assert_eq!(q.kind, Some(SignalKind::SwingTrade));
+    assert_eq!(q.channel.as_deref(), Some("TP Capital"));
+    assert_eq!(
+        q.from.map(|t| t.to_rfc3339()),
+        Some("2025-10-01T00:00:00+00:00".into())
+    );
+    assert_eq!(
+        q.to.map(|t| t.to_rfc3339()),
+        Some("2025-10-31T23:59:59.999999+00:00".into()),
+        "a date as `to` covers the whole day"
+    );
+    assert_eq!(
+        signals("type=swing_trade")
+            .expect("machine name")
+            .query
+            .kind,
+        Some(SignalKind::SwingTrade)
+    );
+    assert_eq!(signals("").expect("defaults").query.limit, DEFAULT_LIMIT);
+}
+
+#[test]
+fn instants_in_every_accepted_form() {
+    let ms = parse_instant("from", "1760000000000", false).expect("epoch ms");
+    assert_eq!(ms.timestamp_millis(), 1_760_000_000_000);
+    let dt = parse_instant("from", "2025-10-01T10:00:00-03:00", false).expect("offset");
+    assert_eq!(dt.to_rfc3339(), "2025-10-01T13:00:00+00:00");
+    assert!(
+        parse_instant("from", "2025-10-01T13:00:00", false).is_err(),
+        "a date-time needs its offset (RFC 3339)"
+    );
+    assert!(parse_instant("from", "2025-1-1", false).is_err());
+    assert!(parse_instant("from", "2025-10-01t13:00:00.123456789z", false).is_ok());
+}
+
+#[test]
+fn bad_values_name_their_parameter() {
+    for (q, field) in [
+        ("limit=-1", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=99999999999999999999999", "limit"),
+        ("from=garbage", "from"),
+        ("to=2025-13-45", "to"),
+        ("from=99999999999999999999", "from"),
+        ("cursor=garbage", "cursor"),
+        ("type=Long%20Trade", "type"),
+        ("status=sleeping", "status"),
+        ("asset=PETR4%3B%20DROP", "asset"),
+    ] {
+        assert_eq!(field_of(signals(q)).as_deref(), Some(field), "{q}");
+    }
+    assert_eq!(
+        field_of(signals("outcome=x&status=OPEN")).as_deref(),
+        Some("status")
+    );
+    assert_eq!(
+        field_of(signals("type=swing%20trade")).as_deref(),
+        Some("type"),
+        "exact names"
+    );
+    assert_eq!(field_of(signals("search=a%00b")).as_deref(), Some("search"));
+    let inverted = signals("from=2025-10-02&to=2025-10-01").expect("an empty window");
+    assert!(inverted.matches_nothing);
+    let blank = signals("limit=&from=&to=&type=&channel=&cursor=").expect("blank = not given");
+    assert_eq!(blank.query.limit, DEFAULT_LIMIT);
+    let long = format!("search={}", "a".repeat(201));
+    assert_eq!(field_of(signals(&long)).as_deref(), Some("search"));
+}
+
+#[test]
+fn label_shaped_assets_match_nothing_instead_of_failing() {
+    let f = signals("asset=ALVO1").expect("ticker-shaped");
+    assert!(f.matches_nothing);
+    assert_eq!(
+        signals("asset=petr4")
+            .expect("lower case")
+            .query
+            .asset
+            .map(|a| a.to_string()),
+        Some("PETR4".into())
+    );
+}
+
+#[test]
+fn equal_queries_share_a_cache_key_and_different_ones_do_not() {
+    let a = signals("limit=50&type=Swing%20Trade&channel=TP")
+        .expect("a")
+        .query;
+    let b = signals("channel=tp&type=swing_trade&limit=50&_=123")
+        .expect("b")
+        .query;
+    let c = signals("limit=50&type=swing_trade&search=tp")
+        .expect("c")
+        .query;
+    assert_eq!(signal_cache_key("s", &a), signal_cache_key("s", &b));
+    assert_ne!(signal_cache_key("s", &a), signal_cache_key("s", &c));
+}
+
+#[test]
+fn messages_and_logs_parameters() {
+    let q = service_kit::extract::parse_query::<MessageParams>("channelId=-100&outcome=rejected")
+        .expect("parse")
+        .validate()
+        .expect("valid");
+    assert_eq!(q.channel, Some(ChannelId(-100)));
+    assert_eq!(q.outcomes, vec![MessageOutcome::Rejected]);
+    let both = service_kit::extract::parse_query::<MessageParams>("channel=-1&channelId=null")
+        .expect("parse")
+        .validate()
+        .expect_err("every given value is checked");
+    assert_eq!(both.field.as_deref(), Some("channelId"));
+    let bad = service_kit::extract::parse_query::<MessageParams>("channel=abc")
+        .expect("parse")
+        .validate()
+        .expect_err("not an id");
+    assert_eq!(bad.field.as_deref(), Some("channel"));
+    let (limit, level) = service_kit::extract::parse_query::<LogParams>("level=warning&limit=5")
+        .expect("parse")
+        .validate()
+        .expect("valid");
+    assert_eq!((limit, level), (5, Level::Warn));
+}

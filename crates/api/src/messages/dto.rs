@@ -1,0 +1,264 @@
+//! What `/messages` answers (the archive, with the legacy `/forwarded-messages` fields), and the
+//! body and report of `POST /messages/reparse`.
+
+use chrono::{DateTime, Utc};
+use domain::ports::{ArchivedMessage, MessageOutcome};
+use domain::services::ReparseReport;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::common::dto::{iso, iso_opt};
+
+/// Outcome of an archived delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeName {
+    /// A trade call.
+    Signal,
+    /// An update of an earlier call.
+    Update,
+    /// Not a trade call.
+    Ignored,
+    /// A call that cannot be trusted.
+    Rejected,
+}
+
+impl From<MessageOutcome> for OutcomeName {
+    fn from(o: MessageOutcome) -> Self {
+        match o {
+            MessageOutcome::Signal => OutcomeName::Signal,
+            MessageOutcome::Update => OutcomeName::Update,
+            MessageOutcome::Ignored => OutcomeName::Ignored,
+            MessageOutcome::Rejected => OutcomeName::Rejected,
+        }
+    }
+}
+
+impl From<OutcomeName> for MessageOutcome {
+    fn from(o: OutcomeName) -> Self {
+        match o {
+            OutcomeName::Signal => MessageOutcome::Signal,
+            OutcomeName::Update => MessageOutcome::Update,
+            OutcomeName::Ignored => MessageOutcome::Ignored,
+            OutcomeName::Rejected => MessageOutcome::Rejected,
+        }
+    }
+}
+
+/// One archived delivery, with the legacy `/forwarded-messages` fields beside the new ones.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 99, "channel_id": -1001649127710_i64, "message_id": 4521,
+    "message_date": "2025-10-20T13:00:00.000Z", "edit_date": null, "text": "Bom dia pessoal!",
+    "outcome": "ignored", "reason": "no trade call or signal update found", "parser_version": "1.0.0",
+    "media_type": null, "source": "bot", "metadata": {}, "received_at": "2025-10-20T13:00:01.120Z",
+    "deleted_at": null, "ts": 1760965200000_i64, "message_text": "Bom dia pessoal!",
+    "original_timestamp": "2025-10-20T13:00:00.000Z", "source_channel_id": "-1001649127710",
+    "forwarded_at": "2025-10-20T13:00:01.120Z", "photos": null
+}))]
+pub struct MessageItem<'a> {
+    /// Archive row id.
+    pub id: i64,
+    /// Telegram chat id.
+    pub channel_id: i64,
+    /// Telegram message id.
+    pub message_id: i64,
+    /// Telegram message time.
+    #[serde(serialize_with = "iso")]
+    pub message_date: DateTime<Utc>,
+    /// Telegram edit time of this delivery.
+    #[serde(serialize_with = "iso_opt")]
+    pub edit_date: Option<DateTime<Utc>>,
+    /// Text or caption.
+    #[schema(value_type = String)]
+    pub text: &'a str,
+    /// What the parser made of it.
+    pub outcome: OutcomeName,
+    /// Why it was ignored or rejected.
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<&'a str>,
+    /// The parser that decided.
+    #[schema(value_type = String)]
+    pub parser_version: &'a str,
+    /// `photo`, `video` …
+    #[schema(value_type = Option<String>)]
+    pub media_type: Option<&'a str>,
+    /// `bot` or `user_client`.
+    #[schema(value_type = Option<String>)]
+    pub source: Option<&'a str>,
+    /// Everything else the gateway sent.
+    #[schema(value_type = Object)]
+    pub metadata: &'a serde_json::Value,
+    /// When it was archived.
+    #[serde(serialize_with = "iso")]
+    pub received_at: DateTime<Utc>,
+    /// When Telegram reported it deleted.
+    #[serde(serialize_with = "iso_opt")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Legacy: message time, epoch milliseconds.
+    pub ts: i64,
+    /// Legacy: the text.
+    #[schema(value_type = String)]
+    pub message_text: &'a str,
+    /// Legacy: message time.
+    #[serde(serialize_with = "iso")]
+    pub original_timestamp: DateTime<Utc>,
+    /// Legacy: the chat id as text.
+    pub source_channel_id: String,
+    /// Legacy: when it was archived.
+    #[serde(serialize_with = "iso")]
+    pub forwarded_at: DateTime<Utc>,
+    /// Legacy: the gateway's `photos` as it sent them (usually an array of file objects, but
+    /// any JSON is kept), when it sent any.
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub photos: Option<&'a serde_json::Value>,
+}
+
+impl<'a> MessageItem<'a> {
+    /// The item of `m`.
+    pub fn from_archived(a: &'a ArchivedMessage) -> Self {
+        let m = &a.message;
+        Self {
+            id: a.id,
+            channel_id: m.channel_id.0,
+            message_id: m.message_id.0,
+            message_date: m.date,
+            edit_date: m.edit_date,
+            text: &m.text,
+            outcome: a.outcome.into(),
+            reason: a.reason.as_deref(),
+            parser_version: &a.parser_version,
+            media_type: m.media_type.as_deref(),
+            source: m.source.as_deref(),
+            metadata: &m.metadata,
+            received_at: a.received_at,
+            deleted_at: a.deleted_at,
+            ts: m.date.timestamp_millis(),
+            message_text: &m.text,
+            original_timestamp: m.date,
+            source_channel_id: m.channel_id.0.to_string(),
+            forwarded_at: a.received_at,
+            photos: m.metadata.get("photos").filter(|p| !p.is_null()),
+        }
+    }
+}
+
+/// A page of the archive, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePageBody<'a> {
+    /// The rows.
+    pub data: Vec<MessageItem<'a>>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The body of `POST /messages/reparse`. With neither `from` nor `to`, the rejected set is
+/// re-parsed (unless `outcome` says otherwise).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "2025-10-01", "to": "2025-10-31", "outcome": "rejected", "dry_run": true}))]
+pub struct ReparseBody {
+    /// Message time at or after: ISO date, ISO date-time or epoch milliseconds.
+    #[serde(default)]
+    #[schema(schema_with = crate::common::instant::instant_or_null_schema)]
+    pub from: Option<serde_json::Value>,
+    /// Message time at or before: ISO date (whole day), ISO date-time or epoch milliseconds.
+    #[serde(default)]
+    #[schema(schema_with = crate::common::instant::instant_or_null_schema)]
+    pub to: Option<serde_json::Value>,
+    /// Only deliveries with this outcome.
+    #[serde(default)]
+    pub outcome: Option<OutcomeName>,
+    /// Only this channel.
+    #[serde(default, deserialize_with = "integral")]
+    #[schema(value_type = Option<i64>)]
+    pub channel_id: Option<i64>,
+    /// Most deliveries examined by this call (1–50000, default 10000).
+    #[serde(default, deserialize_with = "integral")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 50000)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of a previous, truncated run.
+    #[serde(default)]
+    #[schema(schema_with = crate::common::params::cursor_or_null_schema)]
+    pub cursor: Option<String>,
+    /// Only report what would change.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// An integer, also when JSON writes it as `3.0` (JSON Schema's integers include those).
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} is not an integer"))),
+    }
+}
+
+/// Deliveries moved from one outcome to another.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionItem {
+    /// Stored outcome.
+    pub from: OutcomeName,
+    /// Current parser's outcome.
+    pub to: OutcomeName,
+    /// Deliveries.
+    pub count: u32,
+}
+
+/// What a re-parse did.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "examined": 120, "reclassified": 7, "signals_created": 5, "updates_applied": 1,
+    "transitions": [{"from": "rejected", "to": "signal", "count": 5}],
+    "dry_run": false, "next_cursor": null, "parser_version": "1.0.0"
+}))]
+pub struct ReparseReportBody {
+    /// Deliveries read.
+    pub examined: u32,
+    /// Deliveries whose verdict changed (recorded unless dry run).
+    pub reclassified: u32,
+    /// Signals created.
+    pub signals_created: u32,
+    /// Updates applied.
+    pub updates_applied: u32,
+    /// Outcome changes by pair.
+    pub transitions: Vec<TransitionItem>,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// More deliveries matched than `limit`: pass as `cursor` to continue.
+    pub next_cursor: Option<String>,
+    /// The parser that re-read them.
+    pub parser_version: &'static str,
+}
+
+impl From<ReparseReport> for ReparseReportBody {
+    fn from(r: ReparseReport) -> Self {
+        Self {
+            examined: r.examined,
+            reclassified: r.reclassified,
+            signals_created: r.signals_created,
+            updates_applied: r.updates_applied,
+            transitions: r
+                .transitions
+                .into_iter()
+                .map(|t| TransitionItem {
+                    from: t.from.into(),
+                    to: t.to.into(),
+                    count: t.count,
+                })
+                .collect(),
+            dry_run: r.dry_run,
+            next_cursor: r.next.as_ref().map(crate::cursor::encode_message),
+            parser_version: domain::PARSER_VERSION,
+        }
+    }
+}
