@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of `tp-capital-migrate import-legacy` (SPEC §6, docs/benchmarks.md "Legacy import"):
 # builds a legacy database with LEGACY_ROWS signals (default 1,000,000) and LEGACY_MESSAGES
-# archived messages from migrations/tests/legacy_fixture.sql, a fresh migrated target database,
+# archived messages from crates/legacy-import/tests/legacy_fixture.sql, a fresh migrated target database,
 # runs the import with the release binary, then a second import (must add 0 rows), the rollback
 # (must leave the target as before), and an import killed (SIGKILL) after KILL_AT signals then
 # resumed (must end with the same content as the first import), and prints rows/s with the
@@ -67,7 +67,7 @@ psql -q "$LEGACY_ADMIN_URL" -c "CREATE DATABASE $LEGACY_DB OWNER \"$(user_of "$L
 TS_EXPR=t; [[ $TS_TYPE == bigint ]] && TS_EXPR='(extract(epoch FROM t) * 1000)::bigint'
 start=$(date +%s.%N)
 sed -e "s/{{ROWS}}/$LEGACY_ROWS/g; s/{{MESSAGES}}/$LEGACY_MESSAGES/g; s/{{TS_TYPE}}/$TS_TYPE/g" \
-    -e "s/{{TS}}/$TS_EXPR/g" "$ROOT/migrations/tests/legacy_fixture.sql" |
+    -e "s/{{TS}}/$TS_EXPR/g" "$ROOT/crates/legacy-import/tests/legacy_fixture.sql" |
   psql -q -v ON_ERROR_STOP=1 "$LEGACY_URL" >/dev/null
 echo "generated in $(elapsed "$start") s"
 

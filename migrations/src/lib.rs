@@ -7,9 +7,11 @@
 //! agree on the mode: hypertables when TimescaleDB is installed, a continuous aggregate and
 //! policies only under the Timescale license, else a plain materialized view and retention run
 //! by the service.
+//!
+//! The import of the legacy data lives in `crates/legacy-import`; the binary's `import-legacy`
+//! and `rollback-import` commands call it.
 
 mod capabilities;
-pub mod legacy;
 mod m20251101_000001_foundation;
 mod m20251101_000002_signals;
 mod m20251101_000003_message_archive;

@@ -2,14 +2,14 @@
 //! through PgBouncer: the run holds a session advisory lock).
 //!
 //! The legacy import (`import-legacy`, `rollback-import`, SPEC §6) are further [`Command`]
-//! variants dispatching into `migrations::legacy`; the target is the same direct URL.
+//! variants dispatching into the `legacy-import` crate; the target is the same direct URL.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use migrations::legacy::{ImportOptions, LegacyError};
+use legacy_import::{ImportOptions, LegacyError, TargetSchema};
 
 /// TP-Capital schema migrations.
 #[derive(Debug, Parser)]
@@ -191,7 +191,16 @@ async fn run(cli: Cli, url: &str) -> Result<(), Error> {
             report_dir,
             sample_size,
         } => {
-            migrations::legacy::import_legacy(&ImportOptions {
+            let (states, _) = migrations::status(url).await?;
+            let target_schema = TargetSchema {
+                applied: states.iter().filter(|s| s.applied).count(),
+                pending: states
+                    .into_iter()
+                    .filter(|s| !s.applied)
+                    .map(|s| s.name)
+                    .collect(),
+            };
+            legacy_import::import_legacy(&ImportOptions {
                 source_url: source,
                 target_url: url.to_owned(),
                 schema,
@@ -201,11 +210,12 @@ async fn run(cli: Cli, url: &str) -> Result<(), Error> {
                 backup_dir,
                 report_dir,
                 sample_size: sample_size as usize,
+                target_schema,
             })
             .await?;
         }
         Command::RollbackImport { import_id } => {
-            migrations::legacy::rollback_import(url, import_id).await?;
+            legacy_import::rollback_import(url, import_id).await?;
         }
     }
     Ok(())

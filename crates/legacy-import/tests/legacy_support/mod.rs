@@ -114,9 +114,26 @@ impl Drop for WorkDir {
     }
 }
 
+/// The `tp-capital-migrate` binary (the import's entry point, built by the `migrations` crate):
+/// `TP_CAPITAL_BIN_DIR`, else the workspace's `target/debug`.
+pub fn binary() -> PathBuf {
+    let dir = std::env::var_os("TP_CAPITAL_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug"))
+        });
+    let path = dir.join("tp-capital-migrate");
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
 /// `tp-capital-migrate` with the target URL and quiet logs.
 pub fn migrate(target: &str, work: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tp-capital-migrate"));
+    let mut cmd = Command::new(binary());
     cmd.env("TP_CAPITAL_MIGRATE_DATABASE_URL", target)
         .env("RUST_LOG", "warn")
         .current_dir(work);

@@ -8,11 +8,11 @@ mod legacy_support;
 
 use std::process::Command;
 
+use legacy_import::synthetic_channel_id;
 use legacy_support::{
     LegacyDb, TsKind, WorkDir, fresh_target, import_args, import_id, int, migrate, report, run,
     snapshot, text,
 };
-use migrations::legacy::synthetic_channel_id;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 /// Rows that were in the target before the import: the live service already running.
