@@ -10,6 +10,7 @@ mod maintenance;
 mod read;
 mod reads;
 mod rows;
+mod status_counts;
 mod store;
 mod write;
 

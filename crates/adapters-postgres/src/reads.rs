@@ -106,7 +106,11 @@ fn outcome_names(outcomes: &[MessageOutcome]) -> Vec<String> {
 }
 
 impl PgStore {
-    async fn rows(&self, what: &str, stmt: Statement) -> Result<Vec<QueryResult>, StoreError> {
+    pub(crate) async fn rows(
+        &self,
+        what: &str,
+        stmt: Statement,
+    ) -> Result<Vec<QueryResult>, StoreError> {
         self.timed(what, async {
             self.db
                 .query_all_raw(stmt)
@@ -478,6 +482,10 @@ fn weighted(column: &str) -> String {
 
 #[async_trait]
 impl SignalStatistics for PgStore {
+    async fn count_by_status(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        crate::status_counts::count_by_status(self).await
+    }
+
     async fn signal_stats(&self, q: &StatsQuery) -> Result<SignalStats, StoreError> {
         let mut sql = Sql::default();
         self.hourly_cte(&mut sql, q.from, q.to, q.channel, q.asset.as_ref())

@@ -423,3 +423,58 @@ async fn maintenance_deletes_on_plain_postgres() {
         .expect("fresh db");
     maintenance_round(&direct_store(&db.url).await, RetentionMode::Delete).await;
 }
+
+#[tokio::test]
+async fn status_counts_equal_a_direct_count() {
+    use domain::model::{SignalStatus, StatusChange};
+    use domain::ports::SignalStatistics;
+    let (Some(app), Some(admin)) = (
+        migrations::testing::env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "status_counts"),
+        migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", "status_counts"),
+    ) else {
+        return;
+    };
+    let db = FreshDb::create(&app, &admin, true).await.expect("fresh db");
+    let store = direct_store(&db.url).await;
+    let ch = unique_channel();
+    let now = Utc::now();
+    let mut tx = store.begin().await.expect("begin");
+    let ids = tx
+        .insert_signals(&[
+            new_signal(ch, 1, now, long_call("PETR4")),
+            new_signal(ch, 2, now, long_call("VALE3")),
+            new_signal(ch, 3, now, long_call("BOVAW32")),
+        ])
+        .await
+        .expect("signals");
+    let stopped = StatusChange {
+        status: SignalStatus::Stopped,
+        at: now,
+        message: None,
+        reason: "test".to_owned(),
+    };
+    tx.change_status(ids[1], &stopped).await.expect("stop");
+    tx.commit().await.expect("commit");
+    store.soft_delete(ids[2], now).await.expect("delete");
+
+    let counts = store.count_by_status().await.expect("counts");
+    assert_eq!(
+        counts,
+        vec![
+            ("open", 1),
+            ("target_hit", 0),
+            ("stopped", 1),
+            ("cancelled", 0),
+            ("expired", 0),
+            ("closed", 0)
+        ]
+    );
+    let mut c = db.connect().await.expect("connect");
+    let direct: i64 = sea_orm::sqlx::Row::get(
+        &c.fetch_one("SELECT count(*) FROM signals.signals WHERE deleted_at IS NULL")
+            .await
+            .expect("count"),
+        0,
+    );
+    assert_eq!(counts.iter().map(|(_, n)| *n as i64).sum::<i64>(), direct);
+}

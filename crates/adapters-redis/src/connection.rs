@@ -45,6 +45,17 @@ pub struct RedisStatus {
     pub subscriber_connected: Option<bool>,
 }
 
+impl RedisStatus {
+    /// `(open, configured)` connections: the master's one plus the replica pool's.
+    pub fn connection_counts(&self) -> (u64, u64) {
+        let (replica_up, replica_max) = self.replica_connections.unwrap_or((0, 0));
+        (
+            u64::from(self.master_connected) + replica_up as u64,
+            1 + replica_max as u64,
+        )
+    }
+}
+
 /// Connects to the master (and replica) described by `config`.
 ///
 /// Never fails because Redis is down: it waits at most `config.connect_timeout` for the first

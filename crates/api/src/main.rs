@@ -15,7 +15,9 @@ use api::state::{AdminKeys, Ports};
 use api::{AppParts, SERVICE, VERSION, app, memory_ports, openapi_json, state};
 use domain::ports::{SignalStore, SystemClock};
 use service_kit::health::{Component, FnCheck};
-use service_kit::metrics::{PoolStats, spawn_pool_gauges};
+use service_kit::metrics::{
+    PoolStats, SIGNAL_GAUGE_PERIOD, spawn_pool_gauges, spawn_signal_gauges,
+};
 use service_kit::{Health, HttpSettings, Metrics, config, telemetry};
 
 fn main() -> ExitCode {
@@ -57,6 +59,8 @@ async fn run(config: ApiConfig) -> Result<(), String> {
     ));
     state.hub.spawn(ports);
 
+    let health = web::Data::new(health);
+    Health::spawn_probe(health.clone(), Duration::from_secs(15));
     let mut http = HttpSettings::new(bind);
     http.body_limit = config.api_body_limit;
     http.request_timeout = Duration::from_secs(config.api_request_timeout_seconds.max(1));
@@ -66,7 +70,7 @@ async fn run(config: ApiConfig) -> Result<(), String> {
         http: http.clone(),
         cors_origins: Arc::new(config.cors_origins()),
         state,
-        health: web::Data::new(health),
+        health,
         metrics: web::Data::new(metrics),
         limiter: web::Data::new(RateLimiter::new(RateLimitSettings {
             per_second: config.api_rate_limit_per_second,
@@ -130,6 +134,7 @@ async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, He
         ports.archive = store.clone();
         ports.channels = store.clone();
         ports.stats = store.clone();
+        spawn_signal_gauges(store.clone(), SIGNAL_GAUGE_PERIOD);
         ports.changes = store.clone();
         writes = store;
     }
@@ -147,11 +152,19 @@ async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, He
         let redis = connect_redis(redis_config)
             .await
             .map_err(|e| e.to_string())?;
-        let probe = redis.clone();
+        let (probe, redis_gauged) = (redis.clone(), redis.clone());
         health = health.with_check(FnCheck::new(Component::Cache, move || {
             let redis = probe.clone();
             async move { redis.ping().await.map_err(|e| e.to_string()) }
         }));
+        spawn_pool_gauges("redis", Duration::from_secs(10), move || {
+            let (connections, max) = redis_gauged.status().connection_counts();
+            PoolStats {
+                connections,
+                idle: 0,
+                max,
+            }
+        });
         ports.cache = Arc::new(redis.cache());
         ports.events = Arc::new(redis.events());
     }

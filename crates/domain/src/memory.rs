@@ -593,6 +593,22 @@ fn summary(state: &MemoryState, id: ChannelId) -> ChannelSummary {
 
 #[async_trait]
 impl SignalStatistics for MemoryStore {
+    async fn count_by_status(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        self.check()?;
+        let state = self.lock();
+        Ok(SignalStatus::NAMES
+            .into_iter()
+            .map(|name| {
+                let n = state
+                    .signals
+                    .values()
+                    .filter(|s| !s.deleted && s.status.as_str() == name)
+                    .count();
+                (name, n as u64)
+            })
+            .collect())
+    }
+
     async fn signal_stats(&self, q: &StatsQuery) -> Result<SignalStats, StoreError> {
         use chrono::{DurationRound, TimeDelta};
         self.check()?;

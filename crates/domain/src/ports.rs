@@ -655,6 +655,10 @@ pub trait SignalStatistics: Send + Sync {
     /// Counts and measures per hour, asset and channel for `query`. MUST include signals
     /// committed after the aggregate's last refresh.
     async fn signal_stats(&self, query: &StatsQuery) -> Result<SignalStats, StoreError>;
+
+    /// Signals not deleted, per status name, one entry for every name of
+    /// [`SignalStatus::NAMES`](crate::model::SignalStatus::NAMES) (0 when none), in that order.
+    async fn count_by_status(&self) -> Result<Vec<(&'static str, u64)>, StoreError>;
 }
 
 /// Position in the change feed: `(updated_at, id)` of the last change seen.

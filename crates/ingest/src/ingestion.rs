@@ -19,8 +19,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 pub const MESSAGES_TOTAL: &str = "tpcapital_ingest_messages_total";
 /// Batch items refused as invalid (nothing stored for them).
 pub const INVALID_TOTAL: &str = "tpcapital_ingest_invalid_messages_total";
-/// New signals stored.
-pub const SIGNALS_TOTAL: &str = "tpcapital_signals_total";
+/// New signals stored by this process (the database's count is `tpcapital_signals_total`).
+pub const SIGNALS_CREATED: &str = "tpcapital_ingest_signals_created_total";
 /// Unix time of the last committed ingest.
 pub const LAST_SUCCESS: &str = "tpcapital_ingest_last_success_timestamp_seconds";
 /// Events or cache invalidations that failed after a commit (Redis trouble).
@@ -42,7 +42,7 @@ const CONFLICT_RETRY_AFTER: u64 = 1;
 pub fn register_metrics() {
     metrics::describe_counter!(MESSAGES_TOTAL, "Messages ingested, by outcome");
     metrics::describe_counter!(INVALID_TOTAL, "Batch items refused as invalid");
-    metrics::describe_counter!(SIGNALS_TOTAL, "New signals stored");
+    metrics::describe_counter!(SIGNALS_CREATED, "New signals stored");
     metrics::describe_gauge!(LAST_SUCCESS, "Unix time of the last committed ingest");
     metrics::describe_counter!(
         SIDE_EFFECT_FAILURES,
@@ -60,7 +60,7 @@ pub fn register_metrics() {
     }
     for name in [
         INVALID_TOTAL,
-        SIGNALS_TOTAL,
+        SIGNALS_CREATED,
         SIDE_EFFECT_FAILURES,
         RETRIES,
         CANCELLED,
@@ -229,7 +229,7 @@ async fn commit(
     for receipt in &report.receipts {
         metrics::counter!(MESSAGES_TOTAL, "outcome" => receipt.outcome.as_str()).increment(1);
     }
-    metrics::counter!(SIGNALS_TOTAL).increment(u64::from(report.stats.signals));
+    metrics::counter!(SIGNALS_CREATED).increment(u64::from(report.stats.signals));
     committed(report.side_effect_failures);
     Ok(report)
 }

@@ -18,7 +18,9 @@ use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
 use ingest::maintenance::{self, RunOutcome};
 use service_kit::health::{Component, FnCheck, Health};
-use service_kit::metrics::{Metrics, PoolStats, spawn_pool_gauges};
+use service_kit::metrics::{
+    Metrics, PoolStats, SIGNAL_GAUGE_PERIOD, spawn_pool_gauges, spawn_signal_gauges,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -125,11 +127,14 @@ async fn run(config: IngestConfig) -> Result<(), String> {
         Arc::new(SystemClock),
     );
     watch_pools(&store, &redis);
+    spawn_signal_gauges(Arc::new(store.clone()), SIGNAL_GAUGE_PERIOD);
     spawn_maintenance(&store, &config);
+    let health = web::Data::new(health(&store, &redis));
+    Health::spawn_probe(health.clone(), Duration::from_secs(15));
     let state = IngestApp {
         ingestion: web::Data::new(Ingestion::new(service)),
         tokens: web::Data::new(GatewayTokens::new(config.gateway_token.clone())),
-        health: web::Data::new(health(&store, &redis)),
+        health,
         metrics: web::Data::new(metrics),
         batch_body_limit: config.ingest_batch_body_limit,
     };
@@ -168,12 +173,11 @@ fn watch_pools(store: &PgStore, redis: &Redis) {
         }
     });
     spawn_pool_gauges("redis", Duration::from_secs(5), move || {
-        let s = redis.status();
-        let (replica_up, replica_max) = s.replica_connections.unwrap_or((0, 0));
+        let (connections, max) = redis.status().connection_counts();
         PoolStats {
-            connections: u64::from(s.master_connected) + replica_up as u64,
+            connections,
             idle: 0,
-            max: 1 + replica_max as u64,
+            max,
         }
     });
 }

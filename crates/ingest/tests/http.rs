@@ -574,7 +574,7 @@ async fn traceparent_continues_into_events_and_metrics_are_exposed() {
     for needle in [
         r#"tpcapital_ingest_messages_total{outcome="signal"}"#,
         r#"tpcapital_ingest_messages_total{outcome="edited"}"#,
-        "tpcapital_signals_total",
+        "tpcapital_ingest_signals_created_total",
         "tpcapital_ingest_last_success_timestamp_seconds",
         r#"route="/ingest""#,
         "tpcapital_http_request_duration_seconds_bucket",

@@ -2,7 +2,9 @@
 //!
 //! A check belongs to a [`Component`]: the database is required (down → `unhealthy`, 503), the
 //! cache is optional (down → `degraded`, still 200). Checks run concurrently with a deadline, so
-//! a hung dependency makes the answer "disconnected", never a hung probe.
+//! a hung dependency makes the answer "disconnected", never a hung probe. Every report also sets
+//! the gauge [`DEPENDENCY_UP`], and [`Health::spawn_probe`] reports periodically, so an alert sees
+//! an unreachable dependency even when no orchestrator polls `/health`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +17,10 @@ use async_trait::async_trait;
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+/// Gauge: 1 while the service reaches a dependency, 0 when not, by `dependency`
+/// (`database`, `cache`).
+pub const DEPENDENCY_UP: &str = "tpcapital_dependency_up";
 
 /// What a check is about; decides whether its failure is fatal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +203,10 @@ impl Health {
         };
         let database = state(Component::Database);
         let cache = state(Component::Cache);
+        for (dependency, connection) in [("database", database), ("cache", cache)] {
+            let up = f64::from(u8::from(connection == Connection::Connected));
+            metrics::gauge!(DEPENDENCY_UP, "dependency" => dependency).set(up);
+        }
         let status = match (database, cache) {
             (Connection::Disconnected, _) => HealthStatus::Unhealthy,
             (_, Connection::Disconnected) => HealthStatus::Degraded,
@@ -209,6 +219,20 @@ impl Health {
             cache,
             version: self.version.clone(),
         }
+    }
+}
+
+impl Health {
+    /// Reports every `period` on the current runtime (for [`DEPENDENCY_UP`]), as long as it lives.
+    pub fn spawn_probe(health: web::Data<Health>, period: Duration) {
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                health.report().await;
+            }
+        });
     }
 }
 

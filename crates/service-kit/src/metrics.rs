@@ -1,14 +1,16 @@
 //! Prometheus metrics: one process-wide recorder, the `/metrics` endpoint, request counters and
 //! latency histograms labelled by route template (never by raw path, so ids in URLs cannot
-//! explode the series count), and pool gauges.
+//! explode the series count), pool gauges, and the process's own `process_*` metrics (CPU, RSS,
+//! open file descriptors, threads).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
+use domain::ports::SignalStatistics;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests served, by `method`, `route` (template) and `status`.
@@ -21,6 +23,9 @@ pub const POOL_CONNECTIONS: &str = "tpcapital_pool_connections";
 pub const POOL_IDLE_CONNECTIONS: &str = "tpcapital_pool_idle_connections";
 /// Maximum size of a pool, by `pool`.
 pub const POOL_MAX_CONNECTIONS: &str = "tpcapital_pool_max_connections";
+/// Signals in the database that are not deleted, by `status` (a gauge sampled from the store by
+/// [`spawn_signal_gauges`], so it equals a direct count whichever process exports it).
+pub const SIGNALS_TOTAL: &str = "tpcapital_signals_total";
 /// Build information (value 1), by `service` and `version`.
 pub const BUILD_INFO: &str = "tpcapital_build_info";
 
@@ -86,6 +91,7 @@ impl Metrics {
                 metrics::set_global_recorder(recorder)
                     .map_err(|_| "another metrics recorder is installed".to_owned())?;
                 describe();
+                metrics_process::Collector::default().describe();
                 Ok(handle)
             })
             .clone()
@@ -99,9 +105,10 @@ impl Metrics {
         self.handle.render()
     }
 
-    /// Drains histogram samples into their buckets; called periodically by
-    /// [`Metrics::spawn_upkeep`].
+    /// Drains histogram samples into their buckets and samples the process metrics; called
+    /// periodically by [`Metrics::spawn_upkeep`].
     pub fn run_upkeep(&self) {
+        metrics_process::Collector::default().collect();
         self.handle.run_upkeep();
     }
 
@@ -127,6 +134,10 @@ fn describe() {
     metrics::describe_gauge!(
         POOL_MAX_CONNECTIONS,
         "Configured maximum size of a pool, by pool"
+    );
+    metrics::describe_gauge!(
+        SIGNALS_TOTAL,
+        "Signals in the database (not deleted), by status"
     );
     metrics::describe_gauge!(
         BUILD_INFO,
@@ -192,6 +203,29 @@ pub fn spawn_pool_gauges(
     sample: impl Fn() -> PoolStats + Send + 'static,
 ) {
     spawn_every(period, move || record_pool(pool, sample()));
+}
+
+/// How often the services sample [`SIGNALS_TOTAL`]: a count over every signal, so not often.
+pub const SIGNAL_GAUGE_PERIOD: Duration = Duration::from_secs(30);
+
+/// Samples the database's signal count by status every `period` into [`SIGNALS_TOTAL`]; a
+/// failed sample keeps the last values (and is logged at debug: the health gauges say why).
+pub fn spawn_signal_gauges(stats: Arc<dyn SignalStatistics>, period: Duration) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match stats.count_by_status().await {
+                Ok(counts) => {
+                    for (status, n) in counts {
+                        metrics::gauge!(SIGNALS_TOTAL, "status" => status).set(n as f64);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot sample the signal counts"),
+            }
+        }
+    });
 }
 
 /// Runs `tick` every `period` on the current tokio runtime, for as long as it lives.

@@ -139,6 +139,16 @@ pub enum SignalStatus {
 }
 
 impl SignalStatus {
+    /// Every status name, as [`SignalStatus::as_str`] spells it.
+    pub const NAMES: [&'static str; 6] = [
+        "open",
+        "target_hit",
+        "stopped",
+        "cancelled",
+        "expired",
+        "closed",
+    ];
+
     /// The machine name (`target_hit`).
     pub fn as_str(self) -> &'static str {
         match self {
