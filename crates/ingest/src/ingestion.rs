@@ -29,6 +29,8 @@ pub const SIDE_EFFECT_FAILURES: &str = "tpcapital_ingest_side_effect_failures_to
 pub const STORE_ERRORS: &str = "tpcapital_ingest_store_errors_total";
 /// Commits retried after a concurrent duplicate.
 pub const RETRIES: &str = "tpcapital_ingest_retries_total";
+/// Age (since its Telegram date) of each message stored, at its commit.
+pub const MESSAGE_AGE: &str = "tpcapital_ingest_message_age_seconds";
 /// Time from the start of a batch to its commit (and side effects).
 pub const DURATION: &str = "tpcapital_ingest_batch_duration_seconds";
 /// Signals cancelled by deletion notices.
@@ -51,6 +53,11 @@ pub fn register_metrics() {
     metrics::describe_counter!(STORE_ERRORS, "Store failures during ingest, by kind");
     metrics::describe_counter!(RETRIES, "Ingest transactions retried after a conflict");
     metrics::describe_histogram!(DURATION, metrics::Unit::Seconds, "Ingest batch latency");
+    metrics::describe_histogram!(
+        MESSAGE_AGE,
+        metrics::Unit::Seconds,
+        "Age of each stored message at its commit, from its Telegram date"
+    );
     metrics::describe_counter!(CANCELLED, "Signals cancelled by deletion notices");
     for outcome in IngestOutcome::ALL {
         metrics::counter!(MESSAGES_TOTAL, "outcome" => outcome.as_str()).increment(0);
@@ -226,6 +233,13 @@ async fn commit(
     }
     let report = result?;
     metrics::histogram!(DURATION).record(started.elapsed().as_secs_f64());
+    let now = chrono::Utc::now();
+    for (message, receipt) in messages.iter().zip(&report.receipts) {
+        if receipt.stored {
+            let age = (now - message.date).as_seconds_f64();
+            metrics::histogram!(MESSAGE_AGE).record(age.max(0.0));
+        }
+    }
     for receipt in &report.receipts {
         metrics::counter!(MESSAGES_TOTAL, "outcome" => receipt.outcome.as_str()).increment(1);
     }

@@ -27,6 +27,9 @@ use crate::state::Ports;
 
 /// Interval of the keep-alive comments.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Age (since its Telegram date) of the signal of each change pushed to live clients.
+pub const EVENT_AGE_SECONDS: &str = "tpcapital_stream_event_age_seconds";
 /// How far before `Last-Event-ID` the catch-up starts (commits are not ordered by their time).
 const REPLAY_OVERLAP: TimeDelta = TimeDelta::seconds(5);
 /// Most signals replayed on reconnection; beyond, the client is told to reload.
@@ -198,6 +201,10 @@ async fn render_event(ports: &Ports, event: &SignalEvent) -> Bytes {
         at: event.at,
         signal: detail.as_ref().map(|d| SignalItem::from_row(&d.row)),
     };
+    if let Some(d) = &detail {
+        let age = (Utc::now() - d.row.signal.message_date).as_seconds_f64();
+        metrics::histogram!(EVENT_AGE_SECONDS).record(age.max(0.0));
+    }
     let data = serde_json::to_vec(&body).unwrap_or_default();
     frame(Some(&event_id(event.at, event.signal_id)), "signal", &data)
 }
