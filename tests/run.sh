@@ -4,7 +4,8 @@
 #   2. one debug build of every binary and test;
 #   3. an ephemeral native stack (TimescaleDB, PgBouncer, Redis master/replica, api, ingest) on free
 #      ports in a temporary folder, plus Debian's plain PostgreSQL 15, torn down even on failure;
-#   4. `cargo nextest run --workspace` against it, then the fault-injection tests (names containing
+#   4. Prometheus and the exporters (deploy/local/observability.sh) on the stack, and
+#      `cargo nextest run --workspace` against it, then the fault-injection tests (names containing
 #      `fault_`: they stop and restart servers) one at a time, then schemathesis against the live api.
 # Usage: ./tests/run.sh            (CI: .ci/run)
 set -euo pipefail
@@ -15,6 +16,7 @@ export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 cd "$ROOT"
 STACK="$ROOT/deploy/local/stack.sh"
 PLAIN_PG="$ROOT/deploy/local/plain-postgres.sh"
+OBSERVABILITY="$ROOT/deploy/local/observability.sh"
 
 step() { CURRENT_STEP="$*"; printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { printf 'tests/run.sh: %s\n' "$*" >&2; exit 1; }
@@ -34,6 +36,12 @@ step "rustfmt"
 cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "alert rules: promtool check and unit tests"
+command -v promtool >/dev/null || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+}
+promtool check rules deploy/observability/rules/tp-capital.rules.yml
+(cd deploy/observability/rules && promtool test rules tp-capital.test.yml)
 step "hexagon: crates/domain depends on no infrastructure"
 bad=$(cargo tree -p domain --prefix none -e normal,build,dev 2>/dev/null |
   grep -E '^(sea-orm|sea-query|sqlx|actix[a-z-]*|fred|redis|reqwest|tonic|hyper|tokio|tokio-postgres|opentelemetry[a-z_-]*) ' | sort -u || true)
@@ -62,7 +70,11 @@ for _ in range(int(sys.argv[1])):
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
-read -r P_PG P_BOUNCER P_MASTER P_REPLICA P_API P_INGEST P_PLAIN < <(free_ports 7)
+read -r P_PG P_BOUNCER P_MASTER P_REPLICA P_API P_INGEST P_PLAIN \
+  TP_PROMETHEUS_PORT TP_NODE_EXPORTER_PORT TP_POSTGRES_EXPORTER_PORT TP_PGBOUNCER_EXPORTER_PORT \
+  TP_REDIS_MASTER_EXPORTER_PORT TP_REDIS_REPLICA_EXPORTER_PORT < <(free_ports 13)
+export TP_PROMETHEUS_PORT TP_NODE_EXPORTER_PORT TP_POSTGRES_EXPORTER_PORT TP_PGBOUNCER_EXPORTER_PORT \
+  TP_REDIS_MASTER_EXPORTER_PORT TP_REDIS_REPLICA_EXPORTER_PORT
 TP_STACK_DIR=$(mktemp -d /tmp/tp-capital-test.XXXXXX)
 export TP_STACK_DIR TP_PG_PORT=$P_PG TP_PGBOUNCER_PORT=$P_BOUNCER TP_REDIS_MASTER_PORT=$P_MASTER \
   TP_REDIS_REPLICA_PORT=$P_REPLICA TP_API_PORT=$P_API TP_INGEST_PORT=$P_INGEST TP_PLAIN_PG_PORT=$P_PLAIN \
@@ -84,6 +96,7 @@ teardown() {
     fi
   fi
   [ "$rc" -ne 0 ] && echo "tests/run.sh: FAILED in step: $failed_step (exit $rc)"
+  "$OBSERVABILITY" down >/dev/null 2>&1 || true
   "$PLAIN_PG" destroy >/dev/null 2>&1 || true
   "$STACK" destroy >/dev/null 2>&1 || true
   rm -rf "$TP_STACK_DIR"
@@ -95,6 +108,10 @@ trap 'exit 130' INT TERM
 "$PLAIN_PG" up
 eval "$("$STACK" env)"
 eval "$("$PLAIN_PG" env)"
+# Prometheus and the exporters scrape the stack: the metric-name check compares their live /metrics
+# with what the alert rules and the dashboard name.
+"$OBSERVABILITY" up
+eval "$("$OBSERVABILITY" env)"
 export TP_REQUIRE_STACK=1 TP_STACK_SCRIPT="$STACK" TP_CAPITAL_BIN_DIR="$BIN_DIR"
 "$STACK" status
 
