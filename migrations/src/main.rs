@@ -4,6 +4,7 @@
 //! The legacy import (`import-legacy`, `rollback-import`, SPEC §6) are further [`Command`]
 //! variants dispatching into the `legacy-import` crate; the target is the same direct URL.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -50,14 +51,17 @@ enum Command {
     Status,
     /// Import the legacy shared database's tp_capital data (pre-flight, backup, batched copy,
     /// validation, report). Run it again to resume after a crash; a second run adds nothing.
-    /// Exit codes: 0 done, 3 pre-flight NO-GO, 4 validation mismatch, 1 other errors.
+    /// Exit codes: 0 done, 2 bad arguments, 3 stopped before writing anything (NO-GO, a database
+    /// unreachable, missing privileges), 4 validation mismatch, 1 stopped after it started
+    /// writing (run it again to resume).
     ImportLegacy {
         /// PostgreSQL URL of the legacy (shared) database; only read, never written.
         #[arg(long, env = "TP_CAPITAL_LEGACY_DATABASE_URL", hide_env_values = true)]
         source: String,
-        /// The legacy schema.
-        #[arg(long, default_value = "tp_capital")]
-        schema: String,
+        /// The schema of the legacy signals table. Default: found by pre-flight (`signals`, the
+        /// dedicated stack's, then `tp_capital`, the shared database's).
+        #[arg(long)]
+        schema: Option<String>,
         /// Pre-flight, counts and a sample mapping only: writes nothing anywhere.
         #[arg(long)]
         dry_run: bool,
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let Some(url) = cli.database_url.clone() else {
         eprintln!(

@@ -270,11 +270,13 @@ pub fn verify(dir: &Path) -> Result<BackupManifest, LegacyError> {
 
 /// `CREATE SCHEMA/TABLE` statements for the backed-up columns, with primary and unique keys.
 async fn schema_sql(source: &mut PgConnection, shape: &LegacyShape) -> Result<String, LegacyError> {
-    let mut out = format!(
-        "-- Legacy tables as backed up by tp-capital-migrate import-legacy.\n\
-         CREATE SCHEMA IF NOT EXISTS {};\n",
-        ident(&shape.schema)
-    );
+    let mut out = "-- Legacy tables as backed up by tp-capital-migrate import-legacy.\n".to_owned();
+    let mut schemas: Vec<&str> = shape.relations.iter().map(|r| r.schema.as_str()).collect();
+    schemas.push(&shape.schema);
+    schemas.dedup();
+    for schema in schemas {
+        out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(schema)));
+    }
     for (table, columns) in plan(shape) {
         let cols = shape.columns_of(&table).unwrap_or(&[]);
         let mut defs: Vec<String> = columns

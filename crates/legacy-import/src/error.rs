@@ -42,7 +42,9 @@ pub enum LegacyError {
 }
 
 impl LegacyError {
-    /// The process exit code: 3 for NO-GO, 4 for a failed validation, 1 otherwise.
+    /// The process exit code: 3 when it stopped before writing anything (pre-flight NO-GO, an
+    /// unreachable database, missing privileges), 4 for a failed validation, 1 otherwise (the
+    /// run stopped after it started writing: run it again to resume).
     pub fn exit_code(&self) -> u8 {
         match self {
             LegacyError::NoGo(_) => 3,

@@ -14,6 +14,7 @@ mod backup;
 mod copy;
 mod dry_run;
 mod error;
+mod ids;
 mod mapping;
 mod preflight;
 mod progress;
@@ -33,7 +34,10 @@ use sea_orm::sqlx::postgres::PgConnectOptions;
 use uuid::Uuid;
 
 pub use error::LegacyError;
-pub use mapping::{synthetic_channel_id, synthetic_message_id};
+pub use mapping::{
+    ID_NAMESPACE, UNKNOWN_CHANNEL_ID, UNKNOWN_CHANNEL_LABEL, synthetic_channel_id,
+    synthetic_message_id,
+};
 pub use report::Report;
 pub use target::RollbackSummary;
 
@@ -49,8 +53,8 @@ pub struct ImportOptions {
     pub source_url: String,
     /// The new database, direct (not PgBouncer).
     pub target_url: String,
-    /// The legacy schema.
-    pub schema: String,
+    /// The schema of the legacy signals table; `None` finds it (`signals`, then `tp_capital`).
+    pub schema: Option<String>,
     /// Only check, count and show a sample mapping; write nothing anywhere.
     pub dry_run: bool,
     /// Rows per batch.
@@ -127,9 +131,21 @@ pub fn rollback_command(import_id: Uuid) -> String {
 /// Runs `import-legacy`: a dry run, a new import, or the resume of an unfinished one.
 pub async fn import_legacy(opts: &ImportOptions) -> Result<ImportOutcome, LegacyError> {
     let started = Instant::now();
-    let mut src = source::connect(&opts.source_url, APPLICATION, true).await?;
-    let mut tgt = source::connect(&opts.target_url, APPLICATION, false).await?;
-    let survey = survey::survey(opts, &mut src, &mut tgt).await?;
+    // Whatever stops pre-flight (an unreachable database, a role without privileges) stops it
+    // before anything is written: a NO-GO, not a resumable failure.
+    let no_go = |e: LegacyError| match e {
+        LegacyError::NoGo(_) => e,
+        other => LegacyError::NoGo(other.to_string()),
+    };
+    let mut src = source::connect(&opts.source_url, APPLICATION, true)
+        .await
+        .map_err(no_go)?;
+    let mut tgt = source::connect(&opts.target_url, APPLICATION, false)
+        .await
+        .map_err(no_go)?;
+    let survey = survey::survey(opts, &mut src, &mut tgt)
+        .await
+        .map_err(no_go)?;
     print!("{}", survey.preflight.render());
     if !survey.preflight.go() {
         return Err(LegacyError::NoGo(survey.preflight.blocking()));

@@ -88,6 +88,8 @@ pub struct Report {
     pub source: String,
     /// The legacy schema.
     pub schema: String,
+    /// The legacy shape pre-flight found (layout, relations, id and time types).
+    pub shape: String,
     /// The target database, password hidden.
     pub target: String,
     /// When the first attempt started.
@@ -151,24 +153,31 @@ pub fn write(report: &Report, dir: &Path) -> Result<Written, LegacyError> {
 fn table_check(md: &mut String, check: &TableCheck) {
     let _ = writeln!(
         md,
-        "\n### `{}`: {} legacy rows expected, {} in the target, {} of {} buckets differ\n",
+        "\n### `{}`: {} legacy rows = {} in the target + {} skipped ({}), {} of {} buckets differ\n",
         check.table,
-        check.legacy_rows,
+        check.source_rows,
         check.target_rows,
+        check.skipped_rows,
+        if check.source_rows == check.target_rows + check.skipped_rows {
+            "reconciled"
+        } else {
+            "**NOT RECONCILED**"
+        },
         check.mismatched_buckets,
         check.buckets.len()
     );
     for dim in ["channel", "day"] {
         let _ = writeln!(
             md,
-            "| {dim} | legacy rows | target rows | legacy checksum | target checksum | |\n|---|---:|---:|---|---|---|"
+            "| {dim} | legacy rows | skipped | target rows | legacy checksum | target checksum | |\n|---|---:|---:|---:|---|---|---|"
         );
         for b in check.buckets.iter().filter(|b| b.dimension == dim) {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | `{}` | `{}` | {} |",
+                "| {} | {} | {} | {} | `{}` | `{}` | {} |",
                 b.bucket,
-                b.legacy_rows,
+                b.source_rows,
+                b.skipped_rows,
                 b.target_rows,
                 b.legacy_checksum,
                 b.target_checksum,
@@ -185,10 +194,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(md, "# Legacy import {}\n", r.import_id);
     let _ = writeln!(
         md,
-        "- **State**: {}\n- **Source**: `{}` schema `{}`\n- **Target**: `{}`\n- **Started**: {}\n- **Finished**: {}\n- **Attempts**: {} (a value above 1 means the run was resumed from its checkpoint)\n- **Duration of this attempt**: {:.1} s\n- **Copy**: {:.1} s, **{:.0} rows/s** (batch size {})\n- **Validation**: {}\n",
+        "- **State**: {}\n- **Source**: `{}` schema `{}`\n- **Legacy shape**: {}\n- **Target**: `{}`\n- **Started**: {}\n- **Finished**: {}\n- **Attempts**: {} (a value above 1 means the run was resumed from its checkpoint)\n- **Duration of this attempt**: {:.1} s\n- **Copy**: {:.1} s, **{:.0} rows/s** (batch size {})\n- **Validation**: {}\n",
         r.state,
         r.source,
         r.schema,
+        r.shape,
         r.target,
         r.started_at.to_rfc3339(),
         r.finished_at.to_rfc3339(),
@@ -245,6 +255,15 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(md, "\n## Validation");
     table_check(&mut md, &r.validation.signals);
+    let s = &r.validation.signal_skips;
+    let _ = writeln!(
+        md,
+        "Recorded skips of signals re-derived from their legacy rows: {} recorded, {} re-read, {} wrong.",
+        s.recorded, s.rechecked, s.wrong
+    );
+    for m in &s.mismatches {
+        let _ = writeln!(md, "- {m}");
+    }
     if let Some(m) = &r.validation.messages {
         table_check(&mut md, m);
     }

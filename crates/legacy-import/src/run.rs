@@ -33,7 +33,7 @@ pub(crate) async fn import(
         return Err(LegacyError::NoGo("no legacy signals table".into()));
     };
     target::lock(tgt).await?;
-    let key = source_key(&opts.source_url, &opts.schema);
+    let key = source_key(&opts.source_url, &shape.schema);
     // Under the lock, the unfinished run is the one to resume (another may have finished it).
     if let Some(r) = &unfinished {
         unfinished = target::run_by_id(tgt, r.import_id)
@@ -58,15 +58,21 @@ pub(crate) async fn import(
         }
         None => {
             let import_id = Uuid::new_v4();
-            let dir = opts.backup_dir.join(import_id.to_string());
-            tracing::info!(dir = %dir.display(), "writing the backup");
-            let manifest = backup::write(src, &shape, &dir, import_id, &source_redacted).await?;
+            let (dir, manifest) = match reusable_backup(tgt, &key, &legacy_rows).await? {
+                Some(m) => (m.dir.clone(), m),
+                None => {
+                    let dir = opts.backup_dir.join(import_id.to_string());
+                    tracing::info!(dir = %dir.display(), "writing the backup");
+                    let m = backup::write(src, &shape, &dir, import_id, &source_redacted).await?;
+                    (dir, m)
+                }
+            };
             let run = target::create_run(
                 tgt,
                 import_id,
                 &source_redacted,
                 &key,
-                &opts.schema,
+                &shape.schema,
                 opts.batch_size,
                 opts.writers,
                 &dir.display().to_string(),
@@ -119,6 +125,45 @@ pub(crate) async fn import(
     }
 }
 
+/// The backup of the last complete import of this legacy database, when it is intact and the
+/// legacy tables still hold as many rows as it saved: a re-run keeps it instead of writing
+/// another full copy (the tool never writes to the legacy database).
+async fn reusable_backup(
+    tgt: &mut PgConnection,
+    key: &str,
+    legacy_rows: &[(&'static str, i64)],
+) -> Result<Option<backup::BackupManifest>, LegacyError> {
+    let Some(dir) = target::last_complete_run(tgt, key)
+        .await?
+        .and_then(|r| r.backup_dir)
+    else {
+        return Ok(None);
+    };
+    let Ok(manifest) = backup::verify(std::path::Path::new(&dir)) else {
+        tracing::warn!(
+            dir,
+            "the last import's backup does not verify: writing a new one"
+        );
+        return Ok(None);
+    };
+    let unchanged = legacy_rows.iter().all(|(table, n)| {
+        manifest
+            .files
+            .iter()
+            .any(|f| f.table == *table && f.rows == *n as u64)
+    });
+    if unchanged {
+        tracing::info!(
+            dir,
+            import_id = %manifest.import_id,
+            "the legacy tables hold the rows this backup saved: kept, no new backup"
+        );
+        Ok(Some(manifest))
+    } else {
+        Ok(None)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn copy_and_validate(
     opts: &ImportOptions,
@@ -134,10 +179,6 @@ async fn copy_and_validate(
     let import_id = run.import_id;
     let (channels, channel_counts) = resolve_channels(src, shape).await?;
     let used: Vec<&ChannelResolution> = channels.values().collect();
-    let Some(first) = writers.first_mut() else {
-        return Err(LegacyError::NoGo("no target connection".into()));
-    };
-    target::insert_channels(first, import_id, &used).await?;
     let bounds = TimeBounds::for_run(run.started_at);
     let ctx = copy::CopyContext {
         shape,
@@ -184,9 +225,12 @@ async fn copy_and_validate(
         return Err(LegacyError::NoGo("no target connection".into()));
     };
     let tgt: &mut PgConnection = tgt;
+    // After the copy: a channel only gets a row when one of its signals was imported (a
+    // channel whose rows were all skipped, such as the legacy `system` bookkeeping, gets none).
+    target::insert_channels(tgt, import_id, &used).await?;
     target::set_state(tgt, import_id, "validating", None, None).await?;
     tracing::info!("validating");
-    let imports = target::live_imports(tgt).await?;
+    let imports = target::live_imports(tgt, &source_key(&opts.source_url, &shape.schema)).await?;
     let types = signal_types(src, shape).await?;
     let type_values: Vec<String> = types.iter().filter_map(|t| t.legacy.clone()).collect();
     let validation = validate::validate(
@@ -196,7 +240,6 @@ async fn copy_and_validate(
             shape,
             channels: &channels,
             signal_types: &type_values,
-            import_id,
             imports: &imports,
             bounds,
             sample: opts.sample_size,
@@ -208,7 +251,7 @@ async fn copy_and_validate(
     let run = target::run_by_id(tgt, import_id)
         .await?
         .ok_or(LegacyError::UnknownImport(import_id))?;
-    let (skip_counts, skipped) = target::skipped_summary(tgt, import_id, 10).await?;
+    let (skip_counts, skipped) = target::skipped_summary(tgt, &imports, 10).await?;
     let legacy_of = |t: &str| {
         legacy_rows
             .iter()
@@ -240,6 +283,7 @@ async fn copy_and_validate(
         state: state.into(),
         source: run.source.clone(),
         schema: run.legacy_schema.clone(),
+        shape: shape.name(),
         target: crate::redact_url(&opts.target_url),
         started_at: run.started_at,
         finished_at: Utc::now(),
@@ -287,6 +331,7 @@ async fn copy_and_validate(
         "messages": report.validation.messages.as_ref().map(|m| serde_json::json!({
             "legacy_rows": m.legacy_rows, "target_rows": m.target_rows,
             "mismatched_buckets": m.mismatched_buckets})),
+        "wrong_skips": report.validation.signal_skips.wrong,
         "sample_mismatches": report.validation.signal_sample.mismatches.len()
             + report.validation.message_sample.as_ref().map_or(0, |s| s.mismatches.len()),
         "report": written.json.display().to_string(),
@@ -304,13 +349,14 @@ async fn copy_and_validate(
     print_summary(&report, &written);
     if !report.validation.ok {
         return Err(LegacyError::ValidationFailed(format!(
-            "{} signal buckets and {} message buckets differ, {} sampled rows differ; report: {}",
+            "{} signal buckets and {} message buckets differ, {} recorded skips are wrong, {} sampled rows differ; report: {}",
             report.validation.signals.mismatched_buckets,
             report
                 .validation
                 .messages
                 .as_ref()
                 .map_or(0, |m| m.mismatched_buckets),
+            report.validation.signal_skips.wrong,
             report.validation.signal_sample.mismatches.len()
                 + report
                     .validation
@@ -340,6 +386,15 @@ fn print_summary(r: &Report, written: &report::Written) {
         r.copy_seconds, r.rows_per_second, r.attempts, r.duration_seconds
     );
     let v = &r.validation;
+    println!("  shape    {}", r.shape);
+    println!(
+        "  reconciled: {} legacy signals = {} imported + {} skipped; {} recorded skips re-derived, {} wrong",
+        v.signals.source_rows,
+        v.signals.target_rows,
+        v.signals.skipped_rows,
+        v.signal_skips.rechecked,
+        v.signal_skips.wrong
+    );
     println!(
         "  validation: signals {}/{} rows, {} buckets differ; {}",
         v.signals.target_rows,

@@ -104,6 +104,7 @@ fn signal_columns(sh: &SignalsShape) -> String {
     cols.push(time(sh.created_at.as_ref()));
     cols.push(time(sh.updated_at.as_ref()));
     cols.push(sh.ts.col.text("s"));
+    cols.push(sh.legacy_uuid("s"));
     cols.join(", ")
 }
 
@@ -143,6 +144,16 @@ pub fn signals_query(shape: &LegacyShape, sh: &SignalsShape, after: bool) -> Str
         signals_where(sh, after),
         sh.ts.col.at("s"),
         sh.id.at("s")
+    )
+}
+
+/// `SELECT` of every legacy signal column (see [`decode_signal`]) from the table as `s`, for
+/// a caller's `WHERE`.
+pub fn signals_select(shape: &LegacyShape, sh: &SignalsShape) -> String {
+    format!(
+        "SELECT {} FROM {} s",
+        signal_columns(sh),
+        shape.table(SIGNALS_TABLE)
     )
 }
 
@@ -191,6 +202,7 @@ pub fn decode_signal(row: &PgRow) -> Result<LegacySignal, LegacyError> {
             created_at: get_time(14)?,
             updated_at: get_time(15)?,
             ts_key: get_text(16)?.unwrap_or_default(),
+            legacy_uuid: get_text(17)?,
         })
     };
     decode().ctx("decoding a legacy signal")
@@ -464,12 +476,25 @@ pub async fn telegram_channels(
         .ctx("reading legacy channels")
 }
 
-/// The on-disk size of each legacy table (an upper bound for its uncompressed backup).
+/// The on-disk size of each legacy table (an upper bound for its uncompressed backup): its own
+/// heap plus its children's (a TimescaleDB hypertable keeps its rows in chunks, a partitioned
+/// table in partitions), and for a view, the tables it reads.
 pub async fn table_bytes(conn: &mut PgConnection, shape: &LegacyShape) -> Result<i64, LegacyError> {
     let mut total = 0;
     for (table, _) in &shape.all_columns {
         let row = sea_orm::sqlx::query(
-            "SELECT COALESCE(pg_catalog.pg_relation_size(pg_catalog.to_regclass($1)), 0)::bigint",
+            "WITH RECURSIVE rel(oid) AS ( \
+               SELECT pg_catalog.to_regclass($1)::oid \
+               UNION \
+               SELECT x.oid FROM rel, LATERAL ( \
+                 SELECT i.inhrelid AS oid FROM pg_catalog.pg_inherits i WHERE i.inhparent = rel.oid \
+                 UNION ALL \
+                 SELECT d.refobjid FROM pg_catalog.pg_rewrite w \
+                 JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass \
+                   AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+                 WHERE w.ev_class = rel.oid AND d.refobjid <> rel.oid) x) \
+             SELECT COALESCE(sum(pg_catalog.pg_relation_size(oid)), 0)::bigint FROM rel \
+             WHERE oid IS NOT NULL",
         )
         .bind(shape.table(table))
         .fetch_one(&mut *conn)

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use sea_orm::sqlx::PgConnection;
 
 use crate::error::LegacyError;
-use crate::mapping::{self, ChannelResolution, kind_of};
+use crate::mapping::{self, ChannelResolution};
 use crate::preflight::{Preflight, Status};
 use crate::shape::{self, LegacyShape, MESSAGES_TABLE, SIGNALS_TABLE, Severity};
 use crate::{ImportOptions, backup, report, source, target};
 use crate::{MIN_SOURCE_VERSION, source_key};
+
+/// Legacy ids pre-flight maps for real (not only by declared type).
+const ID_SAMPLE: i64 = 1000;
 
 /// What pre-flight found.
 pub(crate) struct Survey {
@@ -45,8 +48,12 @@ pub(crate) async fn survey(
             }
         ),
     );
-    let shape = shape::detect(src, &opts.schema).await?;
-    let present: Vec<&str> = shape.all_columns.iter().map(|(t, _)| t.as_str()).collect();
+    let shape = shape::detect(src, opts.schema.as_deref()).await?;
+    let present: Vec<String> = shape
+        .relations
+        .iter()
+        .map(|r| format!("{}.{} ({})", r.schema, r.name, r.kind))
+        .collect();
     p.add(
         "legacy tables present",
         if shape.signals.is_some() {
@@ -54,8 +61,21 @@ pub(crate) async fn survey(
         } else {
             Status::NoGo
         },
-        format!("schema {}: {}", opts.schema, present.join(", ")),
+        present.join(", "),
     );
+    p.add(
+        "legacy shape",
+        if shape.signals.is_some() {
+            Status::Go
+        } else {
+            Status::NoGo
+        },
+        shape.name(),
+    );
+    if let Some(sh) = &shape.signals {
+        let ids = crate::ids::sample_ids(src, &shape, sh, ID_SAMPLE).await?;
+        p.add("legacy ids map", ids.status(), ids.to_string());
+    }
     for (severity, finding) in &shape.findings {
         let status = match severity {
             Severity::Fail => Status::NoGo,
@@ -152,7 +172,7 @@ pub(crate) async fn survey(
                 },
             ),
         );
-        let run = target::unfinished_run(tgt, &source_key(&opts.source_url, &opts.schema)).await?;
+        let run = target::unfinished_run(tgt, &source_key(&opts.source_url, &shape.schema)).await?;
         if let Some(r) = &run {
             p.add(
                 "resume",
@@ -180,11 +200,11 @@ pub(crate) async fn survey(
                 "backup space",
                 if ok { Status::Go } else { Status::NoGo },
                 format!(
-                    "{}: {} MiB free on {}, legacy tables take {} MiB uncompressed (the backup is gzip-compressed)",
+                    "{}: {} MiB free on {}, legacy tables take {:.1} MiB uncompressed, chunks and partitions included (the backup is gzip-compressed)",
                     backup_dir.display(),
                     free >> 20,
                     existing.display(),
-                    (need as u64) >> 20
+                    need as f64 / 1_048_576.0
                 ),
             );
             p.add(
@@ -237,10 +257,7 @@ pub(crate) async fn signal_types(
         .await?
         .into_iter()
         .map(|(legacy, rows)| report::SignalTypeRow {
-            kind: legacy
-                .as_deref()
-                .and_then(kind_of)
-                .map(|k| k.as_str().to_owned()),
+            kind: legacy.as_deref().map(mapping::kind_label),
             legacy,
             rows,
         })

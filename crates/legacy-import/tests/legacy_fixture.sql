@@ -5,7 +5,8 @@
 --   {{TS_TYPE}}   timestamptz, or bigint for the variant that stores epoch milliseconds
 --   {{TS}}        the expression of a time `t` in that type: `t`, or
 --                 `(extract(epoch FROM t) * 1000)::bigint`
--- Edge cases, by row number g: channel as a numeric id or as a title (exact, other case and
+-- The columns are the shared database's `tp_capital.tp_capital_signals` (UUID id); the dedicated
+-- stack's shape is legacy_fixture_dedicated.sql. Edge cases, by row number g: channel as a numeric id or as a title (exact, other case and
 -- blanks, unknown, ambiguous), NULL prices (target_2, target_final, stop, the entry), 3-decimal
 -- option premiums (0.255) and 6-decimal prices, NULL raw messages and sources, unknown signal
 -- types, and rows the new schema must refuse: no prices at all, stop above the entry, 7
@@ -138,6 +139,23 @@ INSERT INTO tp_capital.forwarded_messages
   (channel_id, message_id, message_text, original_timestamp, photos, received_at)
 SELECT channel_id, message_id, message_text, original_timestamp, photos, received_at + interval '5 seconds'
 FROM tp_capital.forwarded_messages WHERE message_id % 97 = 0;
+
+-- Rows both shapes have: a B3 ticker whose root holds a digit (B3SA3), an options call
+-- (`Opções`, about a quarter of the real legacy rows) and the legacy sync worker's checkpoint
+-- row (channel `system`, asset `__checkpoint__`: bookkeeping, not a signal).
+WITH x AS (SELECT timestamptz '2024-01-03 15:00:00.250+00' AS t)
+INSERT INTO tp_capital.tp_capital_signals
+SELECT md5('tp-legacy-b3sa3')::uuid, {{TS}}, '-1001000000001', 'Swing Trade', 'B3SA3', 11.50, 11.80,
+       12.40, NULL, 13.10, 10.90, E'COMPRA B3SA3\nENTRADA 11,50 A 11,80\nALVO 12,40\nSTOP 10,90',
+       'telegram', t, t, t, 'b3sa3' FROM x
+UNION ALL
+SELECT md5('tp-legacy-options')::uuid, {{TS}}, 'Opções VIP', 'Opções', 'PETRK321', 0.25, 0.27, 0.40,
+       0.55, NULL, 0.15, E'OPÇÃO PETRK321\nCOMPRA 0,25 A 0,27\nALVO 0,40 / 0,55\nSTOP 0,15',
+       'telegram', t, t, t, 'options' FROM x
+UNION ALL
+SELECT md5('tp-legacy-checkpoint')::uuid, {{TS}}, 'system', 'historical_sync', '__checkpoint__',
+       NULL, NULL, NULL, NULL, NULL, NULL, '{"completed":true,"totalSynced":100000,"batches":20}',
+       'historical-sync-worker', t, t, t, 'checkpoint' FROM x;
 
 ANALYZE tp_capital.tp_capital_signals;
 ANALYZE tp_capital.forwarded_messages;

@@ -8,7 +8,7 @@ mod legacy_support;
 
 use std::process::Command;
 
-use legacy_import::synthetic_channel_id;
+use legacy_import::{UNKNOWN_CHANNEL_ID, UNKNOWN_CHANNEL_LABEL, synthetic_channel_id};
 use legacy_support::{
     LegacyDb, TsKind, WorkDir, fresh_target, import_args, import_id, int, migrate, report, run,
     snapshot, text,
@@ -105,12 +105,12 @@ async fn legacy_import_dry_run_import_second_run_and_rollback() {
     assert_eq!(r["validation"]["ok"], true);
     let signals = &r["tables"][0];
     let messages = &r["tables"][1];
-    assert_eq!(signals["legacy_rows"], 100_200);
-    assert_eq!(signals["read"], 100_200);
+    assert_eq!(signals["legacy_rows"], 100_203);
+    assert_eq!(signals["read"], 100_203);
     assert_eq!(signals["already_present"], 0);
     let inserted = signals["inserted"].as_i64().expect("inserted");
     let skipped = signals["skipped"].as_i64().expect("skipped");
-    assert_eq!(inserted + skipped, 100_200);
+    assert_eq!(inserted + skipped, 100_203);
     assert!(skipped > 0 && skipped < 2_000, "{skipped}");
     assert_eq!(
         int(
@@ -126,6 +126,15 @@ async fn legacy_import_dry_run_import_second_run_and_rollback() {
         "second deliveries stored once"
     );
     assert_eq!(r["validation"]["signals"]["legacy_rows"], inserted);
+    assert_eq!(r["validation"]["signals"]["source_rows"], 100_203);
+    assert_eq!(r["validation"]["signals"]["skipped_rows"], skipped);
+    assert_eq!(r["validation"]["signal_skips"]["wrong"], 0);
+    assert!(
+        r["shape"]
+            .as_str()
+            .expect("shape")
+            .starts_with("shared database (UUID ids)")
+    );
     assert_eq!(r["validation"]["signals"]["mismatched_buckets"], 0);
     assert!(
         r["validation"]["signals"]["buckets"]
@@ -214,18 +223,53 @@ async fn legacy_import_dry_run_import_second_run_and_rollback() {
     // Channels: a numeric id, a title (any case), an unknown name, an ambiguous one.
     assert_eq!(text(&mut t, &row(4, "channel_id")).await, "-1001000000001");
     assert_eq!(text(&mut t, &row(6, "channel_id")).await, "-1001000000002");
-    let unknown = synthetic_channel_id("Desconhecido");
     assert_eq!(
         text(&mut t, &row(8, "channel_id")).await,
-        unknown.to_string()
+        UNKNOWN_CHANNEL_ID.to_string()
     );
     assert_eq!(
         text(
             &mut t,
-            &format!("SELECT label FROM signals.channels WHERE channel_id = {unknown}")
+            &format!("SELECT label FROM signals.channels WHERE channel_id = {UNKNOWN_CHANNEL_ID}")
         )
         .await,
-        "Desconhecido"
+        UNKNOWN_CHANNEL_LABEL
+    );
+    // B3SA3, an options call (no kind, its label kept), the checkpoint row skipped with no
+    // channel created for it.
+    let fixed = |name: &str, cols: &str| {
+        format!(
+            "SELECT concat_ws(' ', {cols}) FROM signals.signals WHERE legacy_id = md5('tp-legacy-{name}')::uuid"
+        )
+    };
+    assert_eq!(
+        text(&mut t, &fixed("b3sa3", "asset, entry_min, stop")).await,
+        "B3SA3 11.500000 10.900000"
+    );
+    assert_eq!(
+        text(&mut t, &fixed("options", "coalesce(kind, '-'), asset")).await,
+        "- PETRK321"
+    );
+    assert!(
+        text(&mut t, &fixed("options", "warnings"))
+            .await
+            .contains("'Opções' = options")
+    );
+    assert_eq!(
+        text(&mut t, &format!("SELECT reason_code FROM legacy_import.skipped_rows WHERE legacy_key = md5('tp-legacy-checkpoint')::uuid::text AND import_id = '{id}'")).await,
+        "legacy_checkpoint"
+    );
+    assert_eq!(
+        int(
+            &mut t,
+            &format!(
+                "SELECT count(*) FROM signals.channels WHERE channel_id = {}",
+                synthetic_channel_id("system")
+            )
+        )
+        .await,
+        0,
+        "no channel for the checkpoint row"
     );
     assert_eq!(
         text(&mut t, &row(9, "channel_id")).await,
@@ -357,10 +401,29 @@ async fn legacy_import_dry_run_import_second_run_and_rollback() {
     assert_eq!(r2["tables"][1]["inserted"], 0);
     assert_eq!(r2["tables"][0]["already_present"], inserted);
     assert_eq!(r2["validation"]["ok"], true);
+    assert_eq!(r2["tables"][0]["skipped"], skipped);
     assert_eq!(
         snapshot(&mut t).await,
         after_import,
         "the second run changed data"
+    );
+    assert_eq!(
+        std::fs::read_dir(work.join("backup"))
+            .expect("backups")
+            .count(),
+        1,
+        "the second run kept the first backup"
+    );
+    assert_eq!(
+        int(
+            &mut t,
+            &format!(
+                "SELECT count(*) FROM legacy_import.skipped_rows WHERE import_id = '{second}'"
+            )
+        )
+        .await,
+        0,
+        "the second run recorded no second copy of the skipped rows"
     );
 
     // The service touched an imported signal; the rollback removes that too, and nothing else.

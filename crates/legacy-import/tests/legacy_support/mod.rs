@@ -9,8 +9,11 @@ use std::process::{Command, Output};
 use migrations::testing::{FreshDb, LOCK_TIMEOUT, env_or_skip};
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
-/// The fixture generator (placeholders replaced by [`LegacyDb::create`]).
+/// The fixture generator of the shared database's shape (placeholders replaced by
+/// [`LegacyDb::create`]).
 pub const FIXTURE: &str = include_str!("../legacy_fixture.sql");
+/// The fixture generator of the dedicated stack's shape ([`LegacyDb::create_dedicated`]).
+pub const DEDICATED_FIXTURE: &str = include_str!("../legacy_fixture_dedicated.sql");
 
 /// How the legacy `ts` columns store time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,29 @@ impl LegacyDb {
         c.close().await.ok();
         eprintln!("{test}: legacy database on {server}");
         Some(Self { db, server })
+    }
+
+    /// The dedicated stack's shape (integer ids, epoch-ms `ts`, 2-decimal prices), with
+    /// TimescaleDB hypertables as its init script makes them: on the stack's server.
+    pub async fn create_dedicated(test: &str, rows: u32, messages: u32) -> Option<Self> {
+        let app = env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", test)?;
+        let admin = env_or_skip("TP_PG_SUPERUSER_URL", test)?;
+        let db = FreshDb::create(&app, &admin, true)
+            .await
+            .expect("legacy database");
+        let mut c = db.connect().await.expect("connect to the legacy database");
+        c.execute(AssertSqlSafe(
+            DEDICATED_FIXTURE
+                .replace("{{ROWS}}", &rows.to_string())
+                .replace("{{MESSAGES}}", &messages.to_string()),
+        ))
+        .await
+        .expect("generate the legacy data");
+        c.close().await.ok();
+        Some(Self {
+            db,
+            server: "the stack's PostgreSQL",
+        })
     }
 
     /// Its URL (the `--source` of the import).
