@@ -313,5 +313,42 @@ async fn legacy_import_takes_the_dedicated_stacks_shape() {
         "{s}"
     );
     l.close().await.ok();
+
+    // A role that may log in but not read the legacy tables: stopped before writing, exit 3.
+    let admin = migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", test).expect("admin");
+    let role = format!("legacy_nobody_{}", uuid::Uuid::new_v4().simple());
+    let mut a = PgConnection::connect(&admin).await.expect("admin");
+    a.execute(AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'nobody'"
+    )))
+    .await
+    .expect("role");
+    let db = legacy
+        .url()
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .expect("database")
+        .to_owned();
+    let nobody = format!("postgres://{role}:nobody@{}/{db}", host_of(legacy.url()));
+    let out =
+        run(migrate(&target.url, &work.0).args(import_args(&nobody, &work.0, &["--dry-run"])));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    a.execute(AssertSqlSafe(format!("DROP ROLE {role}")))
+        .await
+        .expect("drop role");
+    a.close().await.ok();
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("NO-GO") && err.contains("permission denied"),
+        "{err}"
+    );
     t.close().await.ok();
+}
+
+/// `host:port` of a URL.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
 }
