@@ -1,4 +1,5 @@
-//! Parser throughput over the fixture corpus: every shared case and every legacy message.
+//! Parser throughput over the fixture corpus: every shared case, every legacy message and every
+//! case of the team's corpus by family (`fixtures/corpus/*.json`).
 //! `cargo bench -p domain --bench parser`; the figure per message is the corpus time divided by
 //! its size (recorded in docs/benchmarks.md).
 
@@ -33,6 +34,24 @@ fn corpus() -> Vec<String> {
                 .filter_map(|c| c["text"].as_str().map(str::to_owned)),
         );
     }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/corpus");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixtures/corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for path in files {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read"))
+            .expect("corpus JSON");
+        texts.extend(
+            doc["cases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["text"].as_str().map(str::to_owned)),
+        );
+    }
     texts
 }
 
@@ -56,11 +75,11 @@ fn bench(c: &mut Criterion) {
 
     // One benchmark per message, for the median per message (scripts/bench-parser.sh).
     let mut each = c.benchmark_group("parser_per_message");
-    each.warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(400))
+    each.warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(300))
         .sample_size(20);
     for (i, t) in texts.iter().enumerate() {
-        each.bench_function(format!("{i:02}"), |b| {
+        each.bench_function(format!("{i:03}"), |b| {
             b.iter(|| black_box(domain::parse(black_box(t), date)))
         });
     }

@@ -40,13 +40,15 @@ enum Command {
         /// The message date (YYYY-MM-DD), used to infer the year of validity dates.
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
+        /// Also print which rule of the lexicon read each field.
+        #[arg(long)]
+        explain: bool,
     },
     /// Run the HTTP service.
     Serve,
 }
 
-const USAGE: &str =
-    "usage: tp-capital-ingest parse [--date YYYY-MM-DD] < message.txt | tp-capital-ingest serve";
+const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest serve";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Parse { date } => match parse_command::run(date) {
+        Command::Parse { date, explain } => match parse_command::run(date, explain) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("tp-capital-ingest parse: {e}");

@@ -45,17 +45,21 @@ impl<'a> Lexer<'a> {
         &self.text[start..end]
     }
 
-    /// Letters and digits, ASCII fast, any alphabet otherwise.
+    /// Letters and digits, ASCII fast, any alphabet otherwise. A word glued to the number
+    /// before it takes letters only, so `2,30a2,40` and `1,05à1,09` keep their upper bound.
     fn word(&mut self, start: usize) -> &'a str {
         let bytes = self.text.as_bytes();
+        let glued = start > 0 && bytes[start - 1].is_ascii_digit();
         let mut end = start;
         while end < bytes.len() {
             let b = bytes[end];
-            if b.is_ascii_alphanumeric() {
+            if b.is_ascii_alphabetic() || (b.is_ascii_digit() && !glued) {
                 end += 1;
             } else if b >= 0x80 {
                 match self.text[end..].chars().next() {
-                    Some(c) if c.is_alphanumeric() => end += c.len_utf8(),
+                    Some(c) if c.is_alphabetic() || (c.is_alphanumeric() && !glued) => {
+                        end += c.len_utf8();
+                    }
                     _ => break,
                 }
             } else {
@@ -99,6 +103,10 @@ impl<'a> Iterator for Lexer<'a> {
             self.pos += c.len_utf8();
             if matches!(c, '–' | '—') {
                 return Some(Tok::Punct(c));
+            }
+            if c == '°' {
+                // "3° alvo": the degree sign written for the ordinal one.
+                return Some(Tok::Word(Word::new(&self.text[start..self.pos])));
             }
         }
     }
@@ -220,6 +228,23 @@ mod tests {
                 Tok::Num("28"),
                 Tok::Punct('/'),
                 Tok::Num("10"),
+            ]
+        );
+    }
+
+    #[test]
+    fn words_glued_to_numbers_split_off() {
+        let toks: Vec<_> = Lexer::new("2,30a2,40 1,05à1,09 PETR4").collect();
+        assert_eq!(
+            toks,
+            vec![
+                Tok::Num("2,30"),
+                Tok::Word(Word::new("a")),
+                Tok::Num("2,40"),
+                Tok::Num("1,05"),
+                Tok::Word(Word::new("à")),
+                Tok::Num("1,09"),
+                Tok::Word(Word::new("PETR4")),
             ]
         );
     }

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
+use crate::model::Direction;
 
 const CASES: &str = include_str!("../../../../fixtures/parser-cases.json");
 const LEGACY: &str = include_str!("../../../../fixtures/legacy-samples.json");
@@ -19,7 +20,7 @@ fn report(text: &str, date: &str) -> Value {
 }
 
 /// Checks only the keys `expected` lists; numbers compare as numbers.
-fn matches(actual: &Value, expected: &Value, path: &str, errors: &mut Vec<String>) {
+pub(super) fn matches(actual: &Value, expected: &Value, path: &str, errors: &mut Vec<String>) {
     match (actual, expected) {
         (_, Value::Object(fields)) => {
             for (k, v) in fields {
