@@ -52,3 +52,15 @@ pub struct Message {
     /// Everything else the gateway sent, kept as is.
     pub metadata: serde_json::Value,
 }
+
+impl Message {
+    /// The message this one replies to, from the gateway's `metadata.replyTo.messageId` (a
+    /// number or a string of digits): the most precise link between an update and its call.
+    pub fn reply_to(&self) -> Option<MessageId> {
+        let id = self.metadata.pointer("/replyTo/messageId")?;
+        id.as_i64()
+            .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|id| *id > 0)
+            .map(MessageId)
+    }
+}

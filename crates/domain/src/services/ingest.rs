@@ -449,6 +449,9 @@ impl Batch {
 
     async fn update(&mut self, m: &Message, update: &SignalUpdate) -> Result<(), StoreError> {
         self.stats.updates += 1;
+        if let Some(signal) = self.replied_signal(m, update).await? {
+            return self.apply_update(m, update, signal).await;
+        }
         let Some(asset) = &update.asset else {
             let reason = "the update names no asset: no signal changed";
             self.receipt(
@@ -473,6 +476,48 @@ impl Batch {
             self.receipt(m, true, IngestOutcome::Update, None, Some(reason));
             return Ok(());
         };
+        self.apply_update(m, update, signal).await
+    }
+
+    /// The open signal of the call `m` replies to, when the update names no other asset.
+    async fn replied_signal(
+        &mut self,
+        m: &Message,
+        update: &SignalUpdate,
+    ) -> Result<Option<Signal>, StoreError> {
+        let Some(call) = m.reply_to() else {
+            return Ok(None);
+        };
+        let key = (m.channel_id, call);
+        if self
+            .pending
+            .iter()
+            .any(|(_, p)| (p.channel_id, p.message_id) == key)
+        {
+            self.flush().await?;
+        }
+        let signal = match self.existing.get(&key) {
+            Some(known) => Some(known.clone()),
+            None => self
+                .tx
+                .signals_for_messages(&[key])
+                .await?
+                .into_iter()
+                .next(),
+        };
+        Ok(signal.filter(|s| {
+            s.status.is_open()
+                && !s.deleted
+                && update.asset.as_ref().is_none_or(|a| *a == s.call.asset)
+        }))
+    }
+
+    async fn apply_update(
+        &mut self,
+        m: &Message,
+        update: &SignalUpdate,
+        signal: Signal,
+    ) -> Result<(), StoreError> {
         let status = match update.event {
             UpdateEvent::TargetHit => SignalStatus::TargetHit {
                 index: update.target_index,
@@ -654,6 +699,64 @@ mod tests {
         assert_eq!(events[0].traceparent.as_deref(), Some("00-abc-def-01"));
         assert_eq!(state.stats.len(), 1);
         assert_eq!(state.stats[0].signals, 1);
+    }
+
+    #[test]
+    fn a_reply_without_asset_updates_the_call_it_replies_to() {
+        let w = world();
+        let second = CALL.replace("Alvo 1: 1,15", "Alvo 1: 1,20");
+        ingest(&w, &[message(-100, 1, CALL), message(-100, 2, &second)]);
+        let reply = |id: i64, to: serde_json::Value| Message {
+            metadata: serde_json::json!({"replyTo": {"messageId": to}}),
+            ..message(-100, id, "Alvo 1 atingido ✅")
+        };
+        let report = ingest(&w, &[reply(3, 1.into())]);
+        let first_id = w
+            .store
+            .snapshot()
+            .signals
+            .values()
+            .find(|s| s.message_id == MessageId(1))
+            .map(|s| s.id);
+        assert_eq!(
+            report.receipts[0].signal_id, first_id,
+            "the replied call, not the latest"
+        );
+        let statuses: Vec<_> = {
+            let state = w.store.snapshot();
+            let mut s: Vec<_> = state
+                .signals
+                .values()
+                .map(|s| (s.message_id.0, s.status))
+                .collect();
+            s.sort_by_key(|(id, _)| *id);
+            s
+        };
+        assert_eq!(
+            statuses,
+            vec![
+                (1, SignalStatus::TargetHit { index: Some(1) }),
+                (2, SignalStatus::Open)
+            ]
+        );
+        // No reply, or a reply to a message that is no call: no signal changes.
+        let none = ingest(
+            &w,
+            &[
+                message(-100, 4, "Alvo 1 atingido ✅"),
+                reply(5, "99".into()),
+            ],
+        );
+        assert!(none.receipts.iter().all(|r| r.signal_id.is_none()));
+        assert_eq!(
+            w.store
+                .snapshot()
+                .signals
+                .values()
+                .filter(|s| s.status == SignalStatus::Open)
+                .count(),
+            1
+        );
     }
 
     #[test]
