@@ -6,7 +6,9 @@
 #      ports in a temporary folder, plus Debian's plain PostgreSQL 15, torn down even on failure;
 #   4. Prometheus and the exporters (deploy/local/observability.sh) on the stack, and
 #      `cargo nextest run --workspace` against it, then the fault-injection tests (names containing
-#      `fault_`: they stop and restart servers) one at a time, then schemathesis against the live api.
+#      `fault_`: they stop and restart servers) one at a time, then schemathesis against the live api;
+#   5. the deployment files (compose config, Kubernetes manifests), then the compose stack on Docker
+#      under faults with the binaries of step 2 (deploy/docker/test-stack.sh; only with TP_DOCKER_STACK_TEST=1).
 # Usage: ./tests/run.sh            (CI: .ci/run)
 set -euo pipefail
 
@@ -125,5 +127,17 @@ cargo nextest run --workspace --locked --profile ci -E 'test(/fault_/)' --test-t
 if [ -x "$ROOT/tests/schemathesis.sh" ]; then
   step "schemathesis against the live api"
   "$ROOT/tests/schemathesis.sh" 2>&1 | tee "$TP_STACK_DIR/schemathesis.out"
+fi
+
+# --- deployment ----------------------------------------------------------------------------
+step "deployment files: compose config (and a missing secret), Kubernetes manifests"
+"$ROOT/deploy/docker/check-config.sh"
+"$ROOT/tests/k8s-validate.sh"
+if [ "${TP_DOCKER_STACK_TEST:-0}" = 1 ]; then
+  step "the compose stack on Docker under faults (deploy/docker/test-stack.sh)"
+  # The native stack is done: give its CPU and memory to the containers.
+  "$PLAIN_PG" destroy >/dev/null 2>&1 || true
+  "$STACK" destroy >/dev/null 2>&1 || true
+  TP_DOCKER_BIN_DIR="$BIN_DIR" "$ROOT/deploy/docker/test-stack.sh"
 fi
 step "all green"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TP-Capital native stack: the production topology (SPEC §7) as plain processes on 127.0.0.1.
 #
-#   deploy/local/stack.sh up | down | status | env | stop-component NAME | start-component NAME | destroy
+#   deploy/local/stack.sh up | down | status | env | stop-component NAME | start-component NAME | destroy | rootfs
 #   NAME = postgres | pgbouncer | redis-master | redis-replica | api | ingest
 #
 # Components
@@ -1076,7 +1076,7 @@ cmd_destroy() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: deploy/local/stack.sh up | down | status | env | stop-component NAME | start-component NAME | destroy
+usage: deploy/local/stack.sh up | down | status | env | stop-component NAME | start-component NAME | destroy | rootfs
        NAME = postgres | pgbouncer | redis-master | redis-replica | api | ingest
 EOF
   exit 2
@@ -1101,6 +1101,12 @@ main() {
       cmd_start_component "$1"
       ;;
     destroy) cmd_destroy ;;
+    rootfs)
+      # Build (once) the cached Debian 13 root filesystem and print its path (deploy/docker uses it).
+      require_root
+      ensure_rootfs
+      printf '%s\n' "$ROOTFS"
+      ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac

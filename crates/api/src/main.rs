@@ -20,11 +20,38 @@ use service_kit::metrics::{
 };
 use service_kit::{Health, HttpSettings, Metrics, config, telemetry};
 
+const USAGE: &str = "usage: tp-capital-api [serve | healthcheck]";
+
 fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    let probe = match command.as_deref() {
+        None | Some("serve") => false,
+        Some("healthcheck") => true,
+        Some("-h" | "--help") => {
+            println!(
+                "{USAGE}\n  serve        run the HTTP service (the default)\n  healthcheck  exit 0 when the running service answers {}",
+                service_kit::probe::READINESS_PATH
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("tp-capital-api: unknown command '{other}'\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let config = match config::load_or_exit::<ApiConfig>(SERVICE) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    if probe {
+        return match config.bind() {
+            Some(bind) => service_kit::probe::run(SERVICE, bind),
+            None => {
+                eprintln!("{SERVICE}: TP_CAPITAL_API_BIND is not host:port");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match actix_web::rt::System::new().block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -46,9 +46,11 @@ enum Command {
     },
     /// Run the HTTP service.
     Serve,
+    /// Exit 0 when the running service answers its readiness endpoint (container healthchecks).
+    Healthcheck,
 }
 
-const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest serve";
+const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest serve | tp-capital-ingest healthcheck";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -72,6 +74,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(),
+        Command::Healthcheck => match service_kit::config::load_or_exit::<IngestConfig>(SERVICE) {
+            Ok(config) => service_kit::probe::run(SERVICE, config.http().bind),
+            Err(code) => code,
+        },
     }
 }
 

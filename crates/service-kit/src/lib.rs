@@ -1,14 +1,15 @@
 //! What the api and ingest binaries share, implemented once: layered configuration with
 //! secrets ([`config`]), logs and traces ([`telemetry`]), Prometheus metrics ([`metrics`]),
 //! health endpoints ([`health`]), RFC 9457 problem responses ([`problem`]) and the extractors
-//! that produce them ([`extract`]), credential checks and hardening ([`security`]), and the
-//! HTTP frame tying them together ([`http`]).
+//! that produce them ([`extract`]), credential checks and hardening ([`security`]), the
+//! HTTP frame tying them together ([`http`]) and the containers' `healthcheck` probe ([`probe`]).
 
 pub mod config;
 pub mod extract;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod probe;
 pub mod problem;
 pub mod security;
 pub mod telemetry;

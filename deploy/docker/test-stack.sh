@@ -1,0 +1,624 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # cleanup and teardown_stack run from the EXIT trap
+# The compose stack, run for real on this machine (issue 16): engine and Compose plugin installed if
+# none answers, base images built from the cached Debian 13 root filesystem (no registry here), our
+# image packed from binaries already built, the official images swapped for the local ones through the
+# compose variables; then, through the published ports only:
+#   1. end to end: a gateway payload ingested, read from the api, served from the cache, seen on SSE;
+#   2. isolation: no backend port published; a container on a neighbour network reaches nothing of the
+#      backend; inside tp_capital_backend PgBouncer and Redis answer (and the replica refuses writes);
+#   3. under a bounded constant load (gateway retries, dashboard reads): redis-master stop/start,
+#      PgBouncer restart, database stop/start, kill -9 of an api replica and of the ingest, the ingest
+#      cut from tp_capital_backend for 20 s, api scaled 3 -> 1 -> 3, a canary (10 %) and its
+#      rollback, then a canary promoted by a rolling release of api and ingest;
+#   4. the count in the database: acknowledged, stored, duplicated, missing; failed reads per phase.
+# Everything it creates (containers, volumes, networks, our images) is removed at the end; the base
+# image and the root filesystems stay cached for the next run.
+#
+# usage: deploy/docker/test-stack.sh             (as root)
+# env:   TP_DOCKER_BIN_DIR      binaries to pack (default target/debug; target/release works too)
+#        TP_DOCKER_API_PORT / TP_DOCKER_INGEST_PORT   published ports (default: two free ports)
+#        TP_DOCKER_PROJECT      compose project name (default tpc-docker-test)
+#        TP_DOCKER_REPORT       where to copy the report (Markdown)
+#        TP_DOCKER_KEEP=1       leave the stack running at the end (for debugging)
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_root
+
+PROJECT=${TP_DOCKER_PROJECT:-tpc-docker-test}
+[[ $PROJECT =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "TP_DOCKER_PROJECT must be a compose project name"
+BIN_DIR=$(realpath -m -- "${TP_DOCKER_BIN_DIR:-$TP_REPO_ROOT/target/debug}")
+COMPOSE_FILE=$TP_REPO_ROOT/deploy/compose.yaml
+APP_REPO=tp-capital-test/app
+WORK=$(mktemp -d /tmp/tp-capital-docker.XXXXXX)
+REPORT=$WORK/report.md
+BACKEND=${PROJECT}_tp_capital_backend
+NEIGHBOUR=${PROJECT}-neighbour
+CHANNEL=-100$((RANDOM % 9000 + 1000))$((RANDOM % 9000 + 1000))
+FAILURES=()
+LOAD_PID=
+
+export DOCKER_BUILDKIT=0 # the classic builder: no buildx plugin here, and it stops at --target
+
+compose() { docker compose -f "$COMPOSE_FILE" --env-file "$WORK/stack.env" -p "$PROJECT" --profile canary "$@"; }
+fail() {
+  warn "$*"
+  FAILURES+=("$*")
+}
+report() { printf '%s\n' "$*" >>"$REPORT"; }
+phase() {
+  printf '%s\n' "$1" >"$WORK/phase.tmp"
+  mv -f "$WORK/phase.tmp" "$WORK/phase"
+  log "phase: $1"
+}
+
+cleanup() {
+  local rc=$?
+  [[ -n $LOAD_PID ]] && kill "$LOAD_PID" 2>/dev/null
+  if [[ ${TP_DOCKER_KEEP:-0} == 1 ]]; then
+    warn "TP_DOCKER_KEEP=1: the stack stays up (project $PROJECT, env $WORK/stack.env)"
+    exit "$rc"
+  fi
+  if ((rc != 0)) && [[ -f $WORK/stack.env ]]; then
+    compose ps -a 2>/dev/null | cut -c1-200 >&2 || true
+    compose logs --no-color --tail 15 2>/dev/null | cut -c1-300 >&2 || true
+  fi
+  teardown_stack
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+teardown_stack() {
+  if [[ -f $WORK/stack.env ]]; then
+    compose down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true
+  fi
+  docker network rm "$NEIGHBOUR" >/dev/null 2>&1 || true
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "$APP_REPO" | xargs -r docker image rm -f >/dev/null 2>&1 || true
+  docker image prune -f >/dev/null 2>&1 || true
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# ---------------------------------------------------------------- images and configuration
+
+build_app_image() { # build_app_image TAG: our runtime image from the prebuilt binaries
+  local ctx=$WORK/ctx bin
+  mkdir -p "$ctx/bin"
+  for bin in tp-capital-api tp-capital-ingest tp-capital-migrate; do
+    [[ -x $BIN_DIR/$bin ]] || die "$BIN_DIR/$bin is missing: cargo build --workspace --bins first (or set TP_DOCKER_BIN_DIR)"
+    # Debug info is not needed in the image (and is most of a debug binary's size).
+    objcopy --strip-debug "$BIN_DIR/$bin" "$ctx/bin/$bin"
+  done
+  docker build -q -f "$TP_REPO_ROOT/deploy/docker/Dockerfile" --target prebuilt \
+    --build-arg RUNTIME_IMAGE="$BASE_IMAGE" -t "$1" "$ctx" >/dev/null || die "docker build of $1 failed"
+  # The "next release" for the canary and the rolling release: the same binaries, another image.
+  printf 'FROM %s\nLABEL org.tp-capital.release=next\nENV TP_CAPITAL_RELEASE=next\n' "$1" |
+    docker build -q -t "$APP_REPO:next" - >/dev/null || die "docker build of $APP_REPO:next failed"
+}
+
+write_env() {
+  local api_port=${TP_DOCKER_API_PORT:-$(free_port)} ingest_port=${TP_DOCKER_INGEST_PORT:-$(free_port)}
+  API_URL=http://127.0.0.1:$api_port
+  INGEST_URL=http://127.0.0.1:$ingest_port
+  GATEWAY_TOKEN=$(random_secret)
+  API_KEY=$(random_secret)
+  DB_PASSWORD=$(random_secret)
+  REDIS_PASSWORD=$(random_secret)
+  umask 077
+  cat >"$WORK/stack.env" <<EOF
+COMPOSE_PROJECT_NAME=$PROJECT
+TP_PG_SUPERUSER_PASSWORD=$(random_secret)
+TP_DB_PASSWORD=$DB_PASSWORD
+TP_REDIS_PASSWORD=$REDIS_PASSWORD
+TP_GATEWAY_TOKEN=$GATEWAY_TOKEN
+TP_API_KEY=$API_KEY
+TP_CAPITAL_IMAGE=$APP_REPO:current
+TP_CAPITAL_CANARY_IMAGE=$APP_REPO:next
+TP_TIMESCALEDB_IMAGE=$BASE_IMAGE
+TP_PGBOUNCER_IMAGE=$BASE_IMAGE
+TP_REDIS_IMAGE=$BASE_IMAGE
+TP_LB_IMAGE=$BASE_IMAGE
+TP_BIND_ADDRESS=127.0.0.1
+TP_API_PORT=$api_port
+TP_INGEST_PORT=$ingest_port
+TP_PG_SHARED_BUFFERS=256MB
+TP_CANARY_PERCENT=10
+TP_MAINTENANCE_INTERVAL_SECS=0
+TP_LOG_FORMAT=json
+RUST_LOG=info
+EOF
+  umask 022
+}
+
+# ---------------------------------------------------------------- waiting and probing
+
+containers() { compose ps -q "$@" 2>/dev/null; }
+
+# wait_healthy SERVICE COUNT SECONDS: COUNT containers of SERVICE running and healthy.
+wait_healthy() {
+  local service=$1 want=$2 deadline=$((SECONDS + $3)) healthy id
+  while :; do
+    healthy=0
+    for id in $(containers "$service"); do
+      [[ $(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null) == healthy ]] && healthy=$((healthy + 1))
+    done
+    ((healthy >= want)) && return 0
+    ((SECONDS < deadline)) || {
+      fail "$service: $healthy of $want containers healthy after $3 s"
+      return 1
+    }
+    sleep 1
+  done
+}
+
+# lb_backend_up BACKEND COUNT SECONDS: the load balancer sees COUNT servers of BACKEND up.
+lb_backend_up() {
+  local backend=$1 want=$2 deadline=$((SECONDS + $3)) up
+  while :; do
+    up=$(lb_stats | awk -F, -v b="$backend" '$1 == b && $2 != "BACKEND" && $2 != "FRONTEND" && $18 ~ /^UP/ {n++} END {print n + 0}')
+    ((up >= want)) && return 0
+    ((SECONDS < deadline)) || {
+      fail "load balancer: $up of $want servers of $backend up after $3 s"
+      return 1
+    }
+    sleep 1
+  done
+}
+
+# in_backend CMD...: run a shell command in a throw-away container on tp_capital_backend.
+in_backend() { docker run --rm --network "$BACKEND" "$BASE_IMAGE" bash -c "$*"; }
+
+# lb_stats: HAProxy's CSV statistics, read from inside the backend network (the port is not published).
+lb_stats() {
+  in_backend 'exec 3<>/dev/tcp/tp-capital-lb/8404 && printf "GET /stats;csv HTTP/1.0\r\n\r\n" >&3 && cat <&3' 2>/dev/null |
+    sed -n '/^# pxname/,$p'
+}
+
+# lb_sessions BACKEND: total sessions the load balancer sent to BACKEND.
+lb_sessions() { lb_stats | awk -F, -v b="$1" '$1 == b && $2 == "BACKEND" {print $8}'; }
+
+# lb_admin drain|ready|servers BACKEND [ADDRESS]: HAProxy runtime commands (deploy/docker/haproxy/admin.sh).
+lb_admin() { compose exec -T tp-capital-lb bash /tp-capital/admin.sh "$@" >/dev/null; }
+
+backend_ip() { docker inspect -f "{{(index .NetworkSettings.Networks \"$BACKEND\").IPAddress}}" "$1"; }
+
+db_sql() { compose exec -T tp-capital-timescaledb psql -X -A -t -q -h /tmp -p 5435 -U postgres -d tp_capital_db -c "$1"; }
+
+gateway_payload() { # gateway_payload MESSAGE_ID TEXT
+  python3 - "$CHANNEL" "$1" "$2" <<'PY'
+import json, sys
+from datetime import datetime, timezone
+now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+print(json.dumps({"channelId": sys.argv[1], "messageId": int(sys.argv[2]), "text": sys.argv[3], "caption": None,
+                  "timestamp": now, "telegramDate": now, "receivedAt": now, "photos": [], "mediaRefs": [],
+                  "mediaType": "text", "threadId": None, "source": "user_client", "messageType": "channel_post",
+                  "chatId": sys.argv[1], "metadata": {}}))
+PY
+}
+
+post_message() { # post_message MESSAGE_ID TEXT: prints the ingest's answer
+  curl -sS -m 10 -X POST "$INGEST_URL/ingest" -H 'Content-Type: application/json' \
+    -H "X-Gateway-Token: $GATEWAY_TOKEN" --data-binary "$(gateway_payload "$1" "$2")"
+}
+
+# ---------------------------------------------------------------- the stack
+
+bring_up() {
+  log "starting the stack (project $PROJECT): api on $API_URL, ingest on $INGEST_URL"
+  local start=$SECONDS
+  compose up -d --scale tp-capital-api=3 tp-capital-lb >"$WORK/up.log" 2>&1 || {
+    cat "$WORK/up.log" >&2
+    die "docker compose up failed"
+  }
+  if ! wait_healthy tp-capital-api 3 120 || ! wait_healthy tp-capital-ingest 1 60; then
+    die "the stack did not become healthy"
+  fi
+  if ! lb_backend_up api 3 30 || ! lb_backend_up ingest 1 30; then
+    die "the load balancer does not see the services"
+  fi
+  report "- stack up (3 api replicas) in $((SECONDS - start)) s"
+  report "- migrate status: $(compose logs --no-color tp-capital-migrate 2>/dev/null | grep -o 'mode .*' | tail -n1 || true)"
+  report "- database: $(compose logs --no-color tp-capital-timescaledb 2>/dev/null | grep -o 'TimescaleDB [0-9.]*, license [a-z]*' | tail -n1)"
+}
+
+check_end_to_end() {
+  log "end to end through the published ports"
+  local id=$((RANDOM * 1000 + 1)) answer body headers seen=0
+  answer=$(post_message "$id" $'Swing Trade\nAtivo: VALE3\nCompra: 61,20 a 61,50\nAlvo 1: 64,00\nStop: 59,90')
+  [[ $answer == *'"success":true'* && $answer == *'"outcome":"signal"'* ]] || fail "ingest of a gateway payload answered: $answer"
+  post_message "$id" $'Swing Trade\nAtivo: VALE3\nCompra: 61,20 a 61,50\nAlvo 1: 64,00\nStop: 59,90' |
+    grep -q '"stored":false' || fail "a repeated message was stored twice"
+  for _ in $(seq 20); do
+    body=$(curl -sS -m 5 "$API_URL/signals?channel=$CHANNEL&limit=10" || true)
+    [[ $body == *"\"message_id\":$id"* ]] && {
+      seen=1
+      break
+    }
+    sleep 0.25
+  done
+  ((seen)) || fail "message $id not served by GET /signals: ${body:0:300}"
+  # The same query again, on whichever replicas: the shared cache answers (reads go to the Redis
+  # replica: give it a moment to receive the entry).
+  sleep 1
+  local hits=0
+  for _ in 1 2 3 4 5 6; do
+    headers=$(curl -sS -m 5 -D - -o /dev/null "$API_URL/signals?channel=$CHANNEL&limit=10")
+    grep -qi '^x-cache: hit' <<<"$headers" && hits=$((hits + 1))
+  done
+  ((hits >= 4)) || fail "only $hits of 6 repeated reads were cache hits"
+  report "- end to end: message $id acknowledged (outcome signal), repeated delivery not stored, read back from GET /signals, $hits/6 repeated reads with X-Cache: hit"
+
+  # SSE: a stream through the load balancer sees a message committed after it opened.
+  curl -sS -N -m 20 -H 'Accept: text/event-stream' "$API_URL/signals/stream" >"$WORK/sse.out" 2>/dev/null &
+  local sse=$!
+  sleep 2
+  post_message $((id + 1)) $'Day Trade\nAtivo: ITUB4\nCompra: 33,10\nAlvo 1: 34,00\nStop: 32,50' >/dev/null
+  seen=0
+  for _ in $(seq 40); do
+    grep -q "\"message_id\":$((id + 1))" "$WORK/sse.out" && {
+      seen=1
+      break
+    }
+    sleep 0.25
+  done
+  kill "$sse" 2>/dev/null || true
+  wait "$sse" 2>/dev/null || true
+  if ((seen)); then report "- SSE: message $((id + 1)) received on /signals/stream through the load balancer"; else fail "message $((id + 1)) not received on /signals/stream: $(head -c 300 "$WORK/sse.out")"; fi
+}
+
+check_isolation() {
+  log "isolation"
+  local id name published others=() ip
+  for id in $(containers); do
+    published=$(docker inspect -f '{{range $p, $b := .NetworkSettings.Ports}}{{if $b}}{{$p}} {{end}}{{end}}' "$id")
+    name=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$id")
+    if [[ -n $published && $name != tp-capital-lb ]]; then fail "$name publishes $published"; fi
+  done
+  [[ $(docker network inspect -f '{{.Internal}}' "$BACKEND") == true ]] || fail "$BACKEND is not internal"
+  docker network create "$NEIGHBOUR" >/dev/null
+  for name in tp-capital-timescaledb:5435 tp-capital-pgbouncer:6435 tp-capital-redis-master:6381 tp-capital-redis-replica:6382; do
+    ip=$(backend_ip "$(containers "${name%:*}" | head -n1)")
+    others+=("${name%:*}" "$ip:${name#*:}" "$name")
+  done
+  local reached
+  # shellcheck disable=SC2016 # expanded in the neighbour container
+  reached=$(docker run --rm --network "$NEIGHBOUR" "$BASE_IMAGE" bash -c '
+    while (($#)); do
+      svc=$1 byip=$2 byname=$3; shift 3
+      for t in "$byip" "$byname"; do
+        if timeout 3 bash -c "exec 3<>/dev/tcp/${t%:*}/${t##*:}" 2>/dev/null; then echo "$svc via $t"; fi
+      done
+    done' sh "${others[@]}")
+  [[ -z $reached ]] || fail "reachable from a neighbour network: $reached"
+  local inside
+  inside=$(in_backend "
+    PGPASSWORD=$DB_PASSWORD psql -X -A -t -h tp-capital-pgbouncer -p 6435 -U tp_capital -d tp_capital_db -c 'SELECT 1';
+    REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h tp-capital-redis-master -p 6381 ping;
+    redis-cli -h tp-capital-redis-master -p 6381 ping 2>&1 | head -c 40; echo;
+    REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning -h tp-capital-redis-replica -p 6382 set probe 1 2>&1 | head -c 60; echo" 2>&1)
+  grep -qx 1 <<<"$inside" || fail "PgBouncer does not answer inside the backend: $inside"
+  grep -qx PONG <<<"$inside" || fail "Redis does not answer inside the backend: $inside"
+  grep -q NOAUTH <<<"$inside" || fail "Redis answered without a password: $inside"
+  grep -q READONLY <<<"$inside" || fail "the Redis replica accepted a write: $inside"
+  report "- isolation: only tp-capital-lb publishes ports; $BACKEND internal; from network $NEIGHBOUR the database, PgBouncer and Redis are unreachable by name and by address (${reached:-nothing reached}); inside the backend PgBouncer answers SQL as tp_capital, Redis answers PING with AUTH, NOAUTH without, and the replica refuses writes (READONLY)"
+  docker network rm "$NEIGHBOUR" >/dev/null
+}
+
+# ---------------------------------------------------------------- faults under load
+
+start_load() {
+  phase baseline
+  rm -f "$WORK/stop"
+  python3 "$TP_DOCKER_DIR/load.py" "$API_URL" "$INGEST_URL" "$GATEWAY_TOKEN" "$CHANNEL" \
+    "$WORK/phase" "$WORK/stop" "$WORK/load.json" "${TP_DOCKER_LOAD_RATE:-20}" "${TP_DOCKER_READ_RATE:-20}" \
+    2>"$WORK/load.err" &
+  LOAD_PID=$!
+  sleep 10
+}
+
+stop_load() {
+  phase drain
+  : >"$WORK/stop"
+  log "waiting for the last gateway retries (at most 35 s)"
+  wait "$LOAD_PID" || {
+    cat "$WORK/load.err" >&2
+    die "the load generator failed"
+  }
+  LOAD_PID=
+}
+
+kill9() { # kill9 CONTAINER: SIGKILL its main process from the host (a crash, not `docker stop`)
+  local pid
+  pid=$(docker inspect -f '{{.State.Pid}}' "$1")
+  # Pid 0 = not running: `kill 0` would signal this script's own process group.
+  if [[ $pid =~ ^[1-9][0-9]*$ ]]; then
+    kill -KILL "$pid"
+  else
+    fail "cannot kill -9 $1: it is not running ($(docker inspect -f '{{.State.Status}}' "$1"))"
+  fi
+}
+
+run_faults() {
+  local id aliases old
+
+  phase redis-master-down
+  compose stop -t 10 tp-capital-redis-master >/dev/null
+  sleep 10
+  compose start tp-capital-redis-master >/dev/null
+  wait_healthy tp-capital-redis-master 1 30 || true
+  wait_healthy tp-capital-redis-replica 1 30 || true
+  sleep 5
+
+  phase pgbouncer-restart
+  compose restart -t 10 tp-capital-pgbouncer >/dev/null
+  wait_healthy tp-capital-pgbouncer 1 30 || true
+  sleep 5
+
+  phase database-down
+  compose stop -t 30 tp-capital-timescaledb >/dev/null
+  sleep 15
+  compose start tp-capital-timescaledb >/dev/null
+  wait_healthy tp-capital-timescaledb 1 90 || true
+  phase database-recovery
+  wait_healthy tp-capital-api 3 60 || true
+  sleep 5
+
+  phase kill-9-api
+  id=$(containers tp-capital-api | head -n1)
+  kill9 "$id"
+  sleep 2
+  wait_healthy tp-capital-api 3 60 || true
+  report "- kill -9 api: restart count of the killed replica $(docker inspect -f '{{.RestartCount}}' "$id")"
+  sleep 3
+
+  phase kill-9-ingest
+  id=$(containers tp-capital-ingest | head -n1)
+  kill9 "$id"
+  sleep 2
+  wait_healthy tp-capital-ingest 1 60 || true
+  lb_backend_up ingest 1 30 || true
+  report "- kill -9 ingest: restart count $(docker inspect -f '{{.RestartCount}}' "$id")"
+  sleep 3
+
+  phase ingest-disconnected
+  id=$(containers tp-capital-ingest | head -n1)
+  aliases=$(docker inspect -f "{{range (index .NetworkSettings.Networks \"$BACKEND\").Aliases}}--alias {{.}} {{end}}" "$id")
+  docker network disconnect "$BACKEND" "$id"
+  sleep 20
+  # shellcheck disable=SC2086 # one word per alias flag
+  docker network connect $aliases "$BACKEND" "$id"
+  phase ingest-reconnected
+  lb_backend_up ingest 1 30 || true
+  wait_healthy tp-capital-ingest 1 60 || true
+  sleep 5
+
+  phase scale-api-3-to-1
+  scale_down tp-capital-api 1
+  sleep 8
+  phase scale-api-1-to-3
+  compose up -d --no-deps --no-recreate --scale tp-capital-api=3 tp-capital-api >/dev/null 2>&1
+  wait_healthy tp-capital-api 3 60 || true
+  lb_backend_up api 3 30 || true
+  sleep 3
+
+  canary_and_rollback
+  canary_promoted_by_rolling_release
+  phase after
+  sleep 5
+}
+
+canary_and_rollback() {
+  local before_main before_canary main canary
+  phase canary-10-percent
+  compose up -d --no-deps tp-capital-api-canary >/dev/null 2>&1
+  wait_healthy tp-capital-api-canary 1 60 || true
+  lb_admin ready api_canary
+  lb_backend_up api_canary 1 30 || true
+  before_main=$(lb_sessions api)
+  before_canary=$(lb_sessions api_canary)
+  sleep 20
+  main=$(($(lb_sessions api) - before_main))
+  canary=$(($(lb_sessions api_canary) - before_canary))
+  report "- canary: $canary of $((main + canary)) api requests ($(awk -v c="$canary" -v t="$((main + canary))" 'BEGIN {printf "%.1f", t ? 100 * c / t : 0}') %) went to the canary ($APP_REPO:next) over 20 s"
+  phase canary-rollback
+  # Out of the balancer first, then a graceful stop: no request meets a closing canary.
+  lb_admin drain api_canary
+  before_canary=$(lb_sessions api_canary)
+  compose stop -t 30 tp-capital-api-canary >/dev/null
+  sleep 8
+  canary=$(($(lb_sessions api_canary) - before_canary))
+  ((canary == 0)) || fail "the canary still received $canary requests after its rollback"
+  report "- rollback: canary stopped, $canary requests to it afterwards"
+}
+
+# retire CONTAINER BACKEND: out of the balancer first, then a graceful stop (SIGTERM), then removed.
+retire() {
+  lb_admin drain "$2" "$(backend_ip "$1")"
+  sleep 1
+  docker stop -t 30 "$1" >/dev/null
+  docker rm "$1" >/dev/null
+}
+
+# scale_down SERVICE COUNT: retire the highest-numbered containers of SERVICE until COUNT remain.
+scale_down() {
+  local service=$1 count=$2 id victims
+  victims=$(for c in $(containers "$service"); do
+    printf '%s %s\n' "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.container-number"}}' "$c")" "$c"
+  done | sort -rn | head -n "-$count" | cut -d' ' -f2)
+  for id in $victims; do
+    retire "$id" "${service#tp-capital-}"
+  done
+  compose up -d --no-deps --no-recreate --scale "$service=$count" "$service" >/dev/null 2>&1
+}
+
+# rolling_replace SERVICE COUNT: start COUNT containers of the new image beside the old ones, wait
+# until they are healthy and in the load balancer, then stop the old ones one at a time (SIGTERM:
+# graceful shutdown; the balancer retries refused connections elsewhere).
+rolling_replace() {
+  local service=$1 count=$2 backend=${1#tp-capital-} old new id
+  old=$(containers "$service")
+  sed -i "s|^TP_CAPITAL_IMAGE=.*|TP_CAPITAL_IMAGE=$APP_REPO:next|" "$WORK/stack.env"
+  compose up -d --no-deps --no-recreate --scale "$service=$((count * 2))" "$service" >/dev/null 2>&1
+  wait_healthy "$service" $((count * 2)) 90 || true
+  lb_backend_up "$backend" $((count * 2)) 30 || true
+  # The balancer's slow start (15 s) lets the new replicas warm their pools before the old ones go.
+  sleep 15
+  for id in $old; do
+    retire "$id" "$backend"
+    sleep 2
+  done
+  compose up -d --no-deps --no-recreate --scale "$service=$count" "$service" >/dev/null 2>&1
+  # Slots drained above may be given to new containers later: hand them back to the health checks.
+  lb_admin ready "$backend"
+  new=$(for id in $(containers "$service"); do docker inspect -f '{{.Config.Image}}' "$id"; done | sort | uniq -c | tr -s ' ')
+  [[ $new == " $count $APP_REPO:next" ]] || fail "$service after the rolling release runs:$new"
+  report "- rolling release of $service: now$new"
+}
+
+canary_promoted_by_rolling_release() {
+  phase canary-again
+  compose up -d --no-deps tp-capital-api-canary >/dev/null 2>&1
+  wait_healthy tp-capital-api-canary 1 60 || true
+  lb_admin ready api_canary
+  lb_backend_up api_canary 1 30 || true
+  sleep 5
+  phase rolling-release-api
+  rolling_replace tp-capital-api 3
+  phase rolling-release-ingest
+  rolling_replace tp-capital-ingest 1
+  phase canary-retired
+  lb_admin drain api_canary
+  compose stop -t 30 tp-capital-api-canary >/dev/null
+  sleep 3
+}
+
+# ---------------------------------------------------------------- the count
+
+count_in_database() {
+  local acked given_up stored dup_archive dup_signals missing
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(",".join(map(str, d["acked"])))' "$WORK/load.json" >"$WORK/acked.csv"
+  acked=$(tr ',' '\n' <"$WORK/acked.csv" | grep -c . || true)
+  given_up=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["given_up"]))' "$WORK/load.json")
+  db_sql "CREATE TABLE IF NOT EXISTS public.tp_docker_acked (message_id bigint PRIMARY KEY)" >/dev/null
+  db_sql "TRUNCATE public.tp_docker_acked" >/dev/null
+  if ((acked > 0)); then
+    db_sql "INSERT INTO public.tp_docker_acked SELECT unnest('{$(cat "$WORK/acked.csv")}'::bigint[])" >/dev/null
+  fi
+  stored=$(db_sql "SELECT count(DISTINCT message_id) FROM forwarded_messages.messages WHERE channel_id = $CHANNEL AND message_id IN (SELECT message_id FROM public.tp_docker_acked)")
+  missing=$(db_sql "SELECT count(*) FROM public.tp_docker_acked a WHERE NOT EXISTS (SELECT FROM forwarded_messages.messages m WHERE m.channel_id = $CHANNEL AND m.message_id = a.message_id)")
+  dup_archive=$(db_sql "SELECT count(*) FROM (SELECT message_id FROM forwarded_messages.messages WHERE channel_id = $CHANNEL GROUP BY message_id, edit_date HAVING count(*) > 1) d")
+  dup_signals=$(db_sql "SELECT count(*) FROM (SELECT message_id FROM signals.signals WHERE channel_id = $CHANNEL GROUP BY message_id, revision HAVING count(*) > 1) d")
+  db_sql "DROP TABLE public.tp_docker_acked" >/dev/null
+  report ""
+  report "| messages | count |"
+  report "|---|---|"
+  report "| acknowledged (2xx to the gateway) | $acked |"
+  report "| stored (acknowledged and in the archive) | $stored |"
+  report "| missing (acknowledged, not stored) | $missing |"
+  report "| duplicated (archive / signals) | $dup_archive / $dup_signals |"
+  report "| given up after 4 attempts (never acknowledged; pull heals them) | $given_up |"
+  ((acked > 0)) || fail "no message was acknowledged"
+  ((missing == 0)) || fail "$missing acknowledged messages are missing"
+  ((dup_archive == 0 && dup_signals == 0)) || fail "duplicates: archive $dup_archive, signals $dup_signals"
+}
+
+# restore_drill: back up the database under the stack, replace it by the backup (backup.sh restore drops
+# and recreates it), and check that every row and the api are back.
+restore_drill() {
+  log "backup and restore drill"
+  local counts="SELECT (SELECT count(*) FROM forwarded_messages.messages) || ' messages, ' || (SELECT count(*) FROM signals.signals) || ' signals'"
+  local before after start=$SECONDS bytes body
+  before=$(db_sql "$counts")
+  TP_COMPOSE_ENV_FILE=$WORK/stack.env COMPOSE_PROJECT_NAME=$PROJECT TP_COMPOSE_FILE=$COMPOSE_FILE \
+    "$TP_DOCKER_DIR/backup.sh" backup "$WORK/drill.dump" 2>/dev/null || fail "backup.sh backup failed"
+  bytes=$(stat -c %s "$WORK/drill.dump" 2>/dev/null || echo 0)
+  TP_COMPOSE_ENV_FILE=$WORK/stack.env COMPOSE_PROJECT_NAME=$PROJECT TP_COMPOSE_FILE=$COMPOSE_FILE \
+    "$TP_DOCKER_DIR/backup.sh" restore "$WORK/drill.dump" 2>/dev/null || fail "backup.sh restore failed"
+  after=$(db_sql "$counts")
+  wait_healthy tp-capital-api 3 90 || true
+  lb_backend_up api 3 30 || true
+  body=$(curl -sS -m 10 "$API_URL/signals?channel=$CHANNEL&limit=1" || true)
+  [[ $before == "$after" ]] || fail "restore drill: $before before, $after after"
+  [[ $body == *'"message_id"'* ]] || fail "restore drill: the api does not serve the restored signals: ${body:0:200}"
+  report "- backup/restore drill: pg_dump -Fc of $before ($bytes bytes), database dropped and restored with TimescaleDB's pre/post-restore hooks: $after; api serving again; $((SECONDS - start)) s in all"
+}
+
+phase_table() {
+  python3 - "$WORK/load.json" >>"$REPORT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+order = list(d["phases"])
+print()
+print("| phase | ingest attempts | acked | failed attempts (retried) | reads ok | cache hit | 503 + Retry-After | failed reads |")
+print("|---|---|---|---|---|---|---|---|")
+for p in order:
+    c = d["phases"][p]
+    failed = sum(v for k, v in c.items() if k.startswith("ingest_failed_"))
+    kinds = ", ".join(f"{k[14:]}: {v}" for k, v in sorted(c.items()) if k.startswith("ingest_failed_"))
+    print(f"| {p} | {c.get('ingest_attempts', 0)} | {c.get('ingest_acked', 0)} | {failed}{' (' + kinds + ')' if kinds else ''} "
+          f"| {c.get('reads_ok', 0)} | {c.get('reads_cache_hit', 0)} | {c.get('reads_503_retry_after', 0)} | {c.get('reads_failed', 0)} |")
+errors = d.get("read_errors") or {}
+if errors:
+    print()
+    for p, e in errors.items():
+        print(f"- read errors in {p}: {'; '.join(e)}")
+PY
+  # Failed reads (errors, timeouts) only while the database is down; 503 + Retry-After only while the
+  # database path (database or PgBouncer) is down; nothing at all during scaling and releases.
+  local line
+  while IFS= read -r line; do fail "$line"; done < <(python3 - "$WORK/load.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p, c in d["phases"].items():
+    if c.get("reads_failed", 0) and not p.startswith("database-"):
+        print(f"{c['reads_failed']} failed reads in phase {p}")
+    if c.get("reads_503_retry_after", 0) and not p.startswith(("database-", "pgbouncer-")):
+        print(f"{c['reads_503_retry_after']} reads answered 503 in phase {p}")
+    if p.startswith(("canary", "rolling", "scale")) and any(k.startswith("ingest_failed_") for k in c):
+        print(f"failed ingest posts in phase {p}: " + ", ".join(f"{k}={v}" for k, v in c.items() if k.startswith("ingest_failed_")))
+PY
+  )
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+  local start=$SECONDS
+  ensure_packages curl:curl python3:python3 objcopy:binutils
+  ensure_engine
+  ensure_compose
+  BASE_IMAGE=$(ensure_base_image)
+  # A run interrupted earlier may have left its stack: start clean.
+  docker compose -p "$PROJECT" down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true
+  docker network rm "$NEIGHBOUR" >/dev/null 2>&1 || true
+  build_app_image "$APP_REPO:current"
+  write_env
+  report "# deploy/docker/test-stack.sh, $(date -u +%FT%TZ)"
+  report ""
+  report "Engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/Compose /'); images: $BASE_IMAGE for TimescaleDB/PgBouncer/Redis/HAProxy, $APP_REPO from $BIN_DIR; channel $CHANNEL."
+  report ""
+  bring_up
+  check_end_to_end
+  check_isolation
+  log "faults under load (${TP_DOCKER_LOAD_RATE:-20} ingest posts/s, ${TP_DOCKER_READ_RATE:-20} reads/s)"
+  start_load
+  run_faults
+  stop_load
+  count_in_database
+  phase_table
+  restore_drill
+  report ""
+  report "Total $((SECONDS - start)) s. Failures: ${#FAILURES[@]}."
+  for f in "${FAILURES[@]}"; do report "- FAILED: $f"; done
+  cat "$REPORT"
+  [[ -z ${TP_DOCKER_REPORT:-} ]] || cp "$REPORT" "$TP_DOCKER_REPORT"
+  ((${#FAILURES[@]} == 0)) || die "deploy/docker/test-stack.sh: ${#FAILURES[@]} failure(s)"
+  log "deploy/docker/test-stack.sh: all green"
+}
+
+# One line: bash has read all of it before running it (editing this file cannot disturb a run).
+main "$@"; exit
