@@ -136,6 +136,7 @@ step "deployment files: compose config (and a missing secret), Kubernetes manife
 if [ "${TP_DOCKER_STACK_TEST:-0}" = 1 ]; then
   step "the compose stack on Docker under faults (deploy/docker/test-stack.sh)"
   # The native stack is done: give its CPU and memory to the containers.
+  "$OBSERVABILITY" down >/dev/null 2>&1 || true
   "$PLAIN_PG" destroy >/dev/null 2>&1 || true
   "$STACK" destroy >/dev/null 2>&1 || true
   TP_DOCKER_BIN_DIR="$BIN_DIR" "$ROOT/deploy/docker/test-stack.sh"
