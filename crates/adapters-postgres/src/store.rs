@@ -111,12 +111,15 @@ impl PgStore {
 }
 
 /// `op` bounded by `limit`; a timeout is `Unavailable` (the database is too slow to answer).
+/// Each operation is a `db` span (child of the caller's: an ingest's trace shows its writes).
 pub(crate) async fn timed<T>(
     limit: Duration,
     what: &str,
     op: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    match tokio::time::timeout(limit, op).await {
+    use tracing::Instrument;
+    let span = tracing::info_span!("db", db.system = "postgresql", db.operation = what);
+    match tokio::time::timeout(limit, op).instrument(span).await {
         Ok(result) => result,
         Err(_) => Err(StoreError::Unavailable(format!(
             "{what}: no answer within {limit:?}"

@@ -41,24 +41,9 @@ impl RedisEvents {
     }
 }
 
-#[async_trait]
-impl SignalEvents for RedisEvents {
-    async fn publish(&self, event: &SignalEvent) -> Result<(), CacheError> {
-        let payload = serde_json::to_string(event)
-            .map_err(|error| CacheError::Unavailable(format!("encode event: {error}")))?;
-        let shared = &*self.shared;
-        let _receivers: i64 = shared
-            .master
-            .with_options(&shared.fail_fast)
-            .publish(shared.keys.channel.clone(), payload)
-            .await
-            .map_err(|error| shared.master_error(error))?;
-        Ok(())
-    }
-
-    /// Sends every event without waiting for the previous reply (fred pipelines commands
-    /// issued together on one connection): one round trip for a whole batch.
-    async fn publish_all(&self, events: &[SignalEvent]) -> usize {
+impl RedisEvents {
+    /// Publishes every event concurrently over the master connection; returns the failures.
+    async fn publish_each(&self, events: &[SignalEvent]) -> usize {
         let shared = &*self.shared;
         let master = shared.master.with_options(&shared.fail_fast);
         let sends = events.iter().map(|event| {
@@ -78,7 +63,30 @@ impl SignalEvents for RedisEvents {
             .filter(|sent| sent.is_err())
             .count()
     }
+}
 
+#[async_trait]
+impl SignalEvents for RedisEvents {
+    async fn publish(&self, event: &SignalEvent) -> Result<(), CacheError> {
+        let payload = serde_json::to_string(event)
+            .map_err(|error| CacheError::Unavailable(format!("encode event: {error}")))?;
+        let shared = &*self.shared;
+        let _receivers: i64 = shared
+            .master
+            .with_options(&shared.fail_fast)
+            .publish(shared.keys.channel.clone(), payload)
+            .await
+            .map_err(|error| shared.master_error(error))?;
+        Ok(())
+    }
+
+    /// Sends every event without waiting for the previous reply (fred pipelines commands
+    /// issued together on one connection): one round trip for a whole batch.
+    async fn publish_all(&self, events: &[SignalEvent]) -> usize {
+        use tracing::Instrument;
+        let span = tracing::info_span!("redis publish", events = events.len());
+        self.publish_each(events).instrument(span).await
+    }
     /// Returns once the shared subscription is established, or after `connect_timeout` when
     /// Redis is down: the stream then starts delivering when the subscription heals.
     async fn subscribe(&self) -> Result<EventStream, CacheError> {

@@ -12,8 +12,10 @@ use domain::ports::StoreError;
 use domain::services::{DeletionReport, IngestOutcome, IngestReceipt, IngestReport, IngestService};
 use domain::{ChannelId, Message, MessageId};
 use service_kit::problem::Problem;
-use service_kit::telemetry::current_traceparent;
+use service_kit::telemetry::{continue_trace, current_traceparent};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 /// Messages ingested, by `outcome`.
 pub const MESSAGES_TOTAL: &str = "tpcapital_ingest_messages_total";
@@ -218,8 +220,40 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
     }
 }
 
-/// One transaction with one retry after a concurrent-duplicate conflict, and its metrics.
+/// [`commit_with_retry`] in an `ingest commit` span that continues the caller's trace; for one
+/// message it names the channel, the message and the outcome (never the text).
 async fn commit(
+    service: &IngestService,
+    messages: &[Message],
+    traceparent: Option<&str>,
+) -> Result<IngestReport, StoreError> {
+    let span = tracing::info_span!(
+        "ingest commit",
+        messages = messages.len(),
+        channel = Empty,
+        message = Empty,
+        outcome = Empty
+    );
+    if let [one] = messages {
+        span.record("channel", one.channel_id.0);
+        span.record("message", one.message_id.0);
+    }
+    if let Some(parent) = traceparent {
+        continue_trace(&span, parent);
+    }
+    let result = commit_with_retry(service, messages, traceparent)
+        .instrument(span.clone())
+        .await;
+    if let Ok(IngestReport { receipts, .. }) = &result
+        && let [one] = receipts.as_slice()
+    {
+        span.record("outcome", one.outcome.as_str());
+    }
+    result
+}
+
+/// One transaction with one retry after a concurrent-duplicate conflict, and its metrics.
+async fn commit_with_retry(
     service: &IngestService,
     messages: &[Message],
     traceparent: Option<&str>,

@@ -95,6 +95,7 @@ impl EventHub {
                             let span = tracing::info_span!(
                                 "signal event",
                                 signal = event.signal_id.0,
+                                channel = event.channel_id.0,
                                 kind = kind_name(event.kind),
                                 subscribers = sender.receiver_count()
                             );

@@ -139,10 +139,13 @@ impl IngestService {
         traceparent: Option<&str>,
     ) -> Result<IngestReport, StoreError> {
         let started = Instant::now();
-        let outcomes: Vec<ParseOutcome> = messages
-            .iter()
-            .map(|m| parse(&m.text, m.date.date_naive()))
-            .collect();
+        let outcomes: Vec<ParseOutcome> = tracing::info_span!("parse", messages = messages.len())
+            .in_scope(|| {
+                messages
+                    .iter()
+                    .map(|m| parse(&m.text, m.date.date_naive()))
+                    .collect()
+            });
         let reasons: Vec<Option<String>> = outcomes.iter().map(ParseOutcome::reason).collect();
         let entries: Vec<ArchiveEntry<'_>> = messages
             .iter()
