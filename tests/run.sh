@@ -132,6 +132,7 @@ fi
 # --- deployment ----------------------------------------------------------------------------
 step "deployment files: compose config (and a missing secret), Kubernetes manifests"
 "$ROOT/deploy/docker/check-config.sh"
+"$ROOT/deploy/observability/check-compose.sh"
 "$ROOT/tests/k8s-validate.sh"
 if [ "${TP_DOCKER_STACK_TEST:-0}" = 1 ]; then
   step "the compose stack on Docker under faults (deploy/docker/test-stack.sh)"
