@@ -22,6 +22,7 @@ mod m20251105_000008_legacy_import;
 mod m20251106_000009_delivery_keys;
 mod m20251128_000010_positive_prices;
 mod m20251205_000011_search_index_per_week;
+mod m20251206_000012_channel_label_learned;
 mod runner;
 pub mod testing;
 

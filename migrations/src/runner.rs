@@ -14,6 +14,7 @@ use crate::{
     m20251101_000004_metrics, m20251102_000005_revision_time, m20251104_000007_signal_changes,
     m20251105_000008_legacy_import, m20251106_000009_delivery_keys,
     m20251128_000010_positive_prices, m20251205_000011_search_index_per_week,
+    m20251206_000012_channel_label_learned,
 };
 
 /// The migrations, in order.
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251106_000009_delivery_keys::Migration),
             Box::new(m20251128_000010_positive_prices::Migration),
             Box::new(m20251205_000011_search_index_per_week::Migration),
+            Box::new(m20251206_000012_channel_label_learned::Migration),
         ]
     }
 }

@@ -445,6 +445,7 @@ impl ChannelDirectory for PgStore {
              VALUES ($1, CASE WHEN $2 THEN $3::text END, CASE WHEN $4 THEN $5::text END, $6, $6)
              ON CONFLICT (channel_id) DO UPDATE SET
                label = CASE WHEN $2 THEN $3::text ELSE ch.label END,
+               label_learned = CASE WHEN $2 THEN false ELSE ch.label_learned END,
                default_kind = CASE WHEN $4 THEN $5::text ELSE ch.default_kind END,
                updated_at = $6",
             [

@@ -297,6 +297,15 @@ INSERT INTO signals.status_events (signal_id, status, target_index, at, channel_
 SELECT id, $2, $3, $4, $5, $6, $7 FROM changed
 RETURNING signal_id";
 
+/// A learned title replaces no label an operator set, and writes nothing when unchanged.
+const LEARN_TITLES_SQL: &str = "\
+INSERT INTO signals.channels AS ch (channel_id, label, label_learned)
+SELECT x.channel_id, x.label, true
+FROM unnest($1::bigint[], $2::text[]) AS x(channel_id, label)
+ON CONFLICT (channel_id) DO UPDATE SET label = EXCLUDED.label, label_learned = true,
+  updated_at = pg_catalog.now()
+WHERE (ch.label IS NULL OR ch.label_learned) AND ch.label IS DISTINCT FROM EXCLUDED.label";
+
 fn status_parts(status: SignalStatus) -> (String, Option<i16>) {
     (
         status.as_str().to_owned(),
@@ -520,6 +529,27 @@ impl StoreTransaction for PgTransaction {
             ),
         )
         .await
+    }
+
+    async fn learn_channel_titles(
+        &mut self,
+        titles: &[(ChannelId, String)],
+    ) -> Result<(), StoreError> {
+        if titles.is_empty() {
+            return Ok(());
+        }
+        // In channel order, so concurrent batches lock the rows in one order (no deadlock).
+        let mut titles: Vec<&(ChannelId, String)> = titles.iter().collect();
+        titles.sort_by_key(|(c, _)| *c);
+        titles.dedup_by_key(|(c, _)| *c);
+        let channels: Vec<i64> = titles.iter().map(|(c, _)| c.0).collect();
+        let labels: Vec<String> = titles.iter().map(|(_, t)| clean(t).into_owned()).collect();
+        self.execute(
+            "learn_channel_titles",
+            stmt(LEARN_TITLES_SQL, [channels.into(), labels.into()]),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn record_stats(

@@ -64,6 +64,8 @@ pub struct MemoryState {
     pub channel_kinds: HashMap<ChannelId, SignalKind>,
     /// Channel labels.
     pub channel_labels: HashMap<ChannelId, String>,
+    /// Channels whose label was learned from the gateway (not set by an operator).
+    pub learned_labels: std::collections::HashSet<ChannelId>,
     /// Recorded batch stats.
     pub stats: Vec<BatchStats>,
     next_id: i64,
@@ -294,6 +296,21 @@ impl StoreTransaction for MemoryTransaction {
             }
         }
         Ok(n)
+    }
+
+    async fn learn_channel_titles(
+        &mut self,
+        titles: &[(ChannelId, String)],
+    ) -> Result<(), StoreError> {
+        self.store.check()?;
+        for (channel, title) in titles {
+            let work = &mut self.work;
+            if !work.channel_labels.contains_key(channel) || work.learned_labels.contains(channel) {
+                work.channel_labels.insert(*channel, title.clone());
+                work.learned_labels.insert(*channel);
+            }
+        }
+        Ok(())
     }
 
     async fn record_stats(
@@ -539,6 +556,9 @@ impl ChannelDirectory for MemoryStore {
     ) -> Result<ChannelSummary, StoreError> {
         self.check()?;
         let mut state = self.lock();
+        if update.label.is_some() {
+            state.learned_labels.remove(&channel_id);
+        }
         match &update.label {
             Some(Some(label)) => {
                 state.channel_labels.insert(channel_id, label.clone());

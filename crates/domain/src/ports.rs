@@ -161,6 +161,14 @@ pub trait StoreTransaction: Send {
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// Names channels after the Telegram titles the gateway sent (`(channel, title)`, at most
+    /// one per channel): creates the channel's settings when it has none, and replaces a label
+    /// only when it was learned this way too — a label an operator (or an import) set is kept.
+    async fn learn_channel_titles(
+        &mut self,
+        titles: &[(ChannelId, String)],
+    ) -> Result<(), StoreError>;
+
     /// Records the counters of this batch.
     async fn record_stats(
         &mut self,

@@ -59,7 +59,7 @@ pub struct GatewayMessage {
     /// `photo`, `video`, … when the message carries media.
     #[serde(default)]
     pub media_type: Option<String>,
-    /// `bot` or `user_client`.
+    /// `bot`, `user_client`, … (recorded as `telegram` when absent or blank).
     #[serde(default)]
     pub source: Option<String>,
     /// The gateway's message type (kept in metadata).
@@ -192,10 +192,11 @@ impl GatewayMessage {
             date: date.0,
             edit_date: self.edit_date.map(|d| d.0),
             media_type: media_type.map(without_nul),
-            source: self
-                .source
-                .filter(|s| !s.trim().is_empty())
-                .map(without_nul),
+            source: Some(
+                self.source
+                    .filter(|s| !s.trim().is_empty())
+                    .map_or_else(|| domain::DEFAULT_SOURCE.to_owned(), without_nul),
+            ),
             metadata,
         })
     }

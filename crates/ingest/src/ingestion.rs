@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
 use domain::services::{DeletionReport, IngestOutcome, IngestReceipt, IngestReport, IngestService};
 use domain::{ChannelId, Message, MessageId};
@@ -89,6 +90,7 @@ const QUEUE_CAPACITY: usize = 4096;
 #[derive(Debug)]
 struct Queued {
     message: Message,
+    received_at: DateTime<Utc>,
     traceparent: Option<String>,
     reply: oneshot::Sender<Result<IngestReceipt, Problem>>,
 }
@@ -118,6 +120,7 @@ impl Ingestion {
         let (reply, answer) = oneshot::channel();
         let queued = Queued {
             message,
+            received_at: self.service.receipts().stamp(),
             traceparent: current_traceparent(),
             reply,
         };
@@ -128,11 +131,18 @@ impl Ingestion {
         answer.await.map_err(|_| shutting_down())?
     }
 
-    /// Ingests `messages` in one transaction; `Ok` only after the commit.
+    /// Ingests `messages` in one transaction; `Ok` only after the commit. Each is stamped as
+    /// received now, in order.
     pub async fn ingest(&self, messages: &[Message]) -> Result<IngestReport, Problem> {
-        commit(&self.service, messages, current_traceparent().as_deref())
-            .await
-            .map_err(store_problem)
+        let received = self.service.receipts().stamps(messages.len());
+        commit(
+            &self.service,
+            messages,
+            &received,
+            current_traceparent().as_deref(),
+        )
+        .await
+        .map_err(store_problem)
     }
 
     /// Applies a deletion notice; `Ok` only after the commit.
@@ -180,13 +190,15 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
             }
             group
         };
+        let (received, group): (Vec<DateTime<Utc>>, Vec<_>) =
+            group.into_iter().map(|q| (q.received_at, q)).unzip();
         let (messages, waiting): (Vec<Message>, Vec<_>) = group
             .into_iter()
             .map(|q| (q.message, (q.traceparent, q.reply)))
             .unzip();
         // One transaction, one trace: the first caller's trace context goes into the events.
         let traceparent = waiting.iter().find_map(|(t, _)| t.clone());
-        match commit(&service, &messages, traceparent.as_deref()).await {
+        match commit(&service, &messages, &received, traceparent.as_deref()).await {
             Ok(report) => {
                 for ((_, reply), receipt) in waiting.into_iter().zip(report.receipts) {
                     let _ = reply.send(Ok(receipt));
@@ -200,10 +212,13 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
             }
             Err(e) => {
                 tracing::warn!(error = %e, size = messages.len(), "group commit failed; committing its messages one by one");
-                for (message, (traceparent, reply)) in messages.iter().zip(waiting) {
+                for ((message, received_at), (traceparent, reply)) in
+                    messages.iter().zip(&received).zip(waiting)
+                {
                     let result = commit(
                         &service,
                         std::slice::from_ref(message),
+                        std::slice::from_ref(received_at),
                         traceparent.as_deref(),
                     )
                     .await
@@ -225,6 +240,7 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
 async fn commit(
     service: &IngestService,
     messages: &[Message],
+    received: &[DateTime<Utc>],
     traceparent: Option<&str>,
 ) -> Result<IngestReport, StoreError> {
     let span = tracing::info_span!(
@@ -241,7 +257,7 @@ async fn commit(
     if let Some(parent) = traceparent {
         continue_trace(&span, parent);
     }
-    let result = commit_with_retry(service, messages, traceparent)
+    let result = commit_with_retry(service, messages, received, traceparent)
         .instrument(span.clone())
         .await;
     if let Ok(IngestReport { receipts, .. }) = &result
@@ -256,14 +272,19 @@ async fn commit(
 async fn commit_with_retry(
     service: &IngestService,
     messages: &[Message],
+    received: &[DateTime<Utc>],
     traceparent: Option<&str>,
 ) -> Result<IngestReport, StoreError> {
     let started = Instant::now();
-    let mut result = service.ingest(messages, traceparent).await;
+    let mut result = service
+        .ingest_received(messages, received, traceparent)
+        .await;
     if let Err(StoreError::Conflict(why)) = &result {
         tracing::info!(error = %why, "commit conflict (concurrent duplicate); retrying once");
         metrics::counter!(RETRIES).increment(1);
-        result = service.ingest(messages, traceparent).await;
+        result = service
+            .ingest_received(messages, received, traceparent)
+            .await;
     }
     let report = result?;
     metrics::histogram!(DURATION).record(started.elapsed().as_secs_f64());

@@ -33,7 +33,9 @@ pub const STORE_RETRY_AFTER_SECS: u64 = 2;
     "title": "Invalid request",
     "status": 400,
     "detail": "channelId: invalid type: boolean `true`, expected a channel id (number or numeric string)",
-    "field": "channelId"
+    "field": "channelId",
+    "success": false,
+    "message": "channelId: invalid type: boolean `true`, expected a channel id (number or numeric string)"
 }))]
 pub struct ProblemDetails {
     /// A URI identifying the kind of problem (`urn:tp-capital:problem:*`, or `about:blank`).
@@ -64,9 +66,31 @@ pub struct ProblemDetails {
 /// An RFC 9457 problem, the error type of every handler. Boxed so `Result<T, Problem>` stays
 /// small; read and change its fields through `Deref` to [`ProblemDetails`]. In OpenAPI
 /// documents reference it as `body = Problem` with `content_type = "application/problem+json"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire it also carries two extension members for the legacy dashboard, which shows
+/// `message` when `success` is false: `success` (always `false`) and `message` (the detail,
+/// else the title).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(transparent)]
 pub struct Problem(Box<ProblemDetails>);
+
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            #[serde(flatten)]
+            details: &'a ProblemDetails,
+            success: bool,
+            message: &'a str,
+        }
+        Wire {
+            details: &self.0,
+            success: false,
+            message: self.message(),
+        }
+        .serialize(s)
+    }
+}
 
 impl std::ops::Deref for Problem {
     type Target = ProblemDetails;
@@ -84,7 +108,30 @@ impl std::ops::DerefMut for Problem {
 
 impl utoipa::PartialSchema for Problem {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        <ProblemDetails as utoipa::PartialSchema>::schema()
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        let mut schema = <ProblemDetails as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            let success = ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .enum_values(Some([false]))
+                .description(Some("Always `false` (extension member for legacy clients)"));
+            let message = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "The detail, else the title (extension member for legacy clients)",
+                ));
+            object
+                .properties
+                .insert("success".to_owned(), success.into());
+            object
+                .properties
+                .insert("message".to_owned(), message.into());
+            object
+                .required
+                .extend(["success".to_owned(), "message".to_owned()]);
+        }
+        schema
     }
 }
 
@@ -125,6 +172,11 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
         }))
+    }
+
+    /// What a legacy client shows: the detail, else the title.
+    pub fn message(&self) -> &str {
+        self.detail.as_deref().unwrap_or(&self.title)
     }
 
     /// A problem that is nothing more than its status (`about:blank`, title = reason phrase).
@@ -279,7 +331,7 @@ impl Problem {
         if let Some(secs) = self.retry_after {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        match serde_json::to_vec(&*self.0) {
+        match serde_json::to_vec(self) {
             Ok(body) => builder.body(body),
             Err(_) => builder.finish(),
         }

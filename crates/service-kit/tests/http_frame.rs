@@ -94,6 +94,12 @@ async fn unknown_path_and_wrong_method_are_problems() {
     let (status, p) = problem_of(res).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(p["instance"], "/nope");
+    assert_eq!(p["success"], false, "legacy clients read `success`");
+    assert_eq!(
+        p["message"],
+        p.get("detail").unwrap_or(&p["title"]).clone(),
+        "and show `message`"
+    );
 
     let res = test::call_service(&svc, test::TestRequest::get().uri("/echo").to_request()).await;
     let (status, p) = problem_of(res).await;
@@ -320,6 +326,11 @@ async fn problem_schema_is_referenced_by_name() {
     assert!(schema["properties"]["type"].is_object());
     assert!(schema["properties"]["field"].is_object());
     assert!(schema["properties"].get("retry_after").is_none());
+    assert_eq!(
+        schema["properties"]["success"]["enum"],
+        serde_json::json!([false])
+    );
+    assert!(schema["properties"]["message"].is_object());
     assert!(
         doc["components"]["schemas"]["FieldProblem"].is_object(),
         "{doc}"

@@ -188,8 +188,10 @@ pub fn write_csv_row(out: &mut String, row: &SignalRow) {
         num(item.target_final),
         num(item.stop),
         text_cell(item.raw_message),
-        item.source.map(text_cell).unwrap_or_default(),
-        iso(item.ingested_at),
+        text_cell(item.source),
+        item.ingested_at
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string(),
         iso(item.created_at),
         iso(item.updated_at),
         item.channel_id.to_string(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::common::dto::{
-    DirectionName, KindName, SignalTypeLabel, StatusName, iso, iso_opt, number,
+    DirectionName, KindName, SignalTypeLabel, StatusName, iso, iso_micros, iso_opt, number,
 };
 
 /// One signal as the dashboard lists it: the legacy fields with their legacy types, then the
@@ -20,7 +20,7 @@ use crate::common::dto::{
     "asset": "BOVAW32", "buy_min": 1.04, "buy_max": 1.06, "target_1": 1.15, "target_2": 2.15,
     "target_final": 3.5, "stop": 0.7,
     "raw_message": "🟢Swing Trade\nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\nStop: 0,70",
-    "source": "bot", "ingested_at": "2025-10-20T13:00:01.120Z", "created_at": "2025-10-20T13:00:01.120Z",
+    "source": "bot", "ingested_at": "2025-10-20T13:00:01.120345Z", "created_at": "2025-10-20T13:00:01.120Z",
     "updated_at": "2025-10-20T13:00:01.120Z", "channel_id": -1001649127710_i64, "message_id": 4521,
     "kind": "swing_trade", "direction": "long", "targets": [1.15, 2.15], "status": "open",
     "target_index": null, "valid_until": "2025-10-28", "revision": 1, "edit_date": null
@@ -53,11 +53,12 @@ pub struct SignalItem<'a> {
     /// The message text.
     #[schema(value_type = String)]
     pub raw_message: &'a str,
-    /// Who delivered it (`bot`, `user_client`, `legacy-import`).
-    #[schema(value_type = Option<String>)]
-    pub source: Option<&'a str>,
-    /// When it was stored (ISO 8601).
-    #[serde(serialize_with = "iso")]
+    /// Who delivered it (`bot`, `user_client`, `legacy-import`; `telegram` when the gateway
+    /// named none).
+    #[schema(value_type = String)]
+    pub source: &'a str,
+    /// When its message was received (ISO 8601 with microseconds): unique per signal.
+    #[serde(serialize_with = "iso_micros")]
     pub ingested_at: DateTime<Utc>,
     /// When it was stored (ISO 8601).
     #[serde(serialize_with = "iso")]
@@ -110,7 +111,11 @@ impl<'a> SignalItem<'a> {
             target_final: call.target_final.map(number),
             stop: call.stop.map(number),
             raw_message: &s.raw_message,
-            source: s.source.as_deref(),
+            source: s
+                .source
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(domain::DEFAULT_SOURCE),
             ingested_at: s.created_at,
             created_at: s.created_at,
             updated_at: s.updated_at,

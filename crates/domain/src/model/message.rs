@@ -31,6 +31,9 @@ impl fmt::Display for MessageId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSource(pub String);
 
+/// The source recorded when the gateway names none: every message comes from Telegram.
+pub const DEFAULT_SOURCE: &str = "telegram";
+
 /// A message delivered by the gateway. Its identity is `(channel_id, message_id)`; each edit
 /// (a distinct `edit_date`) is a distinct delivery of the same message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,5 +65,16 @@ impl Message {
             .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
             .filter(|id| *id > 0)
             .map(MessageId)
+    }
+
+    /// The chat's title as the gateway's bot payload names it
+    /// (`metadata.telegramDetails.chatTitle`), trimmed; `None` when absent or blank.
+    pub fn chat_title(&self) -> Option<&str> {
+        self.metadata
+            .get("telegramDetails")?
+            .get("chatTitle")?
+            .as_str()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -16,6 +17,7 @@ use crate::ports::{
     ArchiveEntry, BatchStats, Clock, NewSignal, SignalCache, SignalEvent, SignalEventKind,
     SignalEvents, SignalStore, StoreError, StoreTransaction,
 };
+use crate::services::{ChannelTitles, ReceiptClock};
 
 /// What became of one delivery, as the gateway is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,6 +107,8 @@ pub struct IngestService {
     events: Arc<dyn SignalEvents>,
     cache: Arc<dyn SignalCache>,
     clock: Arc<dyn Clock>,
+    receipts: ReceiptClock,
+    titles: ChannelTitles,
 }
 
 impl std::fmt::Debug for IngestService {
@@ -125,19 +129,42 @@ impl IngestService {
             store,
             events,
             cache,
+            receipts: ReceiptClock::new(clock.clone()),
+            titles: ChannelTitles::default(),
             clock,
         }
+    }
+
+    /// The receipt times of this service (shared by its clones): stamp messages with it when
+    /// they arrive, then pass the times to [`IngestService::ingest_received`].
+    pub fn receipts(&self) -> &ReceiptClock {
+        &self.receipts
     }
 
     /// Ingests a batch atomically: either every delivery is archived and applied, or nothing is
     /// (then the error says whether to retry). Re-deliveries store nothing and answer
     /// `Duplicate`. After the commit, events are published and the cache invalidated,
     /// best-effort.
+    /// Each message is stamped as received now ([`IngestService::receipts`]).
     pub async fn ingest(
         &self,
         messages: &[Message],
         traceparent: Option<&str>,
     ) -> Result<IngestReport, StoreError> {
+        let received = self.receipts.stamps(messages.len());
+        self.ingest_received(messages, &received, traceparent).await
+    }
+
+    /// [`IngestService::ingest`] with the time each message was received (from
+    /// [`IngestService::receipts`]; it becomes the signal's `created_at`, the dashboard's
+    /// `ingested_at`). Missing times are stamped now.
+    pub async fn ingest_received(
+        &self,
+        messages: &[Message],
+        received: &[DateTime<Utc>],
+        traceparent: Option<&str>,
+    ) -> Result<IngestReport, StoreError> {
+        let received = self.complete(messages.len(), received);
         let started = Instant::now();
         let outcomes: Vec<ParseOutcome> = tracing::info_span!("parse", messages = messages.len())
             .in_scope(|| {
@@ -161,8 +188,27 @@ impl IngestService {
 
         let mut tx = self.store.begin().await?;
         let fresh = tx.archive(&entries).await?;
-        self.apply(tx, messages, outcomes, fresh, started, true, traceparent)
-            .await
+        let run = Run {
+            received: &received,
+            started,
+            record_stats: true,
+            traceparent,
+        };
+        self.apply(tx, messages, outcomes, fresh, run).await
+    }
+
+    /// `received`, with times stamped now for the messages it lacks.
+    fn complete(&self, n: usize, received: &[DateTime<Utc>]) -> Vec<DateTime<Utc>> {
+        let mut all = received[..received.len().min(n)].to_vec();
+        if all.len() < n {
+            all.extend(
+                self.receipts
+                    .stamps(n - all.len())
+                    .into_iter()
+                    .take(n - all.len()),
+            );
+        }
+        all
     }
 
     /// Applies deliveries that are already archived, as the current parser reads them (a
@@ -182,21 +228,30 @@ impl IngestService {
             .collect();
         let tx = self.store.begin().await?;
         let fresh = vec![true; messages.len()];
-        self.apply(tx, messages, outcomes, fresh, started, false, traceparent)
-            .await
+        let received = self.receipts.stamps(messages.len());
+        let run = Run {
+            received: &received,
+            started,
+            record_stats: false,
+            traceparent,
+        };
+        self.apply(tx, messages, outcomes, fresh, run).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         tx: Box<dyn StoreTransaction>,
         messages: &[Message],
         outcomes: Vec<ParseOutcome>,
         fresh: Vec<bool>,
-        started: Instant,
-        record_stats: bool,
-        traceparent: Option<&str>,
+        run: Run<'_>,
     ) -> Result<IngestReport, StoreError> {
+        let Run {
+            received,
+            started,
+            record_stats,
+            traceparent,
+        } = run;
         let mut batch = Batch::new(tx, self.clock.now(), started);
         let signal_keys: Vec<_> = messages
             .iter()
@@ -207,7 +262,9 @@ impl IngestService {
             .collect();
         batch.load_existing(&signal_keys).await?;
 
-        for ((message, outcome), fresh) in messages.iter().zip(outcomes).zip(fresh) {
+        for (((message, outcome), fresh), received_at) in
+            messages.iter().zip(outcomes).zip(fresh).zip(received)
+        {
             batch.stats.received += 1;
             if !fresh {
                 batch.stats.duplicates += 1;
@@ -215,7 +272,7 @@ impl IngestService {
                 continue;
             }
             match outcome {
-                ParseOutcome::Signal(call) => batch.signal(message, call).await?,
+                ParseOutcome::Signal(call) => batch.signal(message, call, *received_at).await?,
                 ParseOutcome::Update(update) => batch.update(message, &update).await?,
                 ParseOutcome::Ignored(reason) => {
                     batch.stats.ignored += 1;
@@ -229,7 +286,14 @@ impl IngestService {
                 }
             }
         }
+        let titles = if record_stats {
+            self.titles.unknown(messages)
+        } else {
+            Vec::new()
+        };
+        batch.tx.learn_channel_titles(&titles).await?;
         let (receipts, events, stats) = batch.finish(record_stats).await?;
+        self.titles.learned(titles);
         let stored_any = receipts.iter().any(|r| r.stored);
         let side_effect_failures = self.after_commit(events, stored_any, traceparent).await;
         Ok(IngestReport {
@@ -323,6 +387,15 @@ fn event(
     }
 }
 
+/// How one batch is applied: the receipt time of each message, when it started, whether its
+/// stats are recorded, and the trace its events carry.
+struct Run<'a> {
+    received: &'a [DateTime<Utc>],
+    started: Instant,
+    record_stats: bool,
+    traceparent: Option<&'a str>,
+}
+
 /// The work of one batch inside its transaction. New signals are inserted together; the
 /// pending inserts are flushed first whenever a later delivery depends on them (an update of the
 /// same asset, an edit of the same message), so input order is always respected.
@@ -383,7 +456,12 @@ impl Batch {
         });
     }
 
-    async fn signal(&mut self, m: &Message, call: TradeCall) -> Result<(), StoreError> {
+    async fn signal(
+        &mut self,
+        m: &Message,
+        call: TradeCall,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let key = (m.channel_id, m.message_id);
         if self
             .pending
@@ -402,7 +480,7 @@ impl Batch {
             raw_message: m.text.clone(),
             parser_version: PARSER_VERSION.to_owned(),
             source: m.source.clone(),
-            recorded_at: self.now,
+            recorded_at: received_at,
         };
         let Some(current) = self.existing.get(&key).cloned() else {
             self.stats.signals += 1;

@@ -2,8 +2,10 @@
 
 mod ingest;
 mod query;
+mod receipt;
 mod reparse;
 
 pub use ingest::*;
 pub use query::*;
+pub use receipt::*;
 pub use reparse::*;
