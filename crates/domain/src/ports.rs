@@ -12,6 +12,10 @@ use chrono::{DateTime, Utc};
 use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 
+mod feed;
+
+pub use feed::*;
+
 use crate::model::{
     ChannelId, Message, MessageId, Signal, SignalId, SignalKind, SignalRevision, SignalStatus,
     StatusChange, Ticker, TradeCall,

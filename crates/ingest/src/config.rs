@@ -11,6 +11,8 @@ use service_kit::config::{
 };
 use service_kit::http::HttpSettings;
 
+pub use crate::gateway::ChannelList;
+
 /// Everything `tp-capital-ingest serve` reads.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -52,6 +54,31 @@ pub struct IngestConfig {
     pub message_retention_days: u32,
     /// `TP_CAPITAL_SIGNAL_RETENTION_DAYS`: drop signals older than this (0 = keep forever).
     pub signal_retention_days: u32,
+    /// `TP_CAPITAL_GATEWAY_URL`: the gateway's REST API (`http://gateway:4010`); with
+    /// `TP_CAPITAL_GATEWAY_CHANNELS` it turns the pull consumer on.
+    pub gateway_url: String,
+    /// `TP_CAPITAL_GATEWAY_CHANNELS`: the channel ids pulled, comma-separated.
+    pub gateway_channels: ChannelList,
+    /// `TP_CAPITAL_GATEWAY_CONSUMER`: our consumer name at the gateway (`<name>:<channel>`).
+    pub gateway_consumer: String,
+    /// `TP_CAPITAL_GATEWAY_API_TOKEN`: sent as `X-Gateway-Token` when the gateway enforces tokens.
+    pub gateway_api_token: Secret,
+    /// `TP_CAPITAL_GATEWAY_API_KEY`: sent as `X-API-Key` to the gateway's sync endpoint.
+    pub gateway_api_key: Secret,
+    /// `TP_CAPITAL_GATEWAY_POLL_INTERVAL_MS`: pause between polls.
+    pub gateway_poll_interval_ms: u64,
+    /// `TP_CAPITAL_GATEWAY_PAGE_SIZE`: rows asked per request (the gateway caps it too).
+    pub gateway_page_size: usize,
+    /// `TP_CAPITAL_GATEWAY_TIMEOUT_MS`: deadline of one request to the gateway.
+    pub gateway_timeout_ms: u64,
+    /// `TP_CAPITAL_GATEWAY_ATTEMPTS`: tries of one request (jittered backoff between them).
+    pub gateway_attempts: usize,
+    /// `TP_CAPITAL_GATEWAY_BREAKER_FAILURES`: consecutive failed polls that open the breaker.
+    pub gateway_breaker_failures: u32,
+    /// `TP_CAPITAL_GATEWAY_BREAKER_PAUSE_SECS`: how long the breaker stays open before a probe.
+    pub gateway_breaker_pause_secs: u64,
+    /// `TP_CAPITAL_GATEWAY_RECONCILE_INTERVAL_SECS`: period of the reconciliation (0 = never).
+    pub gateway_reconcile_interval_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -74,6 +101,18 @@ impl Default for IngestConfig {
             maintenance_interval_secs: 300,
             message_retention_days: 30,
             signal_retention_days: 0,
+            gateway_url: String::new(),
+            gateway_channels: ChannelList::default(),
+            gateway_consumer: "tp-capital".to_owned(),
+            gateway_api_token: Secret::default(),
+            gateway_api_key: Secret::default(),
+            gateway_poll_interval_ms: 5_000,
+            gateway_page_size: 200,
+            gateway_timeout_ms: 5_000,
+            gateway_attempts: 3,
+            gateway_breaker_failures: 3,
+            gateway_breaker_pause_secs: 30,
+            gateway_reconcile_interval_secs: 60,
         }
     }
 }
@@ -108,6 +147,7 @@ impl ServiceConfig for IngestConfig {
         if self.database_pool_size == 0 {
             problems.push(format!("{} must be positive", var("database_pool_size")));
         }
+        problems.extend(crate::gateway::check_config(self));
         problems
     }
 }

@@ -145,6 +145,12 @@ impl Ingestion {
         .map_err(store_problem)
     }
 
+    /// Ingests `messages` in one transaction for a caller that is not an HTTP request (the
+    /// gateway pull consumer): the same retry and metrics, the store's error as is.
+    pub async fn store(&self, messages: &[Message]) -> Result<IngestReport, StoreError> {
+        commit(&self.service, messages, None).await
+    }
+
     /// Applies a deletion notice; `Ok` only after the commit.
     pub async fn delete(
         &self,

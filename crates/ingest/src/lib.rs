@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod dto;
+pub mod gateway;
 pub mod http;
 pub mod ingestion;
 pub mod maintenance;

@@ -11,9 +11,13 @@ use adapters_postgres::{PgStore, PoolOptions, Retention};
 use adapters_redis::{Redis, RedisConfig};
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
+use domain::ChannelId;
 use domain::ports::{SignalQueries, SystemClock};
 use domain::services::IngestService;
 use ingest::config::IngestConfig;
+use ingest::gateway::backfill::BackfillRequest;
+use ingest::gateway::runner::{self, DatabaseProbe};
+use ingest::gateway::{self, Breaker};
 use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
 use ingest::maintenance::{self, RunOutcome};
@@ -44,13 +48,26 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
-    /// Run the HTTP service.
+    /// Run the HTTP service (and the gateway pull consumer when TP_CAPITAL_GATEWAY_URL and
+    /// TP_CAPITAL_GATEWAY_CHANNELS are set).
     Serve,
     /// Exit 0 when the running service answers its readiness endpoint (container healthchecks).
     Healthcheck,
+    /// Ask the gateway for a channel's recent history and store it (safe while `serve` runs).
+    Backfill {
+        /// The channel id (`-1001649127710`).
+        #[arg(long, allow_hyphen_values = true)]
+        channel: i64,
+        /// Store only messages from this day on (YYYY-MM-DD, UTC); older ones are acknowledged.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<NaiveDate>,
+        /// How many recent messages the gateway fetches from Telegram first (0: only drain).
+        #[arg(long, default_value_t = 500)]
+        limit: usize,
+    },
 }
 
-const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest serve | tp-capital-ingest healthcheck";
+const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest serve | tp-capital-ingest healthcheck | tp-capital-ingest backfill --channel <id> [--since YYYY-MM-DD] [--limit N]";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -78,6 +95,17 @@ fn main() -> ExitCode {
             Ok(config) => service_kit::probe::run(SERVICE, config.http().bind),
             Err(code) => code,
         },
+        Command::Backfill {
+            channel,
+            since,
+            limit,
+        } => backfill(BackfillRequest {
+            channel: ChannelId(channel),
+            since: since
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc()),
+            sync_limit: limit,
+        }),
     }
 }
 
@@ -99,17 +127,37 @@ fn serve() -> ExitCode {
     }
 }
 
-async fn run(config: IngestConfig) -> Result<(), String> {
-    let telemetry =
-        service_kit::telemetry::init(SERVICE, config.log_format).map_err(|e| e.to_string())?;
-    let metrics =
-        Metrics::install(SERVICE, env!("CARGO_PKG_VERSION")).map_err(|e| e.to_string())?;
-    metrics.spawn_upkeep();
-    register_metrics();
-    if config.dev_mode && config.gateway_token.is_empty() {
-        tracing::warn!("TP_CAPITAL_DEV_MODE: accepting messages without a gateway token");
+/// `backfill`: the same adapters and consumer as `serve`, one channel drained, a summary.
+fn backfill(request: BackfillRequest) -> ExitCode {
+    let config = match service_kit::config::load_or_exit::<IngestConfig>(SERVICE) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let client = gateway::client(&config)?
+            .ok_or("TP_CAPITAL_GATEWAY_URL is not set: there is no gateway to backfill from")?;
+        let client = Arc::new(client);
+        let (store, redis) = connect(&config).await?;
+        let ingestion = Ingestion::new(service(&store, &redis));
+        let consumer = gateway::consumer(&config, client.clone(), ingestion, Arc::new(SystemClock));
+        let summary = gateway::backfill::run(client.as_ref(), &consumer, &request).await;
+        redis.shutdown().await;
+        store.close().await;
+        summary
+    });
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{SERVICE} backfill: {e}");
+            ExitCode::FAILURE
+        }
     }
+}
 
+async fn connect(config: &IngestConfig) -> Result<(PgStore, Redis), String> {
     let pool = PoolOptions {
         max_connections: config.database_pool_size,
         acquire_timeout: Duration::from_millis(config.database_acquire_timeout_ms),
@@ -127,20 +175,40 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     let redis = adapters_redis::connect(redis_config)
         .await
         .map_err(|e| format!("redis: {e}"))?;
+    Ok((store, redis))
+}
 
-    let service = IngestService::new(
+fn service(store: &PgStore, redis: &Redis) -> IngestService {
+    IngestService::new(
         Arc::new(store.clone()),
         Arc::new(redis.events()),
         Arc::new(redis.cache()),
         Arc::new(SystemClock),
-    );
+    )
+}
+
+async fn run(config: IngestConfig) -> Result<(), String> {
+    let telemetry =
+        service_kit::telemetry::init(SERVICE, config.log_format).map_err(|e| e.to_string())?;
+    let metrics =
+        Metrics::install(SERVICE, env!("CARGO_PKG_VERSION")).map_err(|e| e.to_string())?;
+    metrics.spawn_upkeep();
+    register_metrics();
+    if config.dev_mode && config.gateway_token.is_empty() {
+        tracing::warn!("TP_CAPITAL_DEV_MODE: accepting messages without a gateway token");
+    }
+
+    let (store, redis) = connect(&config).await?;
+    let service = service(&store, &redis);
     watch_pools(&store, &redis);
     spawn_signal_gauges(Arc::new(store.clone()), SIGNAL_GAUGE_PERIOD);
     spawn_maintenance(&store, &config);
-    let health = web::Data::new(health(&store, &redis));
+    let ingestion = Ingestion::new(service);
+    let breaker = start_consumer(&config, &store, &ingestion)?;
+    let health = web::Data::new(health(&store, &redis, breaker));
     Health::spawn_probe(health.clone(), Duration::from_secs(15));
     let state = IngestApp {
-        ingestion: web::Data::new(Ingestion::new(service)),
+        ingestion: web::Data::new(ingestion),
         tokens: web::Data::new(GatewayTokens::new(config.gateway_token.clone())),
         health,
         metrics: web::Data::new(metrics),
@@ -157,9 +225,53 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     served.map_err(|e| format!("http server on {}: {e}", settings.bind))
 }
 
-fn health(store: &PgStore, redis: &Redis) -> Health {
+/// Starts the gateway pull consumer when a gateway and channels are configured; its breaker.
+fn start_consumer(
+    config: &IngestConfig,
+    store: &PgStore,
+    ingestion: &Ingestion,
+) -> Result<Option<Breaker>, String> {
+    let Some(client) = gateway::client(config)? else {
+        return Ok(None);
+    };
+    if config.gateway_channels.0.is_empty() {
+        tracing::warn!(
+            "TP_CAPITAL_GATEWAY_URL is set but TP_CAPITAL_GATEWAY_CHANNELS is empty: not pulling"
+        );
+        return Ok(None);
+    }
+    let consumer = gateway::consumer(
+        config,
+        Arc::new(client),
+        ingestion.clone(),
+        Arc::new(SystemClock),
+    );
+    let breaker = gateway::breaker(config);
+    let store = store.clone();
+    let probe: DatabaseProbe = Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    });
+    runner::spawn(
+        consumer,
+        breaker.clone(),
+        probe,
+        gateway::runner_settings(config),
+    );
+    Ok(Some(breaker))
+}
+
+fn health(store: &PgStore, redis: &Redis, breaker: Option<Breaker>) -> Health {
     let (store, redis) = (store.clone(), redis.clone());
-    Health::new(env!("CARGO_PKG_VERSION"))
+    let health = Health::new(env!("CARGO_PKG_VERSION"));
+    let health = match breaker {
+        Some(breaker) => health.with_check(FnCheck::new(Component::Gateway, move || {
+            let reason = breaker.reason();
+            async move { reason.map_or(Ok(()), Err) }
+        })),
+        None => health,
+    };
+    health
         .with_check(FnCheck::new(Component::Database, move || {
             let store = store.clone();
             async move { store.ping().await.map_err(|e| e.to_string()) }

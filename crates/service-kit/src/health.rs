@@ -29,6 +29,9 @@ pub enum Component {
     Database,
     /// Optional: without it the service works, degraded.
     Cache,
+    /// Optional, and only registered by the ingest's pull consumer: the gateway it pulls from.
+    /// Its failure is shown as the report's `reason` (a sentence of our own, no internals).
+    Gateway,
 }
 
 /// One dependency probe.
@@ -89,7 +92,8 @@ impl HealthCheck for FnCheck {
 pub enum HealthStatus {
     /// Everything reachable.
     Healthy,
-    /// The cache is unreachable: answers come from the database, slower.
+    /// The cache is unreachable (answers come from the database, slower), or the gateway the
+    /// service pulls from is (its circuit breaker is open: see `reason`).
     Degraded,
     /// The database is unreachable: nothing can be served or stored.
     Unhealthy,
@@ -119,6 +123,14 @@ pub struct HealthReport {
     pub cache: Connection,
     /// The service version.
     pub version: String,
+    /// The gateway pulled from, when the service pulls from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub gateway: Option<Connection>,
+    /// Why the service is degraded by the gateway (its circuit breaker is open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
 }
 
 /// The body of `/health/live`.
@@ -190,12 +202,12 @@ impl Health {
                 if let Err(why) = &outcome {
                     tracing::warn!(component = ?c.component(), error = %why, "health check failed");
                 }
-                (c.component(), outcome.is_ok())
+                (c.component(), outcome)
             }
         }))
         .await;
         let state = |component| {
-            if results.iter().all(|(c, ok)| *c != component || *ok) {
+            if results.iter().all(|(c, r)| *c != component || r.is_ok()) {
                 Connection::Connected
             } else {
                 Connection::Disconnected
@@ -203,13 +215,28 @@ impl Health {
         };
         let database = state(Component::Database);
         let cache = state(Component::Cache);
-        for (dependency, connection) in [("database", database), ("cache", cache)] {
-            let up = f64::from(u8::from(connection == Connection::Connected));
-            metrics::gauge!(DEPENDENCY_UP, "dependency" => dependency).set(up);
+        let has_gateway = results.iter().any(|(c, _)| *c == Component::Gateway);
+        let gateway = has_gateway.then(|| state(Component::Gateway));
+        let reason = results.iter().find_map(|(c, r)| match (c, r) {
+            (Component::Gateway, Err(why)) => Some(why.clone()),
+            _ => None,
+        });
+        let dependencies = [
+            ("database", Some(database)),
+            ("cache", Some(cache)),
+            ("gateway", gateway),
+        ];
+        for (dependency, connection) in dependencies {
+            if let Some(connection) = connection {
+                let up = f64::from(u8::from(connection == Connection::Connected));
+                metrics::gauge!(DEPENDENCY_UP, "dependency" => dependency).set(up);
+            }
         }
-        let status = match (database, cache) {
-            (Connection::Disconnected, _) => HealthStatus::Unhealthy,
-            (_, Connection::Disconnected) => HealthStatus::Degraded,
+        let status = match (database, cache, gateway) {
+            (Connection::Disconnected, _, _) => HealthStatus::Unhealthy,
+            (_, Connection::Disconnected, _) | (_, _, Some(Connection::Disconnected)) => {
+                HealthStatus::Degraded
+            }
             _ => HealthStatus::Healthy,
         };
         HealthReport {
@@ -218,6 +245,8 @@ impl Health {
             database,
             cache,
             version: self.version.clone(),
+            gateway,
+            reason,
         }
     }
 }

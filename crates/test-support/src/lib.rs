@@ -1,0 +1,9 @@
+//! Support code for tests only (a dev-dependency, never linked into a binary): a fake of the
+//! existing Telegram gateway that behaves as `shared/GATEWAY.md` says — its REST API with ids as
+//! strings, duplicate rows, message ids repeating across channels, an acknowledgement without a
+//! channel filter, 429 bursts, 500s, slow answers, a restart that loses its in-memory
+//! acknowledgements — and its push sender with the real retry schedule.
+
+pub mod gateway;
+
+pub use gateway::{FakeGateway, GatewayMessage, Row};
