@@ -62,8 +62,15 @@ async fn legacy_import_takes_the_dedicated_stacks_shape() {
     assert!(!space.contains("take 0.0 MiB"), "{space}");
 
     // The import: every legacy row imported or skipped with its reason.
-    let out = import(&[]);
+    let out = run(migrate(&target.url, &work.0)
+        .env("RUST_LOG", "info")
+        .args(import_args(legacy.url(), &work.0, &[])));
     assert!(out.status.success(), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("import started"));
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "colour codes in a log that is not a terminal"
+    );
     let id = import_id(&out.stdout);
     let r = report(&work.0, id);
     assert!(
