@@ -62,7 +62,7 @@ run_faults() {
   sleep 5
 
   phase kill-9-api
-  id=$(containers tp-capital-api | head -n1)
+  id=$(first_container tp-capital-api)
   kill9 "$id"
   sleep 2
   wait_healthy tp-capital-api 3 60 || true
@@ -70,7 +70,7 @@ run_faults() {
   sleep 3
 
   phase kill-9-ingest
-  id=$(containers tp-capital-ingest | head -n1)
+  id=$(first_container tp-capital-ingest)
   kill9 "$id"
   sleep 2
   wait_healthy tp-capital-ingest 1 60 || true
@@ -79,7 +79,7 @@ run_faults() {
   sleep 3
 
   phase ingest-disconnected
-  id=$(containers tp-capital-ingest | head -n1)
+  id=$(first_container tp-capital-ingest)
   aliases=$(docker inspect -f "{{range (index .NetworkSettings.Networks \"$BACKEND\").Aliases}}--alias {{.}} {{end}}" "$id")
   docker network disconnect "$BACKEND" "$id"
   sleep 20

@@ -137,6 +137,12 @@ EOF
 # ---------------------------------------------------------------- waiting and probing
 
 containers() { compose ps -q "$@" 2>/dev/null; }
+# first_container SERVICE: one container id (no `| head`: compose exits 255 when the pipe closes early).
+first_container() {
+  local ids
+  ids=$(containers "$1")
+  printf '%s\n' "${ids%%$'\n'*}"
+}
 
 # wait_healthy SERVICE COUNT SECONDS: COUNT containers of SERVICE running and healthy.
 wait_healthy() {
@@ -281,7 +287,7 @@ check_isolation() {
   [[ $(docker network inspect -f '{{.Internal}}' "$BACKEND") == true ]] || fail "$BACKEND is not internal"
   docker network create "$NEIGHBOUR" >/dev/null
   for name in tp-capital-timescaledb:5435 tp-capital-pgbouncer:6435 tp-capital-redis-master:6381 tp-capital-redis-replica:6382; do
-    ip=$(backend_ip "$(containers "${name%:*}" | head -n1)")
+    ip=$(backend_ip "$(first_container "${name%:*}")")
     others+=("${name%:*}" "$ip:${name#*:}" "$name")
   done
   local reached
