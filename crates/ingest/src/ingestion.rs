@@ -148,7 +148,8 @@ impl Ingestion {
     /// Ingests `messages` in one transaction for a caller that is not an HTTP request (the
     /// gateway pull consumer): the same retry and metrics, the store's error as is.
     pub async fn store(&self, messages: &[Message]) -> Result<IngestReport, StoreError> {
-        commit(&self.service, messages, None).await
+        let received = self.service.receipts().stamps(messages.len());
+        commit(&self.service, messages, &received, None).await
     }
 
     /// Applies a deletion notice; `Ok` only after the commit.
