@@ -22,8 +22,8 @@ const PREFIXES: &[&str] = &[
     "node_",
 ];
 
-/// Metrics only a configured gateway consumer exports (the stack under test has no gateway);
-/// the gateway consumer's own tests check them on an ingest that has one.
+/// Metrics only a configured gateway consumer exports (the stack under test has no gateway):
+/// their names are checked against the consumer's source instead ([`gateway_metric_names`]).
 const GATEWAY_ONLY: &str = "tpcapital_gateway_";
 
 /// The metric names a PromQL-bearing file mentions: identifiers with one of [`PREFIXES`], and
@@ -97,6 +97,41 @@ async fn exercise(s: &Stack) {
         let page = s.get(&format!("/signals?limit=5&channel={ch}")).await;
         assert_eq!(page.status, 200, "{}", page.body);
     }
+}
+
+/// The `tpcapital_gateway_*` names the pull consumer's code spells as string literals.
+fn gateway_metric_names() -> BTreeSet<String> {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/ingest/src/gateway"
+    ));
+    files_under(dir, "rs")
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            text.split('"')
+                .filter(|t| t.starts_with(GATEWAY_ONLY) && !t.contains(char::is_whitespace))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn gateway_metrics_named_by_rules_and_panels_exist_in_the_consumer() {
+    let defined = gateway_metric_names();
+    assert!(
+        !defined.is_empty(),
+        "no gateway metric found in crates/ingest/src/gateway"
+    );
+    let missing: Vec<String> = named_metrics()
+        .into_iter()
+        .filter(|n| n.starts_with(GATEWAY_ONLY) && !defined.contains(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rules or panels name gateway metrics the consumer does not define: {missing:?} (defined: {defined:?})"
+    );
 }
 
 #[test]
