@@ -103,7 +103,7 @@ pub struct DeletionReport {
 /// The ingest use case.
 #[derive(Clone)]
 pub struct IngestService {
-    store: Arc<dyn SignalStore>,
+    pub(super) store: Arc<dyn SignalStore>,
     events: Arc<dyn SignalEvents>,
     cache: Arc<dyn SignalCache>,
     clock: Arc<dyn Clock>,

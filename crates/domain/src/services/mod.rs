@@ -5,9 +5,11 @@ mod pull;
 mod query;
 mod receipt;
 mod reparse;
+mod reparse_diff;
 
 pub use ingest::*;
 pub use pull::*;
 pub use query::*;
 pub use receipt::*;
 pub use reparse::*;
+pub use reparse_diff::{FieldChange, ReparseChange};

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::reparse_diff::{Diff, FieldChange, ReparseChange};
+use crate::model::ParseOutcome;
 use crate::parser::{PARSER_VERSION, parse};
 use crate::ports::{
     MessageArchive, MessageCursor, MessageOutcome, Reclassification, ReparseSelection, SignalCache,
@@ -55,6 +57,14 @@ pub struct ReparseReport {
     pub updates_applied: u32,
     /// Outcome changes, by pair.
     pub transitions: Vec<OutcomeTransition>,
+    /// Deliveries that now read as a call and did not before (created unless dry run).
+    pub new_signals: u32,
+    /// Stored signals the current parser reads with different fields (reported, not rewritten).
+    pub changed_signals: u32,
+    /// How many of those changed each field.
+    pub field_changes: Vec<FieldChange>,
+    /// The first deliveries that change, for review.
+    pub samples: Vec<ReparseChange>,
     /// Where a follow-up run continues when more deliveries matched than the limit.
     pub next: Option<MessageCursor>,
     /// Nothing was written.
@@ -103,6 +113,7 @@ impl ReparseService {
             ..ReparseReport::default()
         };
         let mut transitions: BTreeMap<(u8, u8), u32> = BTreeMap::new();
+        let mut diff = Diff::default();
         let mut after = request.after;
         while report.examined < limit {
             let want = PAGE.min(limit - report.examined);
@@ -119,10 +130,15 @@ impl ReparseService {
             });
             let mut to_apply = Vec::new();
             let mut changes = Vec::new();
-            for archived in &page {
+            let parsed: Vec<ParseOutcome> = page
+                .iter()
+                .map(|a| parse(&a.message.text, a.message.date.date_naive()))
+                .collect();
+            let stored = self.ingest.stored_signals(&page, &parsed).await?;
+            for (archived, parsed) in page.iter().zip(&parsed) {
                 let m = &archived.message;
-                let parsed = parse(&m.text, m.date.date_naive());
-                let outcome = MessageOutcome::of(&parsed);
+                let outcome = MessageOutcome::of(parsed);
+                diff.record(archived, parsed, outcome, &stored);
                 let reason = parsed.reason();
                 if outcome != archived.outcome {
                     *transitions
@@ -179,6 +195,7 @@ impl ReparseService {
                 .await?;
             report.next = (!more.is_empty()).then_some(cursor);
         }
+        diff.finish(&mut report);
         report.transitions = transitions
             .into_iter()
             .map(|((from, to), count)| OutcomeTransition {
@@ -214,7 +231,7 @@ mod tests {
     use super::*;
     use crate::memory::{FixedClock, MemoryCache, MemoryEvents, MemoryStore};
     use crate::model::{ChannelId, Message, MessageId};
-    use crate::ports::{ArchiveEntry, SignalCache, SignalStore};
+    use crate::ports::{ArchiveEntry, NewSignal, SignalCache, SignalStore};
 
     const CALL: &str = "Ativo: PETR4\nCompra: 30,00 a 30,50\nAlvo 1: 32,00\nStop: 29,00";
 
@@ -325,6 +342,86 @@ mod tests {
         let again = block_on(reparse.reparse(&rejected_set(100, false), None)).expect("again");
         assert_eq!(again.examined, 0, "nothing is rejected any more");
         assert_eq!(store.snapshot().signals.len(), 1);
+    }
+
+    #[test]
+    fn a_dry_run_shows_new_signals_changed_fields_and_flips_and_writes_nothing() {
+        let store = MemoryStore::new();
+        let cache = Arc::new(MemoryCache::new());
+        let stored_call = message(1, "Ativo: PETR4\nCompra: 30,00\nAlvo: 32,00\nStop: 29,00");
+        let dropped_call = message(2, "PETR4 compra 30,50 alvo 32 stop 29");
+        let summary = message(3, "Balanço do mês: 12 alvos atingidos e 3 stops");
+        block_on(async {
+            let mut tx = store.begin().await.expect("begin");
+            let entry = |message, outcome| ArchiveEntry {
+                message,
+                outcome,
+                reason: None,
+                parser_version: "2.0.0",
+            };
+            tx.archive(&[
+                entry(&stored_call, "signal"),
+                entry(&dropped_call, "ignored"),
+                entry(&summary, "update"),
+            ])
+            .await
+            .expect("archive");
+            // The old parser read the stored call with another target and stop.
+            let ParseOutcome::Signal(old) = parse(
+                "Ativo: PETR4\nCompra: 30,00\nAlvo: 31,00\nStop: 28,00",
+                stored_call.date.date_naive(),
+            ) else {
+                panic!("a call")
+            };
+            tx.insert_signals(&[NewSignal {
+                channel_id: stored_call.channel_id,
+                message_id: stored_call.message_id,
+                message_date: stored_call.date,
+                edit_date: None,
+                revision: 1,
+                call: old,
+                raw_message: stored_call.text.clone(),
+                parser_version: "2.0.0".into(),
+                source: None,
+                recorded_at: stored_call.date,
+            }])
+            .await
+            .expect("insert");
+            tx.commit().await.expect("commit");
+        });
+        let before = store.snapshot();
+        let request = ReparseRequest {
+            selection: ReparseSelection::default(),
+            after: None,
+            limit: 100,
+            dry_run: true,
+        };
+        let report = block_on(service(&store, cache).reparse(&request, None)).expect("dry run");
+        assert_eq!(
+            (report.examined, report.new_signals, report.changed_signals),
+            (3, 1, 1)
+        );
+        let fields: Vec<_> = report
+            .field_changes
+            .iter()
+            .map(|f| (f.field.as_str(), f.count))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![("stop", 1), ("target_final", 1), ("targets", 1)]
+        );
+        assert_eq!(report.samples.len(), 3);
+        assert_eq!(
+            report.samples[0].fields,
+            vec!["targets", "target_final", "stop"]
+        );
+        assert_eq!(
+            (report.samples[2].from, report.samples[2].to),
+            (MessageOutcome::Update, MessageOutcome::Ignored)
+        );
+        let after = store.snapshot();
+        assert_eq!(after.signals.len(), before.signals.len(), "nothing written");
+        assert!(after.archive.iter().all(|a| a.parser_version == "2.0.0"));
     }
 
     #[test]
