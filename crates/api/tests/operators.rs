@@ -119,6 +119,63 @@ async fn reparse_turns_rejected_calls_into_signals_once() {
 }
 
 #[actix_web::test]
+async fn a_dry_run_by_query_needs_no_body_and_writes_nothing() {
+    let w = world();
+    let call = message(CHANNEL, 78, at(23, 11), BOVA);
+    let store: Arc<dyn SignalStore> = Arc::new(w.store.clone());
+    let mut tx = store.begin().await.expect("begin");
+    tx.archive(&[ArchiveEntry {
+        message: &call,
+        outcome: "ignored",
+        reason: Some("old parser"),
+        parser_version: "0.0.1",
+    }])
+    .await
+    .expect("archive");
+    tx.commit().await.expect("commit");
+    let dry = send(
+        &w,
+        test::TestRequest::post()
+            .uri("/messages/reparse?dry_run=true")
+            .insert_header(("X-API-Key", KEY)),
+    )
+    .await
+    .json();
+    assert_eq!(dry["dry_run"], true);
+    // Without from/to the rejected set is re-read: nothing; with the ignored outcome, the call.
+    assert_eq!(dry["examined"], 0);
+    let dry = send(
+        &w,
+        test::TestRequest::post()
+            .uri("/messages/reparse?dry_run=true")
+            .insert_header(("X-API-Key", KEY))
+            .set_json(serde_json::json!({"outcome": "ignored"})),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (dry["new_signals"].as_u64(), dry["signals_created"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(dry["samples"][0]["message_id"], 78);
+    assert_eq!(dry["samples"][0]["to"], "signal");
+    assert_eq!(
+        send(&w, get("/signals")).await.json()["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let bad = send(
+        &w,
+        test::TestRequest::post()
+            .uri("/messages/reparse?dry_run=maybe")
+            .insert_header(("X-API-Key", KEY)),
+    )
+    .await;
+    bad.problem(400);
+}
+
+#[actix_web::test]
 async fn channels_show_activity_and_take_a_label_and_default_kind() {
     let w = world();
     w.seed().await;

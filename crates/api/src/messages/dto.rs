@@ -214,11 +214,40 @@ pub struct TransitionItem {
     pub count: u32,
 }
 
+/// Re-read signals whose `field` changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChangeItem {
+    /// `asset`, `direction`, `kind`, `entry`, `targets`, `target_final`, `stop`, `valid_until`.
+    pub field: String,
+    /// Signals.
+    pub count: u32,
+}
+
+/// One delivery the current parser reads differently.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReparseSampleItem {
+    /// The chat.
+    pub channel_id: i64,
+    /// The message.
+    pub message_id: i64,
+    /// Stored outcome.
+    pub from: OutcomeName,
+    /// Current parser's outcome.
+    pub to: OutcomeName,
+    /// For a stored signal read again as a call: the fields that differ.
+    pub fields: Vec<String>,
+    /// The current parser's reason, for ignored and rejected.
+    pub reason: Option<String>,
+}
+
 /// What a re-parse did.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "examined": 120, "reclassified": 7, "signals_created": 5, "updates_applied": 1,
     "transitions": [{"from": "rejected", "to": "signal", "count": 5}],
+    "new_signals": 5, "changed_signals": 1, "field_changes": [{"field": "stop", "count": 1}],
+    "samples": [{"channel_id": -1001649127710_i64, "message_id": 812, "from": "signal", "to": "signal",
+                 "fields": ["stop"], "reason": null}],
     "dry_run": false, "next_cursor": null, "parser_version": "1.0.0"
 }))]
 pub struct ReparseReportBody {
@@ -232,6 +261,14 @@ pub struct ReparseReportBody {
     pub updates_applied: u32,
     /// Outcome changes by pair.
     pub transitions: Vec<TransitionItem>,
+    /// Deliveries that now read as a call and did not before (created unless dry run).
+    pub new_signals: u32,
+    /// Stored signals the current parser reads with different fields (reported, not rewritten).
+    pub changed_signals: u32,
+    /// How many of those changed each field.
+    pub field_changes: Vec<FieldChangeItem>,
+    /// The first deliveries that change, for review.
+    pub samples: Vec<ReparseSampleItem>,
     /// Nothing was written.
     pub dry_run: bool,
     /// More deliveries matched than `limit`: pass as `cursor` to continue.
@@ -254,6 +291,28 @@ impl From<ReparseReport> for ReparseReportBody {
                     from: t.from.into(),
                     to: t.to.into(),
                     count: t.count,
+                })
+                .collect(),
+            new_signals: r.new_signals,
+            changed_signals: r.changed_signals,
+            field_changes: r
+                .field_changes
+                .into_iter()
+                .map(|f| FieldChangeItem {
+                    field: f.field,
+                    count: f.count,
+                })
+                .collect(),
+            samples: r
+                .samples
+                .into_iter()
+                .map(|c| ReparseSampleItem {
+                    channel_id: c.channel_id.0,
+                    message_id: c.message_id.0,
+                    from: c.from.into(),
+                    to: c.to.into(),
+                    fields: c.fields,
+                    reason: c.reason,
                 })
                 .collect(),
             dry_run: r.dry_run,

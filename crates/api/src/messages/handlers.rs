@@ -2,7 +2,8 @@
 //! parse outcome; `POST /messages/reparse`: the current parser over a time range or the
 //! rejected set.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use domain::model::ChannelId;
 use domain::ports::{MessageOutcome, MessagePage, ReparseSelection};
 use domain::services::ReparseRequest;
@@ -10,7 +11,7 @@ use service_kit::Problem;
 use service_kit::extract::{Json, Query};
 
 use super::dto::{MessageItem, MessagePageBody, ReparseBody, ReparseReportBody};
-use super::params::MessageParams;
+use super::params::{MessageParams, ReparseParams};
 use crate::auth::Admin;
 use crate::common::instant::{parse_epoch_ms, parse_iso};
 use crate::common::{json_bytes, object_body, to_json, traceparent};
@@ -65,9 +66,12 @@ pub async fn list_legacy(
 /// Deliveries that were ignored or rejected and now read as a call or an update are applied
 /// (new signals, status updates) exactly as at ingest — a signal is never created twice — and
 /// every delivery's recorded outcome is updated. Without `from`/`to`, the rejected set is
-/// re-parsed. Use `dry_run` to see what would change.
+/// re-parsed. `?dry_run=true` (or `dry_run` in the body) writes nothing and reports what a
+/// new parser version would change: new signals, stored signals read with different fields,
+/// outcomes that flip, with samples. The body may be omitted.
 #[utoipa::path(
     post, path = "/messages/reparse", tag = "messages", operation_id = "reparse_messages",
+    params(ReparseParams),
     request_body(content = ReparseBody, content_type = "application/json"),
     security(("api_key" = [])),
     responses((status = 200, description = "What changed", body = ReparseReportBody))
@@ -75,9 +79,24 @@ pub async fn list_legacy(
 pub async fn reparse(
     _admin: Admin,
     state: web::Data<ApiState>,
-    body: Json<serde_json::Value>,
+    params: Query<ReparseParams>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body: ReparseBody = object_body(body.into_inner())?;
+    let no_body = req.headers().get(header::CONTENT_TYPE).is_none()
+        && req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|len| len.as_bytes() == b"0");
+    let body = if no_body {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        Json::<serde_json::Value>::from_request(&req, &mut payload.into_inner())
+            .await?
+            .into_inner()
+    };
+    let mut body: ReparseBody = object_body(body)?;
+    body.dry_run |= params.dry_run.unwrap_or(false);
     let instant = |field: &str, v: &Option<serde_json::Value>, end: bool| match v {
         None => Ok(None),
         Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
@@ -144,6 +163,8 @@ pub async fn reparse(
         examined = report.examined,
         reclassified = report.reclassified,
         signals_created = report.signals_created,
+        new_signals = report.new_signals,
+        changed_signals = report.changed_signals,
         dry_run = report.dry_run,
         "re-parse finished"
     );

@@ -77,3 +77,13 @@ pub fn parse_outcome(field: &str, raw: &str) -> Result<MessageOutcome, Problem> 
         MessageOutcome::from_name(name).ok_or_else(|| Problem::validation(field, "unknown outcome"))
     })
 }
+
+/// The query of `POST /messages/reparse`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReparseParams {
+    /// Only report what would change (new signals, changed fields, outcome flips); the same as
+    /// `dry_run` in the body. Either one makes the run a dry run.
+    pub dry_run: Option<bool>,
+}
