@@ -1,6 +1,7 @@
 //! `tp-capital-ingest`: the gateway's push endpoint (`serve`) and the operators' `parse` command.
 
 mod parse_command;
+mod reparse_command;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +49,8 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Re-parse the archive with this parser (`--dry-run`: report what would change).
+    Reparse(reparse_command::ReparseArgs),
     /// Run the HTTP service (and the gateway pull consumer when TP_CAPITAL_GATEWAY_URL and
     /// TP_CAPITAL_GATEWAY_CHANNELS are set).
     Serve,
@@ -67,7 +70,7 @@ enum Command {
     },
 }
 
-const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest serve | tp-capital-ingest healthcheck | tp-capital-ingest backfill --channel <id> [--since YYYY-MM-DD] [--limit N]";
+const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest reparse [--dry-run] | tp-capital-ingest serve | tp-capital-ingest healthcheck | tp-capital-ingest backfill --channel <id> [--since YYYY-MM-DD] [--limit N]";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Reparse(args) => reparse_command::run(args),
         Command::Serve => serve(),
         Command::Healthcheck => match service_kit::config::load_or_exit::<IngestConfig>(SERVICE) {
             Ok(config) => service_kit::probe::run(SERVICE, config.http().bind),
