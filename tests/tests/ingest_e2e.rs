@@ -112,7 +112,7 @@ async fn every_outcome_is_answered_archived_and_counted() {
     for o in outcomes {
         before.insert(o, s.metric(&series(o)).await);
     }
-    let signals_before = s.metric("tpcapital_signals_total").await;
+    let signals_before = s.metric("tpcapital_ingest_signals_created_total").await;
     let started = Utc::now().timestamp() as f64;
 
     let ch = unique_channel();
@@ -201,7 +201,7 @@ async fn every_outcome_is_answered_archived_and_counted() {
         let after = s.metric(&series(o)).await;
         assert!(after >= before[o] + 1.0, "{o}: {} -> {after}", before[o]);
     }
-    assert!(s.metric("tpcapital_signals_total").await >= signals_before + 1.0);
+    assert!(s.metric("tpcapital_ingest_signals_created_total").await >= signals_before + 1.0);
     assert!(
         s.metric("tpcapital_ingest_last_success_timestamp_seconds")
             .await

@@ -307,6 +307,7 @@ fn watch_pools(store: &PgStore, redis: &Redis) {
 }
 
 fn spawn_maintenance(store: &PgStore, config: &IngestConfig) {
+    maintenance::register_metrics();
     if config.maintenance_interval_secs == 0 {
         return;
     }

@@ -21,16 +21,9 @@ pub enum RunOutcome {
     Skipped,
 }
 
-/// Runs `task` after `first_delay`, then every `period`, on the current runtime.
-pub fn spawn<F, Fut>(
-    first_delay: Duration,
-    period: Duration,
-    task: F,
-) -> tokio::task::JoinHandle<()>
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<RunOutcome, StoreError>> + Send,
-{
+/// Describes the maintenance metrics and creates the run counters at zero, whether or not
+/// maintenance is enabled, so an alert sees "no successful run" rather than no series.
+pub fn register_metrics() {
     metrics::describe_counter!(
         RUNS,
         "Maintenance runs (aggregate refresh, retention), by result"
@@ -42,6 +35,18 @@ where
     for result in ["ok", "skipped", "error"] {
         metrics::counter!(RUNS, "result" => result).increment(0);
     }
+}
+
+/// Runs `task` after `first_delay`, then every `period`, on the current runtime.
+pub fn spawn<F, Fut>(
+    first_delay: Duration,
+    period: Duration,
+    task: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<RunOutcome, StoreError>> + Send,
+{
     tokio::spawn(async move {
         tokio::time::sleep(first_delay).await;
         let mut interval = tokio::time::interval(period);
