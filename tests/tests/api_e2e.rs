@@ -62,6 +62,37 @@ async fn an_ingested_signal_is_served_with_legacy_and_new_fields() {
 }
 
 #[tokio::test]
+async fn date_only_bounds_are_days_of_the_desk_time_zone() {
+    let Some(s) = stack() else { return };
+    let ch = unique_channel();
+    // 23:30 in São Paulo on the range's last day is already 1 November in UTC.
+    s.ingest(ch, 1, "2025-10-31T23:30:00-03:00", BOVA).await;
+    // 23:00 in São Paulo the day before the range starts is 1 October in UTC.
+    s.ingest(ch, 2, "2025-09-30T23:00:00-03:00", PETR).await;
+    let october = s.signals_of(ch, "&from=2025-10-01&to=2025-10-31").await;
+    let assets: Vec<&str> = october.iter().filter_map(|r| r["asset"].as_str()).collect();
+    assert_eq!(assets, vec!["BOVAW32"], "{october:?}");
+    assert_eq!(
+        october[0]["ts"], 1_761_964_200_000_i64,
+        "2025-11-01T02:30:00Z"
+    );
+    let november = s.signals_of(ch, "&from=2025-11-01&to=2025-11-30").await;
+    assert!(november.is_empty(), "{november:?}");
+    let september = s.signals_of(ch, "&from=2025-09-30&to=2025-09-30").await;
+    let assets: Vec<&str> = september
+        .iter()
+        .filter_map(|r| r["asset"].as_str())
+        .collect();
+    assert_eq!(assets, vec!["PETR4"], "{september:?}");
+    // A date-time with its offset is taken as given.
+    let utc = s
+        .signals_of(ch, "&from=2025-10-01T00:00:00Z&to=2025-10-31T23:59:59Z")
+        .await;
+    let assets: Vec<&str> = utc.iter().filter_map(|r| r["asset"].as_str()).collect();
+    assert_eq!(assets, vec!["PETR4"], "{utc:?}");
+}
+
+#[tokio::test]
 async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();

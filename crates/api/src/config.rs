@@ -53,6 +53,8 @@ pub struct ApiConfig {
     pub api_request_timeout_seconds: u64,
     /// `TP_CAPITAL_API_SSE_MAX_CLIENTS`: concurrent `/signals/stream` subscribers.
     pub api_sse_max_clients: usize,
+    /// `TP_CAPITAL_DESK_TIME_ZONE`: the IANA zone whose days date-only `from`/`to` mean.
+    pub desk_time_zone: String,
     /// `TP_CAPITAL_LOG_FORMAT`: `json` or `pretty`.
     pub log_format: LogFormat,
 }
@@ -77,6 +79,7 @@ impl Default for ApiConfig {
             api_body_limit: 64 * 1024,
             api_request_timeout_seconds: 15,
             api_sse_max_clients: 2000,
+            desk_time_zone: "America/Sao_Paulo".to_owned(),
             log_format: LogFormat::Json,
         }
     }
@@ -99,6 +102,14 @@ impl ApiConfig {
             .iter()
             .filter_map(|ip| ip.parse().ok())
             .collect()
+    }
+
+    /// The desk's time zone (validated by [`ServiceConfig::validate`]).
+    pub fn desk_zone(&self) -> chrono_tz::Tz {
+        self.desk_time_zone
+            .trim()
+            .parse()
+            .unwrap_or(crate::common::instant::DEFAULT_DESK_ZONE)
     }
 
     /// The cache TTL.
@@ -162,6 +173,13 @@ impl ServiceConfig for ApiConfig {
             problems.push(format!(
                 "{} must be at least 1",
                 var("api_db_max_connections")
+            ));
+        }
+        if self.desk_time_zone.trim().parse::<chrono_tz::Tz>().is_err() {
+            problems.push(format!(
+                "{}: '{}' is not an IANA time zone such as America/Sao_Paulo",
+                var("desk_time_zone"),
+                self.desk_time_zone
             ));
         }
         if self.api_body_limit < 1024 {
@@ -230,5 +248,26 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("TP_CAPITAL_CORS_ORIGINS"), "{text}");
         assert!(text.contains("TP_CAPITAL_DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn the_desk_zone_defaults_to_sao_paulo_and_is_checked() {
+        let dev: ApiConfig = load_from(vars(&[("TP_CAPITAL_DEV_MODE", "true")])).expect("dev");
+        assert_eq!(dev.desk_zone(), chrono_tz::America::Sao_Paulo);
+        let lisbon: ApiConfig = load_from(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_DESK_TIME_ZONE", "Europe/Lisbon"),
+        ]))
+        .expect("lisbon");
+        assert_eq!(lisbon.desk_zone(), chrono_tz::Europe::Lisbon);
+        let err = load_from::<ApiConfig>(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_DESK_TIME_ZONE", "Mars/Olympus"),
+        ]))
+        .expect_err("unknown zone");
+        assert!(
+            err.to_string().contains("TP_CAPITAL_DESK_TIME_ZONE"),
+            "{err}"
+        );
     }
 }

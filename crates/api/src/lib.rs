@@ -94,6 +94,7 @@ pub fn state(
         reparse: ReparseService::new(ports.archive.clone(), ingest, ports.cache.clone()),
         admin,
         hub: EventHub::new(sse_max_clients),
+        desk_zone: common::instant::DEFAULT_DESK_ZONE,
         ports,
     }
 }

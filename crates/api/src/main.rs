@@ -77,13 +77,15 @@ async fn run(config: ApiConfig) -> Result<(), String> {
         keys: config.api_key.clone(),
         dev_mode: config.dev_mode,
     };
-    let state = web::Data::new(state(
+    let mut state = state(
         ports.clone(),
         writes,
         admin,
         config.cache_ttl(),
         config.api_sse_max_clients,
-    ));
+    );
+    state.desk_zone = config.desk_zone();
+    let state = web::Data::new(state);
     state.hub.spawn(ports);
 
     let health = web::Data::new(health);

@@ -62,6 +62,8 @@ pub struct ApiState {
     pub admin: AdminKeys,
     /// Live fan-out of signal events to SSE clients.
     pub hub: EventHub,
+    /// The desk's time zone: date-only `from`/`to` are its days.
+    pub desk_zone: chrono_tz::Tz,
 }
 
 impl std::fmt::Debug for ApiState {

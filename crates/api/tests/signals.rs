@@ -67,7 +67,7 @@ async fn the_dashboards_query_works_unchanged() {
     w.ingest(&[message(
         CHANNEL,
         9,
-        at(1, 0),
+        at(1, 3),
         PETR.replace("PETR4", "ITUB4").as_str(),
     )])
     .await;
@@ -77,7 +77,7 @@ async fn the_dashboards_query_works_unchanged() {
     assert_eq!(
         october["data"].as_array().map(Vec::len),
         Some(4),
-        "the month's signals, 31 October 23:00 and 1 October 00:00 included"
+        "the month's São Paulo days: 31 October 23:00 UTC and 1 October 00:00 -03:00 included"
     );
     let query =
         "/signals?limit=50&channel=&type=Swing%20Trade&search=bova&from=2025-10-01&to=2025-10-31";

@@ -4,7 +4,7 @@ use domain::model::{ChannelId, SignalKind};
 use domain::ports::MessageOutcome;
 use service_kit::Problem;
 
-use super::instant::parse_instant;
+use super::instant::{DEFAULT_DESK_ZONE, parse_instant};
 use super::params::DEFAULT_LIMIT;
 use crate::cache::signal_cache_key;
 use crate::logs::params::{Level, LogParams};
@@ -12,7 +12,7 @@ use crate::messages::params::MessageParams;
 use crate::signals::params::{SignalFilter, SignalParams};
 
 fn signals(q: &str) -> Result<SignalFilter, Problem> {
-    service_kit::extract::parse_query::<SignalParams>(q)?.validate()
+    service_kit::extract::parse_query::<SignalParams>(q)?.validate(DEFAULT_DESK_ZONE)
 }
 
 fn field_of(r: Result<SignalFilter, Problem>) -> Option<String> {
@@ -29,12 +29,13 @@ fn the_dashboard_query_parses() {
     assert_eq!(q.channel.as_deref(), Some("TP Capital"));
     assert_eq!(
         q.from.map(|t| t.to_rfc3339()),
-        Some("2025-10-01T00:00:00+00:00".into())
+        Some("2025-10-01T03:00:00+00:00".into()),
+        "a date is a São Paulo day"
     );
     assert_eq!(
         q.to.map(|t| t.to_rfc3339()),
-        Some("2025-10-31T23:59:59.999999+00:00".into()),
-        "a date as `to` covers the whole day"
+        Some("2025-11-01T02:59:59.999999+00:00".into()),
+        "a date as `to` covers the whole São Paulo day"
     );
     assert_eq!(
         signals("type=swing_trade")
@@ -48,16 +49,30 @@ fn the_dashboard_query_parses() {
 
 #[test]
 fn instants_in_every_accepted_form() {
-    let ms = parse_instant("from", "1760000000000", false).expect("epoch ms");
+    let ms = parse_instant("from", "1760000000000", false, DEFAULT_DESK_ZONE).expect("epoch ms");
     assert_eq!(ms.timestamp_millis(), 1_760_000_000_000);
-    let dt = parse_instant("from", "2025-10-01T10:00:00-03:00", false).expect("offset");
+    let dt = parse_instant(
+        "from",
+        "2025-10-01T10:00:00-03:00",
+        false,
+        DEFAULT_DESK_ZONE,
+    )
+    .expect("offset");
     assert_eq!(dt.to_rfc3339(), "2025-10-01T13:00:00+00:00");
     assert!(
-        parse_instant("from", "2025-10-01T13:00:00", false).is_err(),
+        parse_instant("from", "2025-10-01T13:00:00", false, DEFAULT_DESK_ZONE).is_err(),
         "a date-time needs its offset (RFC 3339)"
     );
-    assert!(parse_instant("from", "2025-1-1", false).is_err());
-    assert!(parse_instant("from", "2025-10-01t13:00:00.123456789z", false).is_ok());
+    assert!(parse_instant("from", "2025-1-1", false, DEFAULT_DESK_ZONE).is_err());
+    assert!(
+        parse_instant(
+            "from",
+            "2025-10-01t13:00:00.123456789z",
+            false,
+            DEFAULT_DESK_ZONE
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -129,18 +144,18 @@ fn equal_queries_share_a_cache_key_and_different_ones_do_not() {
 fn messages_and_logs_parameters() {
     let q = service_kit::extract::parse_query::<MessageParams>("channelId=-100&outcome=rejected")
         .expect("parse")
-        .validate()
+        .validate(DEFAULT_DESK_ZONE)
         .expect("valid");
     assert_eq!(q.channel, Some(ChannelId(-100)));
     assert_eq!(q.outcomes, vec![MessageOutcome::Rejected]);
     let both = service_kit::extract::parse_query::<MessageParams>("channel=-1&channelId=null")
         .expect("parse")
-        .validate()
+        .validate(DEFAULT_DESK_ZONE)
         .expect_err("every given value is checked");
     assert_eq!(both.field.as_deref(), Some("channelId"));
     let bad = service_kit::extract::parse_query::<MessageParams>("channel=abc")
         .expect("parse")
-        .validate()
+        .validate(DEFAULT_DESK_ZONE)
         .expect_err("not an id");
     assert_eq!(bad.field.as_deref(), Some("channel"));
     let (limit, level) = service_kit::extract::parse_query::<LogParams>("level=warning&limit=5")
@@ -148,4 +163,52 @@ fn messages_and_logs_parameters() {
         .validate()
         .expect("valid");
     assert_eq!((limit, level), (5, Level::Warn));
+}
+
+#[test]
+fn date_only_bounds_are_desk_days_across_midnight_utc() {
+    use chrono::{DateTime, NaiveDate};
+
+    use super::instant::{parse_range, start_of_day};
+    // 21:30 in São Paulo on the last day of the range is 00:30 UTC the next day.
+    let late = DateTime::parse_from_rfc3339("2025-10-31T21:30:00-03:00").expect("time");
+    let (from, to) =
+        parse_range(Some("2025-10-31"), Some("2025-10-31"), DEFAULT_DESK_ZONE).expect("range");
+    let (from, to) = (from.expect("from"), to.expect("to"));
+    assert!(from <= late && late <= to, "{from} {late} {to}");
+    let (_, utc_to) = parse_range(None, Some("2025-10-31"), chrono_tz::UTC).expect("utc");
+    assert!(utc_to.expect("to") < late, "UTC days would miss it");
+    // 01:00 in São Paulo on the first day is 04:00 UTC; 23:00 the day before is not included.
+    let early = DateTime::parse_from_rfc3339("2025-10-31T01:00:00-03:00").expect("time");
+    let before = DateTime::parse_from_rfc3339("2025-10-30T23:00:00-03:00").expect("time");
+    assert!(from <= early && before < from);
+    // The dashboard's month: 23:30 on 31 October in São Paulo is in, 23:00 on 30 September out.
+    let (from, to) =
+        parse_range(Some("2025-10-01"), Some("2025-10-31"), DEFAULT_DESK_ZONE).expect("month");
+    let (from, to) = (from.expect("from"), to.expect("to"));
+    let utc = |t: &str| DateTime::parse_from_rfc3339(t).expect("time");
+    assert!(utc("2025-11-01T02:30:00Z") <= to, "{to}");
+    assert!(utc("2025-11-01T03:00:00Z") > to, "{to}");
+    assert!(utc("2025-10-01T02:00:00Z") < from, "{from}");
+    assert!(utc("2025-10-01T03:00:00Z") >= from, "{from}");
+    // A date-time with an offset is taken as given, whatever the zone.
+    let (given, _) =
+        parse_range(Some("2025-10-31T00:00:00Z"), None, DEFAULT_DESK_ZONE).expect("given");
+    assert_eq!(
+        given.map(|t| t.to_rfc3339()),
+        Some("2025-10-31T00:00:00+00:00".into())
+    );
+    // A configured zone is used.
+    let (tokyo, _) = parse_range(Some("2025-10-31"), None, chrono_tz::Asia::Tokyo).expect("tokyo");
+    assert_eq!(
+        tokyo.map(|t| t.to_rfc3339()),
+        Some("2025-10-30T15:00:00+00:00".into())
+    );
+    // Before 2019 São Paulo skipped midnight on the first day of daylight saving time.
+    let skipped = NaiveDate::from_ymd_opt(2018, 11, 4).expect("date");
+    assert_eq!(
+        start_of_day(skipped, DEFAULT_DESK_ZONE).map(|t| t.to_rfc3339()),
+        Some("2018-11-04T03:00:00+00:00".into()),
+        "01:00 local (-02:00) is the day's first instant"
+    );
 }

@@ -44,7 +44,7 @@ pub async fn export(
     params: Query<SignalParams>,
 ) -> Result<HttpResponse, Problem> {
     let format = format.validate()?;
-    let filter = params.validate()?;
+    let filter = params.validate(state.desk_zone)?;
     let mut remaining = filter.limit_given.then_some(filter.query.limit);
     if filter.matches_nothing {
         remaining = Some(0);

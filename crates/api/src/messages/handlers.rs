@@ -30,7 +30,7 @@ fn render(page: &MessagePage) -> Result<Vec<u8>, domain::ports::StoreError> {
 }
 
 async fn list_archive(state: &ApiState, params: &MessageParams) -> Result<HttpResponse, Problem> {
-    let query = params.validate()?;
+    let query = params.validate(state.desk_zone)?;
     let page = state.ports.archive.list_messages(&query).await?;
     Ok(json_bytes(render(&page)?, None))
 }
@@ -100,7 +100,7 @@ pub async fn reparse(
     let instant = |field: &str, v: &Option<serde_json::Value>, end: bool| match v {
         None => Ok(None),
         Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
-        Some(serde_json::Value::String(s)) => parse_iso(field, s, end).map(Some),
+        Some(serde_json::Value::String(s)) => parse_iso(field, s, end, state.desk_zone).map(Some),
         Some(serde_json::Value::Number(n)) => {
             let ms = n.as_i64().or_else(|| {
                 n.as_f64()

@@ -1,5 +1,6 @@
 //! The filters of `/messages` and `/forwarded-messages`.
 
+use chrono_tz::Tz;
 use domain::ports::{MessageOutcome, MessageQuery};
 use serde::Deserialize;
 use service_kit::Problem;
@@ -39,17 +40,19 @@ pub struct MessageParams {
     #[serde(rename = "channelId")]
     #[param(rename = "channelId", schema_with = channel_id_schema)]
     pub channel_id: Option<String>,
-    /// Message time at or after: ISO date, ISO date-time or epoch milliseconds.
+    /// Message time at or after: ISO date (a day of the desk's time zone, America/Sao_Paulo by
+    /// default), ISO date-time with offset, or epoch milliseconds.
     #[param(schema_with = instant_schema)]
     pub from: Option<String>,
-    /// Message time at or before: ISO date (whole day), ISO date-time or epoch milliseconds.
+    /// Message time at or before: ISO date (the whole day in the desk's time zone), ISO
+    /// date-time with offset, or epoch milliseconds.
     #[param(schema_with = instant_schema)]
     pub to: Option<String>,
 }
 
 impl MessageParams {
-    /// Validates into a domain query.
-    pub fn validate(&self) -> Result<MessageQuery, Problem> {
+    /// Validates into a domain query, dates as days of `zone`.
+    pub fn validate(&self, zone: Tz) -> Result<MessageQuery, Problem> {
         let limit = parse_limit(self.limit.as_deref(), DEFAULT_LIMIT)?;
         let cursor = parse_cursor(&self.cursor, cursor::decode_message)?;
         let outcomes = match given(&self.outcome) {
@@ -59,7 +62,7 @@ impl MessageParams {
         let channel = parse_channel_id("channel", &self.channel)?;
         let legacy = parse_channel_id("channelId", &self.channel_id)?;
         let channel = channel.or(legacy);
-        let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref())?;
+        let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref(), zone)?;
         Ok(MessageQuery {
             limit,
             cursor,

@@ -39,7 +39,7 @@ pub async fn list(
     state: web::Data<ApiState>,
     params: Query<SignalParams>,
 ) -> Result<HttpResponse, Problem> {
-    let filter = params.validate()?;
+    let filter = params.validate(state.desk_zone)?;
     if filter.matches_nothing {
         let empty = SignalPage {
             rows: Vec::new(),

@@ -1,5 +1,6 @@
 //! The filters of `/signals` (and `/signals/export`), validated into a domain query.
 
+use chrono_tz::Tz;
 use domain::ports::SignalQuery;
 use serde::Deserialize;
 use service_kit::Problem;
@@ -53,11 +54,13 @@ pub struct SignalParams {
     /// Case-insensitive substring of the asset or of the message text.
     #[param(schema_with = text_schema)]
     pub search: Option<String>,
-    /// Message time at or after: ISO date (start of that day, UTC), ISO date-time, or epoch
+    /// Message time at or after: ISO date (the start of that day in the desk's time zone,
+    /// America/Sao_Paulo by default), ISO date-time with its offset (as given), or epoch
     /// milliseconds.
     #[param(schema_with = instant_schema)]
     pub from: Option<String>,
-    /// Message time at or before: ISO date (the whole day, UTC, inclusive), ISO date-time, or
+    /// Message time at or before: ISO date (the whole day in the desk's time zone,
+    /// America/Sao_Paulo by default, inclusive), ISO date-time with its offset (as given), or
     /// epoch milliseconds. Before `from`, nothing matches.
     #[param(schema_with = instant_schema)]
     pub to: Option<String>,
@@ -75,8 +78,8 @@ pub struct SignalFilter {
 }
 
 impl SignalParams {
-    /// Validates into a domain query.
-    pub fn validate(&self) -> Result<SignalFilter, Problem> {
+    /// Validates into a domain query, dates as days of `zone`.
+    pub fn validate(&self, zone: Tz) -> Result<SignalFilter, Problem> {
         let limit_given = given(&self.limit).is_some();
         let limit = parse_limit(self.limit.as_deref(), DEFAULT_LIMIT)?;
         let cursor = parse_cursor(&self.cursor, cursor::decode_signal)?;
@@ -87,7 +90,7 @@ impl SignalParams {
             .map(|raw| one_of("status", raw, &STATUS_VALUES).map(str::to_owned))
             .transpose()?;
         let search = text("search", &self.search)?;
-        let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref())?;
+        let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref(), zone)?;
         let empty_window = matches!((from, to), (Some(f), Some(t)) if t < f);
         Ok(SignalFilter {
             query: SignalQuery {

@@ -25,7 +25,7 @@ pub async fn stats(
     state: web::Data<ApiState>,
     params: Query<StatsParams>,
 ) -> Result<HttpResponse, Problem> {
-    let (query, key) = params.validate(state.ports.clock.now())?;
+    let (query, key) = params.validate(state.ports.clock.now(), state.desk_zone)?;
     let Some(query) = query else {
         let none = domain::ports::SignalStats {
             total: 0,

@@ -1,6 +1,7 @@
 //! The filters of `/signals/stats`.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use domain::ports::StatsQuery;
 use serde::Deserialize;
 use service_kit::Problem;
@@ -22,10 +23,12 @@ fn top_schema() -> RefOr<Schema> {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
-    /// Hours at or after (default: 7 days before `to`). ISO date, ISO date-time or epoch ms.
+    /// Hours at or after (default: 7 days before `to`). ISO date (a day of the desk's time
+    /// zone, America/Sao_Paulo by default), ISO date-time with offset, or epoch ms.
     #[param(schema_with = instant_schema)]
     pub from: Option<String>,
-    /// Hours at or before (default: now). ISO date (whole day), ISO date-time or epoch ms.
+    /// Hours at or before (default: now). ISO date (the whole day in the desk's time zone),
+    /// ISO date-time with offset, or epoch ms.
     #[param(schema_with = instant_schema)]
     pub to: Option<String>,
     /// Only this channel id.
@@ -46,8 +49,12 @@ impl StatsParams {
     /// Validates into a domain query. `now` resolves the default window; the cache key is
     /// built from the parameters as given, so a default window stays one cache entry.
     /// `None` as the query means nothing can match (an asset word that is no ticker).
-    pub fn validate(&self, now: DateTime<Utc>) -> Result<(Option<StatsQuery>, String), Problem> {
-        let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref())?;
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        zone: Tz,
+    ) -> Result<(Option<StatsQuery>, String), Problem> {
+        let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref(), zone)?;
         let channel = parse_channel_id("channel", &self.channel)?;
         let (asset, no_asset) = parse_asset(&self.asset)?;
         let top = parse_bounded("top", self.top.as_deref(), 50, 500)?;
