@@ -241,7 +241,7 @@ async fn down_then_up_rebuilds_the_schema() {
         .await
         .expect("down 1");
     assert_eq!(one, [ALL[ALL.len() - 1]]);
-    let rest = migrations::down(&db.url, 10, LOCK_TIMEOUT)
+    let rest = migrations::down(&db.url, ALL.len() as u32, LOCK_TIMEOUT)
         .await
         .expect("down all");
     assert_eq!(rest.len(), ALL.len() - 1);
@@ -334,7 +334,7 @@ async fn plain_postgres_15_migrates_up_down_and_up() {
     assert_eq!(caps.aggregate, AggregateMode::MaterializedView);
     assert_eq!(caps.retention, RetentionMode::Delete);
     assert_eq!(
-        migrations::down(&db.url, 10, LOCK_TIMEOUT)
+        migrations::down(&db.url, ALL.len() as u32, LOCK_TIMEOUT)
             .await
             .expect("down")
             .len(),
