@@ -72,7 +72,7 @@ pub async fn list_legacy(
 #[utoipa::path(
     post, path = "/messages/reparse", tag = "messages", operation_id = "reparse_messages",
     params(ReparseParams),
-    request_body(content = ReparseBody, content_type = "application/json"),
+    request_body(content = Option<ReparseBody>, content_type = "application/json", description = "Optional: without a body (or with `dry_run=true` in the query) the defaults apply"),
     security(("api_key" = [])),
     responses((status = 200, description = "What changed", body = ReparseReportBody))
 )]
