@@ -89,11 +89,16 @@ pub async fn reparse(
             .get(header::CONTENT_LENGTH)
             .is_none_or(|len| len.as_bytes() == b"0");
     let body = if no_body {
-        serde_json::Value::Object(serde_json::Map::new())
+        serde_json::Value::Null
     } else {
         Json::<serde_json::Value>::from_request(&req, &mut payload.into_inner())
             .await?
             .into_inner()
+    };
+    // No body and a JSON `null` body both mean "the defaults" (the document says it is optional).
+    let body = match body {
+        serde_json::Value::Null => serde_json::Value::Object(serde_json::Map::new()),
+        other => other,
     };
     let mut body: ReparseBody = object_body(body)?;
     body.dry_run |= params.dry_run.unwrap_or(false);
