@@ -10,6 +10,9 @@ pub enum AggregateMode {
     ContinuousAggregate,
     /// A plain materialized view the service refreshes (`REFRESH ... CONCURRENTLY`).
     MaterializedView,
+    /// Exact rollups kept by triggers (`m20251207_000013_exact_rollups`), the same on every
+    /// edition.
+    Rollup,
 }
 
 /// How old raw messages and processing stats are removed.
@@ -29,6 +32,7 @@ impl AggregateMode {
         match self {
             AggregateMode::ContinuousAggregate => "continuous_aggregate",
             AggregateMode::MaterializedView => "materialized_view",
+            AggregateMode::Rollup => "rollup",
         }
     }
 }
@@ -73,6 +77,7 @@ impl Capabilities {
         let aggregate = match row.try_get::<String>("", "aggregate_mode")?.as_str() {
             "continuous_aggregate" => AggregateMode::ContinuousAggregate,
             "materialized_view" => AggregateMode::MaterializedView,
+            "rollup" => AggregateMode::Rollup,
             other => {
                 return Err(DbErr::Migration(format!(
                     "unknown aggregate_mode '{other}'"

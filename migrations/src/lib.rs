@@ -11,7 +11,9 @@
 //! The import of the legacy data lives in `crates/legacy-import`; the binary's `import-legacy`
 //! and `rollback-import` commands call it.
 
+mod adopt;
 mod capabilities;
+mod edition;
 mod m20251101_000001_foundation;
 mod m20251101_000002_signals;
 mod m20251101_000003_message_archive;
@@ -23,8 +25,10 @@ mod m20251106_000009_delivery_keys;
 mod m20251128_000010_positive_prices;
 mod m20251205_000011_search_index_per_week;
 mod m20251206_000012_channel_label_learned;
+mod m20251207_000013_exact_rollups;
 mod runner;
 pub mod testing;
 
 pub use capabilities::{AggregateMode, Capabilities, RetentionMode};
+pub use edition::{RetentionApplied, ServerEdition, server_report};
 pub use runner::{MigrateError, MigrationState, Migrator, down, redact_url, status, up};

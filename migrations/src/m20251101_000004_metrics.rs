@@ -4,6 +4,7 @@
 //! unique index (so the service can `REFRESH ... CONCURRENTLY`) and the service applies retention.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::ConnectionTrait;
 
 use crate::capabilities::{AggregateMode, Capabilities, RetentionMode, required_extension_schema};
 
@@ -83,19 +84,44 @@ SELECT {ts}.add_continuous_aggregate_policy('metrics.signals_hourly'::pg_catalog
     )
 }
 
-/// Raw messages and processing stats are kept 30 days; signals are kept.
-fn policies(ts: &str) -> String {
+/// Raw messages and processing stats are kept 30 days; signals are kept. Removed by
+/// `m20251207_000013_exact_rollups` (the maintenance run applies the configured retention).
+pub(crate) fn retention_policies(ts: &str) -> String {
     format!(
         r#"
 SELECT {ts}.add_retention_policy('forwarded_messages.messages'::pg_catalog.regclass,
   INTERVAL '30 days', if_not_exists => TRUE);
 SELECT {ts}.add_retention_policy('metrics.processing_stats'::pg_catalog.regclass,
   INTERVAL '30 days', if_not_exists => TRUE);
+"#
+    )
+}
+
+fn policies(ts: &str) -> String {
+    format!(
+        r#"{retention}
 ALTER TABLE metrics.processing_stats SET (timescaledb.compress, timescaledb.compress_orderby = 'recorded_at DESC');
 SELECT {ts}.add_compression_policy('metrics.processing_stats'::pg_catalog.regclass,
   INTERVAL '7 days', if_not_exists => TRUE);
-"#
+"#,
+        retention = retention_policies(ts)
     )
+}
+
+/// Creates `metrics.signals_hourly` as the recorded mode says (also the down of
+/// `m20251207_000013_exact_rollups`).
+pub(crate) async fn create_aggregate<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let caps = Capabilities::read(db).await?;
+    match (caps.aggregate, caps.hypertables) {
+        (AggregateMode::ContinuousAggregate, true) => {
+            let ts = required_extension_schema(db, "timescaledb").await?;
+            db.execute_unprepared(&continuous_aggregate(&ts)).await?;
+        }
+        _ => {
+            db.execute_unprepared(&materialized_view()).await?;
+        }
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -116,14 +142,7 @@ impl MigrationTrait for Migration {
         } else {
             None
         };
-        match (caps.aggregate, &ts) {
-            (AggregateMode::ContinuousAggregate, Some(ts)) => {
-                db.execute_unprepared(&continuous_aggregate(ts)).await?;
-            }
-            _ => {
-                db.execute_unprepared(&materialized_view()).await?;
-            }
-        }
+        create_aggregate(db).await?;
         if let (RetentionMode::Policy, Some(ts)) = (caps.retention, &ts) {
             db.execute_unprepared(&policies(ts)).await?;
         }

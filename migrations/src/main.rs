@@ -141,6 +141,15 @@ enum Error {
     Legacy(#[from] LegacyError),
 }
 
+/// `30 days`, or `keep` for 0.
+fn days(n: i32) -> String {
+    if n == 0 {
+        "keep".to_owned()
+    } else {
+        format!("{n} days")
+    }
+}
+
 async fn run(cli: Cli, url: &str) -> Result<(), Error> {
     let lock_timeout = Duration::from_secs(cli.lock_timeout);
     match cli.command {
@@ -175,6 +184,8 @@ async fn run(cli: Cli, url: &str) -> Result<(), Error> {
                 states.len() - pending,
                 states.len()
             );
+            let (server, retention) = migrations::server_report(url).await?;
+            println!("server    {} (running now)", server.describe());
             if let Some(c) = caps {
                 println!(
                     "mode      timescaledb={} license={} hypertables={} aggregate={} retention={}",
@@ -184,6 +195,30 @@ async fn run(cli: Cli, url: &str) -> Result<(), Error> {
                     c.aggregate.as_str(),
                     c.retention.as_str()
                 );
+                if c.timescaledb_license != server.timescaledb_license {
+                    println!(
+                        "note      the schema was first migrated under license={}; the server now runs {}: \
+                         answers are the same (exact rollups), only the recorded mode is used",
+                        c.timescaledb_license.as_deref().unwrap_or("none"),
+                        server
+                            .timescaledb_license
+                            .as_deref()
+                            .unwrap_or("no TimescaleDB")
+                    );
+                }
+            }
+            match retention {
+                Some(r) => println!(
+                    "retention messages={} signals={} by {} (last maintenance run {})",
+                    days(r.message_days),
+                    days(r.signal_days),
+                    r.method,
+                    r.applied_at
+                ),
+                None => println!(
+                    "retention not applied yet: the ingest's maintenance run applies \
+                     TP_CAPITAL_MESSAGE_RETENTION_DAYS / TP_CAPITAL_SIGNAL_RETENTION_DAYS"
+                ),
             }
         }
         Command::ImportLegacy {

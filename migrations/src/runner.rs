@@ -14,7 +14,7 @@ use crate::{
     m20251101_000004_metrics, m20251102_000005_revision_time, m20251104_000007_signal_changes,
     m20251105_000008_legacy_import, m20251106_000009_delivery_keys,
     m20251128_000010_positive_prices, m20251205_000011_search_index_per_week,
-    m20251206_000012_channel_label_learned,
+    m20251206_000012_channel_label_learned, m20251207_000013_exact_rollups,
 };
 
 /// The migrations, in order.
@@ -35,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251128_000010_positive_prices::Migration),
             Box::new(m20251205_000011_search_index_per_week::Migration),
             Box::new(m20251206_000012_channel_label_learned::Migration),
+            Box::new(m20251207_000013_exact_rollups::Migration),
         ]
     }
 }
@@ -143,7 +144,7 @@ impl LockedSession {
     }
 }
 
-async fn connect_one(url: &str) -> Result<DatabaseConnection, MigrateError> {
+pub(crate) async fn connect_one(url: &str) -> Result<DatabaseConnection, MigrateError> {
     probe(url).await?;
     let mut opts = ConnectOptions::new(url);
     opts.max_connections(1)
@@ -233,6 +234,9 @@ pub async fn up(
         let before = names_where(&states(&session.db).await?, false);
         Migrator::up(&session.db, steps).await?;
         let still_pending = names_where(&states(&session.db).await?, false);
+        if still_pending.is_empty() {
+            crate::adopt::adopt_timescaledb(&session.db).await?;
+        }
         Ok::<_, MigrateError>(
             before
                 .into_iter()

@@ -7,7 +7,7 @@ use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases, env_or_sk
 use migrations::{AggregateMode, RetentionMode};
 use sea_orm::sqlx::{AssertSqlSafe, Executor, PgConnection};
 
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "m20251101_000001_foundation",
     "m20251101_000002_signals",
     "m20251101_000003_message_archive",
@@ -19,6 +19,7 @@ const ALL: [&str; 11] = [
     "m20251128_000010_positive_prices",
     "m20251205_000011_search_index_per_week",
     "m20251206_000012_channel_label_learned",
+    "m20251207_000013_exact_rollups",
 ];
 
 /// A fresh database on the TimescaleDB server, with or without the extension installed.
@@ -40,7 +41,8 @@ async fn assert_all_applied(url: &str) {
     assert!(caps.is_some());
 }
 
-/// The archive's identity holds with a NULL edit date, and the aggregate refreshes concurrently.
+/// The archive's identity holds with a NULL edit date, and the rollup (with its pending deltas)
+/// counts a signal the moment it is written.
 async fn assert_schema_works(c: &mut PgConnection) {
     let insert = "INSERT INTO forwarded_messages.messages \
         (channel_id, message_id, message_date, edit_date, text, outcome, parser_version) \
@@ -75,29 +77,36 @@ async fn assert_schema_works(c: &mut PgConnection) {
         let code = refused.as_database_error().and_then(|e| e.code());
         assert_eq!(code.as_deref(), Some("23514"), "{refused}");
     }
-    c.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY metrics.signals_hourly")
-        .await
-        .expect("concurrent refresh");
+    let hourly = "SELECT {} FROM (SELECT * FROM metrics.signal_rollup UNION ALL \
+                  SELECT * FROM metrics.signal_rollup_delta) h \
+                  WHERE asset = 'BOVAW32' AND bucket = '2025-10-20T12:00:00Z'";
     assert_eq!(
-        scalar_i64(
-            c,
-            "SELECT signal_count FROM metrics.signals_hourly WHERE asset = 'BOVAW32' \
-             AND bucket = '2025-10-20T12:00:00Z'"
-        )
-        .await
-        .expect("query"),
+        scalar_i64(c, &hourly.replace("{}", "sum(signal_count)::bigint"))
+            .await
+            .expect("query"),
         1
     );
     // Upside of the canonical call: (3.5 - 1.06) / 1.06 = 230.19 %.
     assert_eq!(
         scalar_i64(
             c,
-            "SELECT round(avg_upside_pct)::bigint FROM metrics.signals_hourly WHERE asset = 'BOVAW32'"
+            &hourly.replace("{}", "round(sum(upside_sum) / sum(upside_n) * 100)::bigint")
         )
         .await
         .expect("query"),
         230
     );
+}
+
+/// The license the TimescaleDB server runs under (`apache`, `timescale`): tests assert against
+/// it, never against one edition.
+async fn server_license(c: &mut PgConnection) -> String {
+    use sea_orm::sqlx::Row;
+    c.fetch_one("SELECT current_setting('timescaledb.license', true) AS l")
+        .await
+        .expect("license")
+        .try_get::<String, _>("l")
+        .expect("license text")
 }
 
 #[tokio::test]
@@ -117,12 +126,15 @@ async fn timescale_up_is_idempotent_and_status_shows_all_applied() {
 
     let (_, caps) = migrations::status(&db.url).await.expect("status");
     let caps = caps.expect("capabilities recorded");
+    let mut c = db.connect().await.expect("connect");
     assert!(caps.hypertables);
-    assert_eq!(caps.timescaledb_license.as_deref(), Some("apache"));
-    assert_eq!(caps.aggregate, AggregateMode::MaterializedView);
+    assert_eq!(
+        caps.timescaledb_license.as_deref(),
+        Some(server_license(&mut c).await.as_str())
+    );
+    assert_eq!(caps.aggregate, AggregateMode::Rollup);
     assert_eq!(caps.retention, RetentionMode::DropChunks);
 
-    let mut c = db.connect().await.expect("connect");
     assert_eq!(
         scalar_i64(
             &mut c,
@@ -331,7 +343,7 @@ async fn plain_postgres_15_migrates_up_down_and_up() {
     let (_, caps) = migrations::status(&db.url).await.expect("status");
     let caps = caps.expect("capabilities");
     assert_eq!(caps.timescaledb_version, None);
-    assert_eq!(caps.aggregate, AggregateMode::MaterializedView);
+    assert_eq!(caps.aggregate, AggregateMode::Rollup);
     assert_eq!(caps.retention, RetentionMode::Delete);
     assert_eq!(
         migrations::down(&db.url, ALL.len() as u32, LOCK_TIMEOUT)
@@ -399,10 +411,133 @@ async fn the_binary_reports_status_and_fails_clearly() {
         "{out}"
     );
     assert!(
-        out.contains("aggregate=materialized_view retention=drop_chunks"),
+        out.contains("aggregate=rollup retention=drop_chunks"),
         "{out}"
     );
     for name in ALL {
         assert!(out.contains(&format!("applied   {name}")), "{out}");
     }
+}
+
+/// Rows and live-signal counts of a database, for the mode switch.
+async fn census(c: &mut PgConnection) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for sql in [
+        "SELECT count(*) FROM signals.signals",
+        "SELECT count(*) FROM signals.signals WHERE deleted_at IS NULL",
+        "SELECT count(*) FROM forwarded_messages.messages",
+        "SELECT count(*) FROM signals.status_events",
+        "SELECT COALESCE(sum(signal_count), 0)::bigint FROM (SELECT signal_count FROM metrics.signal_rollup \
+         UNION ALL SELECT signal_count FROM metrics.signal_rollup_delta) x",
+        "SELECT COALESCE(sum(n), 0)::bigint FROM (SELECT n FROM metrics.channel_message_totals \
+         UNION ALL SELECT n FROM metrics.channel_message_delta) x",
+    ] {
+        counts.push(scalar_i64(c, sql).await.expect(sql));
+    }
+    counts
+}
+
+/// The switch we can run here: a database migrated on plain PostgreSQL, dumped and restored
+/// onto the TimescaleDB server (Apache build). `up` finds TimescaleDB installed and turns the
+/// tables into hypertables: every row kept, the rollups exact, the new mode recorded.
+#[tokio::test]
+async fn a_plain_database_moved_to_timescaledb_becomes_hypertables_keeping_every_row() {
+    let test = "plain_to_timescaledb_switch";
+    let (Some(plain), Some(plain_admin)) = (
+        env_or_skip("TP_CAPITAL_PLAIN_PG_URL", test),
+        env_or_skip("TP_PLAIN_PG_SUPERUSER_URL", test),
+    ) else {
+        return;
+    };
+    let Some(target) = timescale_db(test, true).await else {
+        return;
+    };
+    let source = FreshDb::create(&plain, &plain_admin, false)
+        .await
+        .expect("plain database");
+    migrations::up(&source.url, None, LOCK_TIMEOUT)
+        .await
+        .expect("up on plain");
+    let mut c = source.connect().await.expect("connect");
+    c.execute(
+        "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, \
+         entry_min, entry_max, targets, target_final, stop, raw_message, parser_version, deleted_at) \
+         SELECT -7, g, now() - g * interval '5 days', 'PETR4', 'long', 1.04, 1.06, '{1.15}', 3.5, 0.7, \
+                'Ativo: PETR4', 't', CASE WHEN g % 10 = 0 THEN now() END \
+         FROM generate_series(1, 100) g",
+    )
+    .await
+    .expect("signals");
+    c.execute(
+        "INSERT INTO forwarded_messages.messages (channel_id, message_id, message_date, text, outcome, parser_version) \
+         SELECT -7, g, now() - g * interval '5 days', 'x', 'signal', 't' FROM generate_series(1, 100) g",
+    )
+    .await
+    .expect("messages");
+    let before = census(&mut c).await;
+    assert_eq!(before[..3], [100, 90, 100]);
+    assert_eq!((before[4], before[5]), (90, 100), "rollups exact on plain");
+
+    let dump = Command::new("pg_dump")
+        .args(["--no-owner", "--no-acl", "--no-comments", "-d", &source.url])
+        .output()
+        .expect("pg_dump");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut psql = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &target.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    use std::io::Write;
+    psql.stdin
+        .take()
+        .expect("stdin")
+        .write_all(&dump.stdout)
+        .expect("restore");
+    assert!(psql.wait().expect("psql").success(), "restore failed");
+
+    let (_, caps) = migrations::status(&target.url).await.expect("status");
+    assert!(!caps.expect("caps").hypertables, "restored in plain mode");
+    assert!(
+        migrations::up(&target.url, None, LOCK_TIMEOUT)
+            .await
+            .expect("up on timescaledb")
+            .is_empty(),
+        "no migration pending, only the switch"
+    );
+    let (_, caps) = migrations::status(&target.url).await.expect("status");
+    let caps = caps.expect("caps");
+    assert!(caps.hypertables);
+    assert!(caps.timescaledb_version.is_some());
+    assert_eq!(caps.retention, RetentionMode::DropChunks);
+    let mut t = target.connect().await.expect("connect");
+    assert_eq!(
+        census(&mut t).await,
+        before,
+        "every row kept, rollups equal"
+    );
+    assert_eq!(
+        scalar_i64(
+            &mut t,
+            "SELECT count(*) FROM timescaledb_information.hypertables WHERE \
+             (hypertable_schema, hypertable_name) IN (('signals', 'signals'), \
+             ('forwarded_messages', 'messages'), ('metrics', 'processing_stats'))"
+        )
+        .await
+        .expect("hypertables"),
+        3
+    );
+    // The triggers work on the chunks: a new signal counts at once.
+    t.execute(
+        "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, raw_message, parser_version) \
+         VALUES (-7, 1000, now() - interval '3 days', 'VALE3', 'long', 'x', 't')",
+    )
+    .await
+    .expect("insert after the switch");
+    assert_eq!(census(&mut t).await[4], 91);
 }

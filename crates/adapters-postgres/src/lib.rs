@@ -5,15 +5,19 @@
 //! transaction mode. No sea-orm or sqlx type appears in this crate's public API: errors are the
 //! domain's [`StoreError`](domain::ports::StoreError).
 
+mod edition;
 mod error;
 mod maintenance;
 mod read;
 mod reads;
+mod rollups;
 mod rows;
+mod stats;
 mod status_counts;
 mod store;
 mod write;
 
+pub use edition::DatabaseEdition;
 pub use maintenance::{
     AggregateMode, MaintenanceReport, Removed, Retention, RetentionMode, StoreCapabilities,
 };

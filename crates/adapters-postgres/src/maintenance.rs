@@ -1,19 +1,20 @@
-//! Periodic upkeep the database cannot do alone in every mode: refreshing the hourly aggregate
-//! and applying retention, as the mode recorded by the migrations in `metrics.capabilities`
-//! says (policies under the Timescale license, `drop_chunks` with the Apache build, `DELETE` on
-//! plain PostgreSQL), and giving each closed week of `signals.signals` its search indexes
+//! Periodic upkeep, the same on every edition: expiring signals whose validity passed, applying
+//! the configured retention (`drop_chunks` on hypertables, `DELETE` on plain PostgreSQL; no
+//! Timescale policy, see migration `m20251207_000013`), folding the exact rollups' deltas, and giving each closed week of `signals.signals` its search indexes
 //! (migration `m20251205_000011`: the week still receiving messages has none, so ingest does not
 //! pay for them). Safe to call from every replica: one runs it, the others skip.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::ports::StoreError;
+use domain::model::b3_today;
+use domain::ports::{SignalEvent, StoreError};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
 };
 
 use crate::error::map_db_err;
+use crate::rollups;
 use crate::store::{PgStore, timed};
 
 /// The transaction-scoped advisory lock key of maintenance (`tpcmaint`).
@@ -22,19 +23,33 @@ const LOCK_KEY: i64 = 0x7470_636d_6169_6e74;
 /// Upper bound of one maintenance run.
 const MAINTENANCE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How the hourly aggregate is maintained.
+/// How statistics are aggregated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AggregateMode {
-    /// A continuous aggregate with a refresh policy: nothing to do here.
+    /// A continuous aggregate (before migration `m20251207_000013`).
     ContinuousAggregate,
-    /// A materialized view, refreshed by [`PgStore::maintenance`].
+    /// A materialized view (before migration `m20251207_000013`).
     MaterializedView,
+    /// Exact rollups kept by triggers, folded by [`PgStore::maintenance`]: every edition.
+    Rollup,
+}
+
+impl AggregateMode {
+    /// The name stored in `metrics.capabilities`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregateMode::ContinuousAggregate => "continuous_aggregate",
+            AggregateMode::MaterializedView => "materialized_view",
+            AggregateMode::Rollup => "rollup",
+        }
+    }
 }
 
 /// How retention is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetentionMode {
-    /// TimescaleDB retention policies: nothing to do here.
+    /// TimescaleDB retention policies (before migration `m20251207_000013`); treated as
+    /// [`RetentionMode::DropChunks`].
     Policy,
     /// `drop_chunks` on the hypertables.
     DropChunks,
@@ -66,6 +81,26 @@ pub struct Retention {
     pub signals: Option<Duration>,
 }
 
+impl RetentionMode {
+    /// The name stored in `metrics.capabilities`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Policy => "policy",
+            RetentionMode::DropChunks => "drop_chunks",
+            RetentionMode::Delete => "delete",
+        }
+    }
+}
+
+impl Retention {
+    /// Whole days of `keep`, 0 for keep-forever (as `TP_CAPITAL_*_RETENTION_DAYS` say).
+    pub fn days(keep: Option<Duration>) -> i32 {
+        keep.map_or(0, |d| {
+            i32::try_from(d.as_secs() / (24 * 3600)).unwrap_or(i32::MAX)
+        })
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         const DAY: u64 = 24 * 3600;
@@ -93,8 +128,10 @@ pub enum Removed {
 pub struct MaintenanceReport {
     /// Another replica held the maintenance lock: this run did nothing.
     pub skipped: bool,
-    /// The materialized view was refreshed.
-    pub aggregate_refreshed: bool,
+    /// Rollup deltas folded into the rollups.
+    pub deltas_folded: u64,
+    /// Signals this run marked `expired` (their validity passed), as events to publish.
+    pub expired: Vec<SignalEvent>,
     /// Raw messages removed.
     pub messages: Removed,
     /// Processing stats removed.
@@ -149,6 +186,7 @@ impl PgStore {
             let aggregate = match get("aggregate_mode")?.as_str() {
                 "continuous_aggregate" => AggregateMode::ContinuousAggregate,
                 "materialized_view" => AggregateMode::MaterializedView,
+                "rollup" => AggregateMode::Rollup,
                 other => {
                     return Err(StoreError::Internal(format!(
                         "unknown aggregate mode '{other}'"
@@ -206,7 +244,8 @@ impl PgStore {
             if locked != Some(true) {
                 return Ok(MaintenanceReport {
                     skipped: true,
-                    aggregate_refreshed: false,
+                    deltas_folded: 0,
+                    expired: Vec::new(),
                     messages: Removed::Nothing,
                     processing_stats: Removed::Nothing,
                     signals: Removed::Nothing,
@@ -214,6 +253,7 @@ impl PgStore {
                 });
             }
             let ts = extension_schema(&tx, "timescaledb").await?;
+            let expired = rollups::expire_signals(&tx, b3_today(now), now).await?;
             let messages = expire(
                 &tx,
                 &caps,
@@ -238,14 +278,19 @@ impl PgStore {
                 Some(keep) => Removed::Rows(expire_signals(&tx, cutoff(now, keep)?).await?),
                 None => Removed::Nothing,
             };
-            let aggregate_refreshed = caps.aggregate == AggregateMode::MaterializedView;
-            if aggregate_refreshed {
-                tx.execute_unprepared(
-                    "REFRESH MATERIALIZED VIEW CONCURRENTLY metrics.signals_hourly",
-                )
-                .await
-                .map_err(|e| map_db_err("maintenance: refresh signals_hourly", e))?;
-            }
+            let deltas_folded = rollups::fold_deltas(&tx).await?;
+            let method = match (caps.retention, &ts) {
+                (RetentionMode::Delete, _) | (_, None) => "delete",
+                _ => "drop_chunks",
+            };
+            rollups::record_retention(
+                &tx,
+                Retention::days(retention.messages),
+                Retention::days(retention.signals),
+                method,
+                now,
+            )
+            .await?;
             tx.commit()
                 .await
                 .map_err(|e| map_db_err("maintenance: commit", e))?;
@@ -257,7 +302,8 @@ impl PgStore {
             };
             Ok(MaintenanceReport {
                 skipped: false,
-                aggregate_refreshed,
+                deltas_folded,
+                expired,
                 messages,
                 processing_stats,
                 signals,
@@ -403,8 +449,10 @@ async fn expire(
     let before = cutoff(now, keep)?;
     let what = format!("maintenance: retention of {table}");
     match (caps.retention, ts) {
-        (RetentionMode::Policy, _) => Ok(Removed::Nothing),
-        (RetentionMode::DropChunks, Some(ts)) => {
+        (RetentionMode::DropChunks | RetentionMode::Policy, Some(ts)) if caps.hypertables => {
+            if table == "forwarded_messages.messages" {
+                rollups::count_dropped_messages(tx, before).await?;
+            }
             let sql = format!(
                 "SELECT count(*) FROM {ts}.drop_chunks('{table}'::pg_catalog.regclass, older_than => $1::timestamptz)"
             );

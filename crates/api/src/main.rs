@@ -119,6 +119,15 @@ async fn run(config: ApiConfig) -> Result<(), String> {
     served.map_err(|e| format!("cannot serve on {bind}: {e}"))
 }
 
+/// The database edition and mode `/health` shows.
+async fn database_edition(store: &PgStore) -> Result<service_kit::health::DatabaseEdition, String> {
+    let e = store.edition().await.map_err(|e| e.to_string())?;
+    Ok(service_kit::health::DatabaseEdition {
+        server: e.server,
+        mode: e.mode,
+    })
+}
+
 /// Connects the real adapters (or, in dev mode without URLs, the in-memory ones) and the health
 /// checks over them.
 async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, Health), String> {
@@ -140,6 +149,11 @@ async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, He
         )
         .await
         .map_err(|e| e.to_string())?;
+        let edition = store.clone();
+        health = health.with_edition(move || {
+            let store = edition.clone();
+            async move { database_edition(&store).await }
+        });
         let probe = store.clone();
         health = health.with_check(FnCheck::new(Component::Database, move || {
             let store = probe.clone();

@@ -56,6 +56,9 @@ enum Command {
     Serve,
     /// Exit 0 when the running service answers its readiness endpoint (container healthchecks).
     Healthcheck,
+    /// Run the maintenance once and exit (signal expiry, retention, rollup folding), as `serve`
+    /// does every TP_CAPITAL_MAINTENANCE_INTERVAL_SECS; safe while `serve` runs.
+    Maintain,
     /// Ask the gateway for a channel's recent history and store it (safe while `serve` runs).
     Backfill {
         /// The channel id (`-1001649127710`).
@@ -70,7 +73,7 @@ enum Command {
     },
 }
 
-const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest reparse [--dry-run] | tp-capital-ingest serve | tp-capital-ingest healthcheck | tp-capital-ingest backfill --channel <id> [--since YYYY-MM-DD] [--limit N]";
+const USAGE: &str = "usage: tp-capital-ingest parse [--date YYYY-MM-DD] [--explain] < message.txt | tp-capital-ingest reparse [--dry-run] | tp-capital-ingest serve | tp-capital-ingest healthcheck | tp-capital-ingest maintain | tp-capital-ingest backfill --channel <id> [--since YYYY-MM-DD] [--limit N]";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             Ok(config) => service_kit::probe::run(SERVICE, config.http().bind),
             Err(code) => code,
         },
+        Command::Maintain => maintain(),
         Command::Backfill {
             channel,
             since,
@@ -128,6 +132,54 @@ fn serve() -> ExitCode {
             eprintln!("{SERVICE}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `maintain`: one maintenance run with the configured retention; prints what it did.
+fn maintain() -> ExitCode {
+    let config = match service_kit::config::load_or_exit::<IngestConfig>(SERVICE) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let (store, redis) = connect(&config).await?;
+        let outcome = maintenance::run(
+            &store,
+            &redis.cache(),
+            &redis.events(),
+            &retention(&config),
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| e.to_string());
+        redis.shutdown().await;
+        store.close().await;
+        outcome
+    });
+    match result {
+        Ok(RunOutcome::Done(what)) => {
+            println!("{what}");
+            ExitCode::SUCCESS
+        }
+        Ok(RunOutcome::Skipped) => {
+            println!("skipped: another process holds the maintenance lock");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{SERVICE} maintain: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The configured retention (`0` days = keep).
+fn retention(config: &IngestConfig) -> Retention {
+    const DAY: u64 = 24 * 3600;
+    let days = |d: u32| (d > 0).then(|| Duration::from_secs(u64::from(d) * DAY));
+    Retention {
+        messages: days(config.message_retention_days),
+        processing_stats: days(config.message_retention_days),
+        signals: days(config.signal_retention_days),
     }
 }
 
@@ -206,7 +258,7 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     let service = service(&store, &redis);
     watch_pools(&store, &redis);
     spawn_signal_gauges(Arc::new(store.clone()), SIGNAL_GAUGE_PERIOD);
-    spawn_maintenance(&store, &config);
+    spawn_maintenance(&store, &redis, &config);
     let ingestion = Ingestion::new(service);
     let breaker = start_consumer(&config, &store, &ingestion)?;
     let health = web::Data::new(health(&store, &redis, breaker));
@@ -267,7 +319,17 @@ fn start_consumer(
 
 fn health(store: &PgStore, redis: &Redis, breaker: Option<Breaker>) -> Health {
     let (store, redis) = (store.clone(), redis.clone());
-    let health = Health::new(env!("CARGO_PKG_VERSION"));
+    let edition = store.clone();
+    let health = Health::new(env!("CARGO_PKG_VERSION")).with_edition(move || {
+        let store = edition.clone();
+        async move {
+            let e = store.edition().await.map_err(|e| e.to_string())?;
+            Ok(service_kit::health::DatabaseEdition {
+                server: e.server,
+                mode: e.mode,
+            })
+        }
+    });
     let health = match breaker {
         Some(breaker) => health.with_check(FnCheck::new(Component::Gateway, move || {
             let reason = breaker.reason();
@@ -306,32 +368,28 @@ fn watch_pools(store: &PgStore, redis: &Redis) {
     });
 }
 
-fn spawn_maintenance(store: &PgStore, config: &IngestConfig) {
+fn spawn_maintenance(store: &PgStore, redis: &Redis, config: &IngestConfig) {
     maintenance::register_metrics();
     if config.maintenance_interval_secs == 0 {
+        tracing::warn!(
+            "TP_CAPITAL_MAINTENANCE_INTERVAL_SECS=0: no retention, expiry or rollup folding here"
+        );
         return;
     }
-    const DAY: u64 = 24 * 3600;
-    let days = |d: u32| (d > 0).then(|| Duration::from_secs(u64::from(d) * DAY));
-    let retention = Retention {
-        messages: days(config.message_retention_days),
-        processing_stats: days(config.message_retention_days),
-        signals: days(config.signal_retention_days),
-    };
-    let store = store.clone();
+    let retention = retention(config);
+    tracing::info!(
+        message_retention_days = config.message_retention_days,
+        signal_retention_days = config.signal_retention_days,
+        "effective retention (0 = keep), applied by the maintenance run on every edition"
+    );
+    let (store, cache, events) = (store.clone(), redis.cache(), redis.events());
     maintenance::spawn(
         Duration::from_secs(30),
         Duration::from_secs(config.maintenance_interval_secs),
         move || {
-            let (store, retention) = (store.clone(), retention.clone());
-            async move {
-                let report = store.maintenance(&retention, Utc::now()).await?;
-                Ok(if report.skipped {
-                    RunOutcome::Skipped
-                } else {
-                    RunOutcome::Done(format!("{report:?}"))
-                })
-            }
+            let (store, cache, events) = (store.clone(), cache.clone(), events.clone());
+            let retention = retention.clone();
+            async move { maintenance::run(&store, &cache, &events, &retention, Utc::now()).await }
         },
     );
 }

@@ -1,11 +1,13 @@
-//! The periodic upkeep the database cannot do alone in every mode (hourly aggregate refresh,
-//! retention), run by the ingest service on a timer. Failures are logged and counted, never
-//! fatal: the next tick tries again.
+//! The periodic upkeep, the same on every database edition (signal expiry, retention, folding
+//! the exact rollups), run by the ingest service on a timer. Failures are logged and counted,
+//! never fatal: the next tick tries again.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use domain::ports::StoreError;
+use adapters_postgres::{PgStore, Removed, Retention};
+use chrono::{DateTime, Utc};
+use domain::ports::{SignalCache, SignalEvents, StoreError};
 
 /// Maintenance runs, by `result` (`ok`, `skipped`, `error`).
 pub const RUNS: &str = "tpcapital_maintenance_runs_total";
@@ -85,4 +87,40 @@ where
             None
         }
     }
+}
+
+/// One run as the service does it: the store's upkeep in one transaction, then, once committed,
+/// a cache invalidation when readers would see a change (expired signals, retention deletes) and
+/// a `status_changed` event per expired signal. A failed invalidation or publish is logged, not
+/// fatal: cached entries also expire by themselves.
+pub async fn run(
+    store: &PgStore,
+    cache: &dyn SignalCache,
+    events: &dyn SignalEvents,
+    retention: &Retention,
+    now: DateTime<Utc>,
+) -> Result<RunOutcome, StoreError> {
+    let report = store.maintenance(retention, now).await?;
+    if report.skipped {
+        return Ok(RunOutcome::Skipped);
+    }
+    let removed = |r: Removed| matches!(r, Removed::Chunks(n) | Removed::Rows(n) if n > 0);
+    let changed = !report.expired.is_empty() || removed(report.messages) || removed(report.signals);
+    if changed && let Err(e) = cache.invalidate_all().await {
+        tracing::warn!(error = %e, "maintenance: cache invalidation failed");
+    }
+    let unpublished = events.publish_all(&report.expired).await;
+    if unpublished > 0 {
+        tracing::warn!(unpublished, "maintenance: expiry events not published");
+    }
+    Ok(RunOutcome::Done(format!(
+        "expired {} signals, messages {:?}, processing stats {:?}, signals {:?}, \
+         {} rollup deltas folded, {} search indexes built",
+        report.expired.len(),
+        report.messages,
+        report.processing_stats,
+        report.signals,
+        report.deltas_folded,
+        report.search_indexes_built.len()
+    )))
 }

@@ -131,7 +131,25 @@ pub struct HealthReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub reason: Option<String>,
+    /// The database edition running and the schema's mode, when the database answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub database_edition: Option<DatabaseEdition>,
 }
+
+/// The database server as it runs now and the mode the schema is in (answers do not depend on
+/// either: statistics come from exact rollups on every edition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"server": "PostgreSQL 17.6, TimescaleDB 2.19.3 (apache)", "mode": "hypertables=true aggregate=rollup retention=drop_chunks"}))]
+pub struct DatabaseEdition {
+    /// PostgreSQL version, TimescaleDB version and license, as running now.
+    pub server: String,
+    /// The mode recorded in `metrics.capabilities`.
+    pub mode: String,
+}
+
+type EditionFn =
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<DatabaseEdition, String>> + Send>> + Send + Sync;
 
 /// The body of `/health/live`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -149,6 +167,7 @@ pub struct Health {
     version: String,
     timeout: Duration,
     checks: Vec<Arc<dyn HealthCheck>>,
+    edition: Option<Arc<EditionFn>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -168,7 +187,19 @@ impl Health {
             version: version.into(),
             timeout: Duration::from_secs(2),
             checks: Vec::new(),
+            edition: None,
         }
+    }
+
+    /// Reports the database edition with every `/health` answer (read while the database is
+    /// connected; absent otherwise).
+    pub fn with_edition<F, Fut>(mut self, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<DatabaseEdition, String>> + Send + 'static,
+    {
+        self.edition = Some(Arc::new(move || Box::pin(probe())));
+        self
     }
 
     /// Adds a check.
@@ -239,6 +270,19 @@ impl Health {
             }
             _ => HealthStatus::Healthy,
         };
+        let database_edition = match (&self.edition, database) {
+            (Some(probe), Connection::Connected) => {
+                match tokio::time::timeout(self.timeout, probe()).await {
+                    Ok(Ok(edition)) => Some(edition),
+                    Ok(Err(why)) => {
+                        tracing::warn!(error = %why, "health: database edition unknown");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
         HealthReport {
             status,
             uptime: self.uptime(),
@@ -247,6 +291,7 @@ impl Health {
             version: self.version.clone(),
             gateway,
             reason,
+            database_edition,
         }
     }
 }

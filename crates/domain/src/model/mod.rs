@@ -1,11 +1,13 @@
 //! The trading vocabulary: newtypes that cannot hold an invalid value.
 
+mod expiry;
 mod message;
 mod outcome;
 mod price;
 mod signal;
 mod ticker;
 
+pub use expiry::*;
 pub use message::*;
 pub use outcome::*;
 pub use price::*;

@@ -587,7 +587,7 @@ impl Batch {
                 .next(),
         };
         Ok(signal.filter(|s| {
-            s.status.is_open()
+            (s.status.is_open() || s.status == SignalStatus::Expired)
                 && !s.deleted
                 && update.asset.as_ref().is_none_or(|a| *a == s.call.asset)
         }))
@@ -599,7 +599,7 @@ impl Batch {
         update: &SignalUpdate,
         signal: Signal,
     ) -> Result<(), StoreError> {
-        let status = match update.event {
+        let said = match update.event {
             UpdateEvent::TargetHit => SignalStatus::TargetHit {
                 index: update.target_index,
             },
@@ -607,11 +607,18 @@ impl Batch {
             UpdateEvent::Cancelled => SignalStatus::Cancelled,
             UpdateEvent::Closed => SignalStatus::Closed,
         };
+        // An expired call stays expired: the update goes into its history only.
+        let (status, reason) = if signal.status == SignalStatus::Expired {
+            let reason = format!("after expiry ({}): {}", said.as_str(), first_line(&m.text));
+            (SignalStatus::Expired, reason)
+        } else {
+            (said, first_line(&m.text))
+        };
         let change = StatusChange {
             status,
             at: self.now,
             message: Some((m.channel_id, m.message_id)),
-            reason: first_line(&m.text),
+            reason,
         };
         self.tx.change_status(signal.id, &change).await?;
         self.events.push(event(

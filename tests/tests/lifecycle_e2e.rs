@@ -1,0 +1,312 @@
+//! A signal expires by itself, end to end: posted to the ingest with "até dia <yesterday>", it is
+//! listed as open; after one maintenance run (`tp-capital-ingest maintain`, what `serve` runs on
+//! its timer) it is `expired` with its history entry, the api's live stream carries the change,
+//! and `/signals?status=open` no longer lists it. A later target update replying to it is
+//! recorded in its history but does not reopen it.
+//!
+//! Expiry touches every open signal of a database, so this test runs its own api and ingest on
+//! a database of its own (on the stack's server) and its own Redis namespace: the other tests'
+//! signals on the shared database stay as they are.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, SecondsFormat, Utc};
+use e2e::{binary, stack_var};
+use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use serde_json::{Value, json};
+
+/// A child process killed when the test ends, pass or fail.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A database of this test, dropped at the end.
+struct Database {
+    admin: String,
+    name: String,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut c = PgConnection::connect(&admin).await.ok()?;
+                let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                c.execute(AssertSqlSafe(sql)).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{prefix}/{name}{query}")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The environment every process of this test shares: its database and Redis namespace.
+fn isolate(cmd: &mut Command, db_url: &str, namespace: &str) {
+    cmd.env("TP_CAPITAL_DATABASE_URL", db_url)
+        .env("TP_CAPITAL_MIGRATE_DATABASE_URL", db_url)
+        .env("TP_CAPITAL_REDIS_NAMESPACE", namespace)
+        .env("TP_CAPITAL_MAINTENANCE_INTERVAL_SECS", "0")
+        .env("TP_CAPITAL_MESSAGE_RETENTION_DAYS", "0")
+        .env("TP_CAPITAL_SIGNAL_RETENTION_DAYS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+}
+
+async fn start(
+    http: &reqwest::Client,
+    name: &str,
+    args: &[&str],
+    bind_var: &str,
+    db_url: &str,
+    namespace: &str,
+) -> (Service, String) {
+    let port = free_port();
+    let mut cmd = Command::new(binary(name));
+    cmd.args(args).env(bind_var, format!("127.0.0.1:{port}"));
+    isolate(&mut cmd, db_url, namespace);
+    let service = Service(cmd.spawn().expect("spawn"));
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http.get(format!("{url}/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return (service, url);
+        }
+        assert!(Instant::now() < deadline, "{name} never became ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Value {
+    let res = http.get(url).send().await.expect("GET");
+    assert_eq!(res.status(), 200, "{url}");
+    res.json().await.expect("JSON")
+}
+
+#[tokio::test]
+async fn a_signal_past_its_validity_expires_in_one_maintenance_run() {
+    let (Some(app_url), Some(admin), Some(token)) = (
+        stack_var("TP_CAPITAL_MIGRATE_DATABASE_URL"),
+        stack_var("TP_PG_SUPERUSER_URL"),
+        stack_var("TP_CAPITAL_GATEWAY_TOKEN"),
+    ) else {
+        return;
+    };
+    let name = format!("tp_expiry_{}", std::process::id());
+    let owner = app_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split([':', '@']).next())
+        .expect("a user in the URL")
+        .to_owned();
+    let mut c = PgConnection::connect(&admin).await.expect("admin");
+    c.execute(AssertSqlSafe(format!(
+        r#"CREATE DATABASE "{name}" OWNER "{owner}""#
+    )))
+    .await
+    .expect("create database");
+    let _db = Database {
+        admin: admin.clone(),
+        name: name.clone(),
+    };
+    let db_url = with_database(&app_url, &name);
+    let mut migrate = Command::new(binary("tp-capital-migrate"));
+    migrate.arg("up");
+    isolate(&mut migrate, &db_url, "unused");
+    assert!(migrate.status().expect("migrate").success());
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client");
+    let namespace = format!("e2e-expiry-{}", std::process::id());
+    let (_api, api) = start(
+        &http,
+        "tp-capital-api",
+        &[],
+        "TP_CAPITAL_API_BIND",
+        &db_url,
+        &namespace,
+    )
+    .await;
+    let (_ingest, ingest) = start(
+        &http,
+        "tp-capital-ingest",
+        &["serve"],
+        "TP_CAPITAL_INGEST_BIND",
+        &db_url,
+        &namespace,
+    )
+    .await;
+
+    // `/health` says which edition runs and the mode in use.
+    let health = get(&http, &format!("{api}/health")).await;
+    let edition = &health["database_edition"];
+    assert!(
+        edition["server"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("PostgreSQL ")),
+        "{health}"
+    );
+    assert!(
+        edition["mode"]
+            .as_str()
+            .is_some_and(|m| m.contains("aggregate=rollup")),
+        "{health}"
+    );
+
+    // "Yesterday" in B3 time (UTC−3); the message is from the day before.
+    let now = Utc::now();
+    let yesterday = (now - Days::hours(3)).date_naive() - Days::days(1);
+    let text = format!(
+        "🟢Swing Trade\n\nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo final: 3,50\n\nStop: 0,70\n\n\
+         A ordem ficará posicionada no Book até dia {}",
+        yesterday.format("%d/%m")
+    );
+    let channel = -1_009_876_543_210_i64;
+    let res = http
+        .post(format!("{ingest}/ingest"))
+        .header("X-Gateway-Token", &token)
+        .json(&json!({
+            "channelId": channel.to_string(),
+            "messageId": 1,
+            "text": text,
+            "timestamp": (now - Days::days(2)).to_rfc3339_opts(SecondsFormat::Secs, true),
+            "source": "bot",
+        }))
+        .send()
+        .await
+        .expect("POST /ingest");
+    assert_eq!(res.status(), 200);
+    let open = get(
+        &http,
+        &format!("{api}/signals?channel={channel}&status=open"),
+    )
+    .await;
+    let rows = open["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{open}");
+    let id = rows[0]["id"].as_i64().expect("id");
+    let detail = get(&http, &format!("{api}/signals/{id}")).await;
+    assert_eq!(
+        detail["signal"]["valid_until"],
+        yesterday.to_string(),
+        "{detail}"
+    );
+
+    let mut stream = http
+        .get(format!("{api}/signals/stream"))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    let mut ran = false;
+    let needle = format!("\"channel_id\":{channel}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(ran && seen.contains(&needle) && seen.contains("\"expired\"")) {
+        assert!(Instant::now() < deadline, "no expiry event: {seen}");
+        if !ran && seen.contains(": connected") {
+            let mut maintain = Command::new(binary("tp-capital-ingest"));
+            maintain.arg("maintain").env("TP_CAPITAL_DEV_MODE", "true");
+            isolate(&mut maintain, &db_url, &namespace);
+            let out = maintain.stdout(Stdio::piped()).output().expect("maintain");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(said.contains("expired 1 signals"), "{said}");
+            ran = true;
+        }
+        match tokio::time::timeout(Duration::from_secs(20), stream.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("stream stopped: {other:?}; got {seen}"),
+        }
+    }
+
+    let open = get(
+        &http,
+        &format!("{api}/signals?channel={channel}&status=open"),
+    )
+    .await;
+    assert_eq!(open["data"], json!([]), "no longer listed as open: {open}");
+    let detail = get(&http, &format!("{api}/signals/{id}")).await;
+    assert_eq!(detail["signal"]["status"], "expired", "{detail}");
+    let history = detail["status_history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let last = history.last().expect("a history entry");
+    assert_eq!(last["status"], "expired", "{detail}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&yesterday.to_string())),
+        "{last}"
+    );
+
+    let res = http
+        .post(format!("{ingest}/ingest"))
+        .header("X-Gateway-Token", &token)
+        .json(&json!({
+            "channelId": channel.to_string(),
+            "messageId": 2,
+            "text": "✅ Alvo 1 atingido em BOVAW32! Parabéns a quem entrou.",
+            "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            "source": "bot",
+            "metadata": {"replyTo": {"messageId": 1}},
+        }))
+        .send()
+        .await
+        .expect("POST /ingest");
+    assert_eq!(res.status(), 200);
+    let detail = get(&http, &format!("{api}/signals/{id}")).await;
+    assert_eq!(
+        detail["signal"]["status"], "expired",
+        "not reopened: {detail}"
+    );
+    let history = detail["status_history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let last = history.last().expect("a history entry");
+    assert_eq!(
+        last["message_id"], 2,
+        "the update is in the history: {detail}"
+    );
+    assert!(
+        last["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("after expiry (target_hit)")),
+        "{last}"
+    );
+}
