@@ -32,7 +32,10 @@ fn each_service_gets_only_its_secrets() {
     let api = service_env(&stack_dir, "api");
     let ingest = service_env(&stack_dir, "ingest");
     for (name, env) in [("api", &api), ("ingest", &ingest)] {
-        assert!(env.contains_key("TP_CAPITAL_DATABASE_URL"), "{name} has a database");
+        assert!(
+            env.contains_key("TP_CAPITAL_DATABASE_URL"),
+            "{name} has a database"
+        );
         for secret in [
             "TP_CAPITAL_MIGRATE_DATABASE_URL",
             "TP_PG_SUPERUSER_URL",
@@ -42,9 +45,15 @@ fn each_service_gets_only_its_secrets() {
         }
     }
     assert!(api.contains_key("TP_CAPITAL_API_KEY"));
-    assert!(!api.contains_key("TP_CAPITAL_GATEWAY_TOKEN"), "api has the gateway token");
+    assert!(
+        !api.contains_key("TP_CAPITAL_GATEWAY_TOKEN"),
+        "api has the gateway token"
+    );
     assert!(ingest.contains_key("TP_CAPITAL_GATEWAY_TOKEN"));
-    assert!(!ingest.contains_key("TP_CAPITAL_API_KEY"), "ingest has the api keys");
+    assert!(
+        !ingest.contains_key("TP_CAPITAL_API_KEY"),
+        "ingest has the api keys"
+    );
 }
 
 #[test]
@@ -53,7 +62,10 @@ fn redis_refuses_a_client_without_the_password() {
         return;
     };
     let url = stack_var("TP_CAPITAL_REDIS_URL").unwrap_or_default();
-    assert!(url.contains('@'), "the stack's Redis URL carries a password");
+    assert!(
+        url.contains('@'),
+        "the stack's Redis URL carries a password"
+    );
     let mut conn = TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("port")))
         .expect("connect to the Redis master");
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
