@@ -41,7 +41,9 @@
 #   `eval "$(deploy/local/stack.sh env)"` exports the services' contract (api/ingest/migrate get only the parts they need):
 #     TP_CAPITAL_DATABASE_URL (via PgBouncer), TP_CAPITAL_MIGRATE_DATABASE_URL (direct), TP_CAPITAL_REDIS_URL,
 #     TP_CAPITAL_REDIS_REPLICA_URL, TP_CAPITAL_GATEWAY_TOKEN, TP_CAPITAL_API_KEY, TP_CAPITAL_API_BIND,
-#     TP_CAPITAL_INGEST_BIND, TP_CAPITAL_API_URL, TP_CAPITAL_INGEST_URL
+#     TP_CAPITAL_INGEST_BIND, TP_CAPITAL_API_URL, TP_CAPITAL_INGEST_URL, TP_CAPITAL_API_INGEST_URL and
+#     TP_CAPITAL_SYNC_TOKEN (the api's /sync-messages → the ingest's /gateway/sync), TP_CAPITAL_CORS_ORIGINS
+#     (the caller's value, empty = same origin only: set it to let a browser app on another origin call the api)
 #   and the stack's facts: TP_STACK_DIR, TP_STACK_ID, TP_ROOTFS_DIR, the six TP_*_PORT, TP_PG_SUPERUSER_URL
 #   (postgres over TCP) and TP_PG_SUPERUSER_CMD (psql as postgres over the rootfs socket; use it unquoted:
 #   `$TP_PG_SUPERUSER_CMD -c 'SELECT 1'`, SQL by -c or stdin; needs root). Only `env` and `status` work
@@ -134,8 +136,9 @@ load_secrets() {
     [[ -s $SECRETS_DIR/redis_password || ! -e $STACK_DIR/redis-master/redis.conf ]]; then
     REDIS_PASSWORD=$(secret_file "$SECRETS_DIR/redis_password")
   fi
+  SYNC_TOKEN=$(secret_file "$SECRETS_DIR/sync_token")
   local s
-  for s in "$DB_PASSWORD" "$PG_SUPER_PASSWORD" "$GATEWAY_TOKEN" "$API_KEY"; do
+  for s in "$DB_PASSWORD" "$PG_SUPER_PASSWORD" "$GATEWAY_TOKEN" "$API_KEY" "$SYNC_TOKEN"; do
     [[ $s =~ ^[A-Za-z0-9]+$ ]] || die "a secret in $SECRETS_DIR is not alphanumeric; delete it to regenerate"
   done
 }
@@ -161,6 +164,9 @@ TP_CAPITAL_API_BIND=127.0.0.1:$API_PORT
 TP_CAPITAL_INGEST_BIND=127.0.0.1:$INGEST_PORT
 TP_CAPITAL_API_URL=http://127.0.0.1:$API_PORT
 TP_CAPITAL_INGEST_URL=http://127.0.0.1:$INGEST_PORT
+TP_CAPITAL_API_INGEST_URL=http://127.0.0.1:$INGEST_PORT
+TP_CAPITAL_SYNC_TOKEN=$SYNC_TOKEN
+TP_CAPITAL_CORS_ORIGINS=${TP_CAPITAL_CORS_ORIGINS:-}
 TP_STACK_DIR=$STACK_DIR
 TP_STACK_ID=$STACK_ID
 TP_ROOTFS_DIR=$ROOTFS

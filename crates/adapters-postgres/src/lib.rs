@@ -10,6 +10,7 @@ mod error;
 mod maintenance;
 mod read;
 mod reads;
+mod reception;
 mod rollups;
 mod rows;
 mod stats;

@@ -55,6 +55,11 @@ pub struct ApiConfig {
     pub api_sse_max_clients: usize,
     /// `TP_CAPITAL_DESK_TIME_ZONE`: the IANA zone whose days date-only `from`/`to` mean.
     pub desk_time_zone: String,
+    /// `TP_CAPITAL_API_INGEST_URL`: the ingest service (`http://127.0.0.1:4006`) that
+    /// `POST /sync-messages` asks to sync with the gateway; empty = no sync (503).
+    pub api_ingest_url: String,
+    /// `TP_CAPITAL_SYNC_TOKEN`: sent as `X-Sync-Token` to the ingest's `/gateway/sync`.
+    pub sync_token: Secret,
     /// `TP_CAPITAL_LOG_FORMAT`: `json` or `pretty`.
     pub log_format: LogFormat,
 }
@@ -80,6 +85,8 @@ impl Default for ApiConfig {
             api_request_timeout_seconds: 15,
             api_sse_max_clients: 2000,
             desk_time_zone: "America/Sao_Paulo".to_owned(),
+            api_ingest_url: String::new(),
+            sync_token: Secret::default(),
             log_format: LogFormat::Json,
         }
     }
@@ -180,6 +187,13 @@ impl ServiceConfig for ApiConfig {
                 "{}: '{}' is not an IANA time zone such as America/Sao_Paulo",
                 var("desk_time_zone"),
                 self.desk_time_zone
+            ));
+        }
+        if !self.api_ingest_url.is_empty() {
+            problems.extend(service_kit::config::check_url(
+                "api_ingest_url",
+                &self.api_ingest_url,
+                &["http", "https"],
             ));
         }
         if self.api_body_limit < 1024 {

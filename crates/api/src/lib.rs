@@ -11,6 +11,7 @@ pub mod common;
 pub mod config;
 pub mod cursor;
 pub mod export;
+pub mod legacy;
 pub mod logs;
 pub mod messages;
 pub mod meta;
@@ -21,6 +22,7 @@ pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod stream;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -95,6 +97,7 @@ pub fn state(
         admin,
         hub: EventHub::new(sse_max_clients),
         desk_zone: common::instant::DEFAULT_DESK_ZONE,
+        sync: None,
         ports,
     }
 }
@@ -113,6 +116,7 @@ pub fn memory_ports() -> (Ports, MemoryStore, Arc<MemoryCache>, Arc<MemoryEvents
         cache: cache.clone(),
         events: events.clone(),
         clock: Arc::new(SystemClock),
+        receptions: Arc::new(store.clone()),
     };
     (ports, store, cache, events)
 }

@@ -85,6 +85,15 @@ async fn run(config: ApiConfig) -> Result<(), String> {
         config.api_sse_max_clients,
     );
     state.desk_zone = config.desk_zone();
+    if !config.api_ingest_url.is_empty() {
+        // Answer before the request deadline, with a clear 504, while the sync goes on.
+        let wait = Duration::from_secs(config.api_request_timeout_seconds.max(2) - 1);
+        state.sync = Some(api::sync::IngestSync::new(
+            &config.api_ingest_url,
+            config.sync_token.clone(),
+            wait,
+        )?);
+    }
     let state = web::Data::new(state);
     state.hub.spawn(ports);
 
@@ -179,6 +188,7 @@ async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, He
         ports.stats = store.clone();
         spawn_signal_gauges(store.clone(), SIGNAL_GAUGE_PERIOD);
         ports.changes = store.clone();
+        ports.receptions = store.clone();
         writes = store;
     }
 

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::signals::dto::SignalItem;
 use crate::stream::dto::StreamEventBody;
-use crate::{channels, export, logs, messages, meta, signals, stats, stream};
+use crate::{channels, export, legacy, logs, messages, meta, signals, stats, stream, sync};
 use service_kit::Problem;
 
 /// The document's root.
@@ -32,7 +32,9 @@ an `X-API-Key`. Every error is `application/problem+json` (RFC 9457).",
         stream::handlers::stream, signals::handlers::detail, signals::handlers::delete,
         messages::handlers::list, messages::handlers::reparse, messages::handlers::list_legacy,
         channels::handlers::list, channels::handlers::update,
-        logs::handlers::list,
+        logs::handlers::list, sync::handlers::sync_messages,
+        legacy::handlers::healthz, legacy::handlers::telegram_channels,
+        legacy::handlers::delete_signal,
     ),
     components(schemas(Problem, SignalItem, StreamEventBody)),
     modifiers(&ErrorResponses),
@@ -151,6 +153,16 @@ impl Modify for ErrorResponses {
             );
         }
         for (path, item) in doc.paths.paths.iter_mut() {
+            for (p, method) in legacy::DEPRECATED {
+                let op = match *method {
+                    "get" => item.get.as_mut(),
+                    "delete" => item.delete.as_mut(),
+                    _ => None,
+                };
+                if let Some(op) = op.filter(|_| p == path) {
+                    op.deprecated = Some(utoipa::openapi::Deprecated::True);
+                }
+            }
             let probe = path.starts_with("/health") || path == "/metrics";
             let templated = path.contains('{');
             for op in [

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use service_kit::Problem;
 
-use crate::{channels, export, logs, messages, meta, signals, stats, stream};
+use crate::{channels, export, legacy, logs, messages, meta, signals, stats, stream, sync};
 
 macro_rules! route_table {
     ($( $path:literal => { $( $method:ident => $handler:path ),+ $(,)? } ),* $(,)?) => {
@@ -34,7 +34,7 @@ route_table! {
     "/health/ready" => { get => meta::ready },
     "/metrics" => { get => meta::metrics },
     "/api-docs/openapi.json" => { get => meta::openapi_json },
-    "/signals" => { get => signals::handlers::list },
+    "/signals" => { get => signals::handlers::list, delete => legacy::handlers::delete_signal },
     "/signals/stats" => { get => stats::handlers::stats },
     "/signals/export" => { get => export::handlers::export },
     "/signals/stream" => { get => stream::handlers::stream },
@@ -45,6 +45,9 @@ route_table! {
     "/channels" => { get => channels::handlers::list },
     "/channels/{channel_id}" => { put => channels::handlers::update },
     "/logs" => { get => logs::handlers::list },
+    "/sync-messages" => { post => sync::handlers::sync_messages },
+    "/healthz" => { get => legacy::handlers::healthz },
+    "/telegram-channels" => { get => legacy::handlers::telegram_channels },
 }
 
 /// 405 with the problem body and the `Allow` header RFC 9110 requires.

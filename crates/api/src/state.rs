@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use domain::ports::{
     ChannelDirectory, Clock, MessageArchive, SignalCache, SignalChanges, SignalEvents,
-    SignalQueries, SignalStatistics,
+    SignalQueries, SignalReceptions, SignalStatistics,
 };
 use domain::services::{CachedReads, ReparseService};
 use service_kit::SecretList;
@@ -31,6 +31,8 @@ pub struct Ports {
     pub events: Arc<dyn SignalEvents>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Signals by reception time (the legacy `DELETE /signals`).
+    pub receptions: Arc<dyn SignalReceptions>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -64,6 +66,8 @@ pub struct ApiState {
     pub hub: EventHub,
     /// The desk's time zone: date-only `from`/`to` are its days.
     pub desk_zone: chrono_tz::Tz,
+    /// The ingest's sync endpoint (`/sync-messages`); `None` = not configured (503).
+    pub sync: Option<crate::sync::IngestSync>,
 }
 
 impl std::fmt::Debug for ApiState {

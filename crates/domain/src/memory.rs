@@ -2,6 +2,8 @@
 //! They honour the same contracts as the real adapters, with one simplification: a transaction
 //! works on a snapshot and its commit fails with `Conflict` if another commit happened meanwhile.
 
+mod reception;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -13,8 +13,10 @@ use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 
 mod feed;
+mod reception;
 
 pub use feed::*;
+pub use reception::SignalReceptions;
 
 use crate::model::{
     ChannelId, Message, MessageId, Signal, SignalId, SignalKind, SignalRevision, SignalStatus,

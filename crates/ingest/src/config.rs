@@ -79,6 +79,11 @@ pub struct IngestConfig {
     pub gateway_breaker_pause_secs: u64,
     /// `TP_CAPITAL_GATEWAY_RECONCILE_INTERVAL_SECS`: period of the reconciliation (0 = never).
     pub gateway_reconcile_interval_secs: u64,
+    /// `TP_CAPITAL_GATEWAY_SYNC_LIMIT`: recent messages the gateway fetches per `/gateway/sync`.
+    pub gateway_sync_limit: usize,
+    /// `TP_CAPITAL_SYNC_TOKEN`: accepted `X-Sync-Token` value(s) of `POST /gateway/sync` (the
+    /// api's); without one the endpoint is closed outside dev mode.
+    pub sync_token: SecretList,
 }
 
 impl Default for IngestConfig {
@@ -113,6 +118,8 @@ impl Default for IngestConfig {
             gateway_breaker_failures: 3,
             gateway_breaker_pause_secs: 30,
             gateway_reconcile_interval_secs: 60,
+            gateway_sync_limit: 500,
+            sync_token: SecretList::default(),
         }
     }
 }

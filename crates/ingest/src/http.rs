@@ -19,6 +19,7 @@ use crate::dto::{
     BatchItemResult, BatchRequest, BatchResponse, DeletionRequest, DeletionResponse,
     GatewayMessage, IngestResponse, InvalidItem,
 };
+use crate::gateway::sync::GatewaySync;
 use crate::ingestion::{Ingestion, record_invalid};
 
 /// Largest single-message body.
@@ -86,6 +87,8 @@ pub struct IngestApp {
     pub metrics: web::Data<Metrics>,
     /// Body limit of `/ingest/batch`.
     pub batch_body_limit: usize,
+    /// `POST /gateway/sync` (the api's "check messages").
+    pub sync: web::Data<GatewaySync>,
 }
 
 /// The complete ingest application: the shared frame plus the ingest routes.
@@ -107,7 +110,9 @@ pub fn app(
         .app_data(state.tokens.clone())
         .app_data(state.health.clone())
         .app_data(state.metrics.clone())
+        .app_data(state.sync.clone())
         .configure(health::routes)
+        .configure(crate::gateway::sync::routes)
         .configure(move |cfg| routes(cfg, batch_limit))
 }
 
@@ -268,8 +273,11 @@ pub async fn ingest_deletions(
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "TP-Capital ingest", description = "The Telegram gateway's push endpoint."),
-    paths(ingest_message, ingest_batch, ingest_deletions),
-    tags((name = "ingest", description = "Message intake from the Telegram gateway"))
+    paths(ingest_message, ingest_batch, ingest_deletions, crate::gateway::sync::sync),
+    tags(
+        (name = "ingest", description = "Message intake from the Telegram gateway"),
+        (name = "gateway", description = "Internal: the api asks for a sync with the gateway")
+    )
 )]
 pub struct IngestApiDoc;
 

@@ -14,10 +14,11 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use domain::ChannelId;
 use domain::ports::{SignalQueries, SystemClock};
-use domain::services::IngestService;
+use domain::services::{IngestService, PullConsumer};
 use ingest::config::IngestConfig;
 use ingest::gateway::backfill::BackfillRequest;
 use ingest::gateway::runner::{self, DatabaseProbe};
+use ingest::gateway::sync::GatewaySync;
 use ingest::gateway::{self, Breaker};
 use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
@@ -260,8 +261,14 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     spawn_signal_gauges(Arc::new(store.clone()), SIGNAL_GAUGE_PERIOD);
     spawn_maintenance(&store, &redis, &config);
     let ingestion = Ingestion::new(service);
-    let breaker = start_consumer(&config, &store, &ingestion)?;
+    let (breaker, consumer) = start_consumer(&config, &store, &ingestion)?.unzip();
     let health = web::Data::new(health(&store, &redis, breaker));
+    let sync = GatewaySync {
+        consumer: consumer.map(|c| (c, config.gateway_channels.0.clone())),
+        limit: config.gateway_sync_limit,
+        tokens: config.sync_token.clone(),
+        dev_mode: config.dev_mode,
+    };
     Health::spawn_probe(health.clone(), Duration::from_secs(15));
     let state = IngestApp {
         ingestion: web::Data::new(ingestion),
@@ -269,6 +276,7 @@ async fn run(config: IngestConfig) -> Result<(), String> {
         health,
         metrics: web::Data::new(metrics),
         batch_body_limit: config.ingest_batch_body_limit,
+        sync: web::Data::new(sync),
     };
     let settings = config.http();
     let factory_settings = settings.clone();
@@ -281,12 +289,13 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     served.map_err(|e| format!("http server on {}: {e}", settings.bind))
 }
 
-/// Starts the gateway pull consumer when a gateway and channels are configured; its breaker.
+/// Starts the gateway pull consumer when a gateway and channels are configured; its breaker and
+/// the consumer (for `/gateway/sync`).
 fn start_consumer(
     config: &IngestConfig,
     store: &PgStore,
     ingestion: &Ingestion,
-) -> Result<Option<Breaker>, String> {
+) -> Result<Option<(Breaker, Arc<PullConsumer>)>, String> {
     let Some(client) = gateway::client(config)? else {
         return Ok(None);
     };
@@ -309,12 +318,12 @@ fn start_consumer(
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
     });
     runner::spawn(
-        consumer,
+        consumer.clone(),
         breaker.clone(),
         probe,
         gateway::runner_settings(config),
     );
-    Ok(Some(breaker))
+    Ok(Some((breaker, consumer)))
 }
 
 fn health(store: &PgStore, redis: &Redis, breaker: Option<Breaker>) -> Health {

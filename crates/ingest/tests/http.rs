@@ -19,10 +19,12 @@ use service_kit::http::HttpSettings;
 use service_kit::metrics::Metrics;
 use service_kit::problem::PROBLEM_JSON;
 
+use ingest::gateway::sync::GatewaySync;
 use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
 
 const TOKEN: &str = "gw-test-token";
+const SYNC_TOKEN: &str = "sync-test-token";
 const CHANNEL: i64 = -1_001_649_127_710;
 const BOVAW32: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
 
@@ -63,6 +65,12 @@ fn harness() -> Harness {
         health: web::Data::new(health),
         metrics: web::Data::new(metrics),
         batch_body_limit: 4 * 1024 * 1024,
+        sync: web::Data::new(GatewaySync {
+            consumer: None,
+            limit: 500,
+            tokens: SecretList::new([SYNC_TOKEN]),
+            dev_mode: false,
+        }),
     };
     Harness {
         store,
@@ -592,4 +600,31 @@ async fn traceparent_continues_into_events_and_metrics_are_exposed() {
     assert_eq!(status, StatusCode::OK);
     assert!(doc["paths"]["/ingest/batch"]["post"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[actix_web::test]
+async fn gateway_sync_needs_its_token_and_a_gateway() {
+    let h = harness();
+    let svc = test::init_service(app(&settings(), &h.state)).await;
+    for token in [None, Some("wrong"), Some(TOKEN)] {
+        let mut req = test::TestRequest::post().uri("/gateway/sync");
+        if let Some(t) = token {
+            req = req.insert_header(("X-Sync-Token", t));
+        }
+        let (status, _) = problem_of(test::call_service(&svc, req.to_request()).await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    let req = test::TestRequest::post()
+        .uri("/gateway/sync")
+        .insert_header(("X-Sync-Token", SYNC_TOKEN))
+        .to_request();
+    let (status, body) = problem_of(test::call_service(&svc, req).await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["success"], false);
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("TP_CAPITAL_GATEWAY_URL")),
+        "{body}"
+    );
 }

@@ -111,7 +111,12 @@ pub async fn delete(
     state: web::Data<ApiState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    let id = id.into_inner();
+    soft_delete(&state, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Soft-deletes signal `id`, invalidates the cache and tells the live clients.
+pub async fn soft_delete(state: &ApiState, id: i64) -> Result<(), Problem> {
     let ports = &state.ports;
     let detail = ports
         .queries
@@ -139,5 +144,5 @@ pub async fn delete(
     if let Err(e) = ports.events.publish(&event).await {
         tracing::warn!(error = %e, "cannot publish the deletion");
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::{ChannelId, Message};
-use crate::ports::{Clock, FeedError, FeedItem, FeedStatus, GatewayFeed, StoreError};
+use crate::ports::{Clock, FeedError, FeedItem, FeedStatus, GatewayFeed, StoreError, SyncReport};
 use crate::services::{IngestOutcome, IngestReport, IngestService};
 
 /// Where pulled messages are stored: the ingest use case, possibly wrapped (metrics, retries).
@@ -87,6 +87,15 @@ pub struct PullReport {
     /// Age in seconds of the oldest row still pending at the gateway when the drain started
     /// (0 when nothing was pending).
     pub lag_seconds: f64,
+}
+
+/// What a [`PullConsumer::sync`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncSummary {
+    /// The gateway's answer to the sync request.
+    pub gateway: SyncReport,
+    /// The drains of every channel, summed.
+    pub pulled: PullReport,
 }
 
 /// Why a drain stopped.
@@ -230,6 +239,31 @@ impl PullConsumer {
             }
         });
         Ok(report)
+    }
+
+    /// Asks the gateway to fetch up to `limit` recent messages from Telegram, then drains each of
+    /// `channels` (at most `max_pages` pages each): an operator's "check messages now". The
+    /// drains are the ordinary ones, so a sync racing the background poll stores nothing twice.
+    pub async fn sync(
+        &self,
+        channels: &[ChannelId],
+        limit: usize,
+        max_pages: u32,
+    ) -> Result<SyncSummary, PullError> {
+        let gateway = self.feed.request_sync(limit).await?;
+        let mut pulled = PullReport::default();
+        for &channel in channels {
+            let r = self.drain(channel, max_pages).await?;
+            pulled.pages += r.pages;
+            pulled.seen += r.seen;
+            pulled.stored += r.stored;
+            pulled.duplicates += r.duplicates;
+            pulled.invalid += r.invalid;
+            pulled.failed += r.failed;
+            pulled.acknowledged += r.acknowledged;
+            pulled.lag_seconds = pulled.lag_seconds.max(r.lag_seconds);
+        }
+        Ok(SyncSummary { gateway, pulled })
     }
 
     /// Reads one page of `channel`'s rows acknowledged under another name and stores them (a

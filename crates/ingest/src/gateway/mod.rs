@@ -12,6 +12,7 @@ pub mod backfill;
 pub mod breaker;
 pub mod client;
 pub mod runner;
+pub mod sync;
 pub mod wire;
 
 use std::fmt;
