@@ -11,6 +11,12 @@ eval "$("$ROOT/deploy/local/stack.sh" env)"
 N=${1:-100}
 API=$TP_CAPITAL_API_URL
 GEN="${TP_CAPITAL_REDIS_NAMESPACE:-tpcapital}:cache:gen"
+# redis://[:password@]host:port[/db] → redis-cli arguments (the password through REDISCLI_AUTH).
+redis_hostport=${TP_CAPITAL_REDIS_URL#redis://}; redis_hostport=${redis_hostport#*@}; redis_hostport=${redis_hostport%%/*}
+if [[ $TP_CAPITAL_REDIS_URL == *@* ]]; then
+  auth=${TP_CAPITAL_REDIS_URL#redis://}; auth=${auth%%@*}; export REDISCLI_AUTH=${auth#*:}
+fi
+bump() { [[ $(redis-cli -h "${redis_hostport%:*}" -p "${redis_hostport##*:}" INCR "$GEN") =~ ^[0-9]+$ ]]; }
 sql() { psql "$TP_CAPITAL_MIGRATE_DATABASE_URL" -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
@@ -30,7 +36,7 @@ measure() { # name path check
   local name=$1 path=$2 check=$3 i code t
   : >"$tmp/times"
   for ((i = 0; i < N; i++)); do
-    redis-cli -u "$TP_CAPITAL_REDIS_URL" INCR "$GEN" >/dev/null
+    bump || { echo "cannot bump $GEN in Redis" >&2; exit 1; }
     read -r code t < <(curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code} %{time_total}\n' "$API$path")
     [[ $code == 200 ]] || { echo "$name: HTTP $code: $(head -c 300 "$tmp/body")" >&2; exit 1; }
     grep -qi '^x-cache: miss' "$tmp/headers" || { echo "$name: not a cache miss" >&2; cat "$tmp/headers" >&2; exit 1; }

@@ -273,3 +273,91 @@ async fn stats_and_channels_are_exact_and_identical_on_every_edition() {
     // Re-parse moves one message to rejected; retention drops those 40 and 400 days old.
     assert_eq!(messages, [(5, 0), (7, 0), (6, 1), (4, 1), (5, 1)]);
 }
+
+/// Messages and signals of `ch` left after a maintenance run keeping `days` (0 = keep).
+async fn keep(store: &PgStore, raw: &DatabaseConnection, ch: ChannelId, days: u64) -> (i64, i64) {
+    let keep = (days > 0).then(|| StdDuration::from_secs(days * DAY));
+    let report = store
+        .maintenance(
+            &Retention {
+                messages: keep,
+                processing_stats: keep,
+                signals: keep,
+            },
+            Utc::now(),
+        )
+        .await
+        .expect("maintenance");
+    assert!(!report.skipped);
+    let applied = scalar(
+        raw,
+        "SELECT message_retention_days * 1000 + signal_retention_days FROM metrics.retention_applied",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        applied,
+        days as i64 * 1001,
+        "recorded for tp-capital-migrate status"
+    );
+    let summary = store
+        .list_channels()
+        .await
+        .expect("channels")
+        .into_iter()
+        .find(|c| c.channel_id == ch);
+    let (messages, signals) = (
+        scalar(
+            raw,
+            "SELECT count(*) FROM forwarded_messages.messages WHERE channel_id = $1",
+            vec![ch.0.into()],
+        )
+        .await,
+        scalar(
+            raw,
+            "SELECT count(*) FROM signals.signals WHERE channel_id = $1",
+            vec![ch.0.into()],
+        )
+        .await,
+    );
+    let listed = summary.map_or((0, 0), |c| {
+        (c.messages.signal as i64, c.signal_count as i64)
+    });
+    assert_eq!(
+        listed,
+        (messages, signals),
+        "/channels equals the SQL count"
+    );
+    (messages, signals)
+}
+
+#[tokio::test]
+async fn retention_follows_the_configured_days_on_every_edition() {
+    let Some((timescale, plain)) = both_editions("retention_follows_the_configured_days").await
+    else {
+        return;
+    };
+    for db in [&timescale, &plain] {
+        let store = PgStore::connect(&db.url, PoolOptions::default())
+            .await
+            .expect("connect");
+        let raw = Database::connect(db.url.as_str()).await.expect("raw");
+        let ch = ChannelId(-1_001_234_567_891);
+        let now = Utc::now();
+        for (id, days) in [(1, 5), (2, 15), (3, 45)] {
+            deliver(
+                &store,
+                ch,
+                id,
+                now - Duration::days(days),
+                long_call("PETR4"),
+            )
+            .await;
+        }
+        // 0 keeps everything; 30 drops the 45-day-old rows; 10 the 15-day-old ones too.
+        assert_eq!(keep(&store, &raw, ch, 0).await, (3, 3), "{}", db.url);
+        assert_eq!(keep(&store, &raw, ch, 30).await, (2, 2), "{}", db.url);
+        assert_eq!(keep(&store, &raw, ch, 10).await, (1, 1), "{}", db.url);
+        store.close().await;
+    }
+}
