@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# API load benchmark (issue 5): wrk on the same box against the running stack's api, on a database
-# seeded by ./scripts/seed-signals.sh (>= 1,000,000 signals):
-#   1. the dashboard mix, 64 connections (cached)       -> p95, requests/s
-#   2. the same against /health/live                    -> the ceiling of this machine, for the ratio
-#   3. 1,000 connections on the dashboard mix           -> errors must be 0
-#   4. every request distinct, 64 connections (uncached) -> p95
-# plus the cache hit rate of runs 1+3 from tpcapital_cache_requests_total and the api's RSS.
+# API load benchmark (issues 5 and 15): wrk (2 threads) on the same box against the running stack's
+# api, on a database seeded by ./scripts/seed-signals.sh. One run measures, in this order:
+#   1. /health/live, 64 connections                      -> the machine's ceiling, for the ratios
+#   2. the dashboard mix, 64 connections (cached)
+#   3. the same with Accept-Encoding: gzip (compressed)   -> n/a while the api does not compress
+#   4. the dashboard mix, 1,000 connections (cached)      -> errors must be 0
+#   5. every request a new query, 64 connections (uncached: newest first, each filter, cursor
+#      pages, from/to, search; every `to` inside the data so pages hold rows)
+#   6. with SEARCH=term: `search=term` newest first, every request a new key, 8 connections
+# Every response is checked (scripts/wrk/dashboard.lua): a non-200 answer, an empty page or a socket
+# error fails the benchmark. Prints the data shape (rows, chunks, time span, bytes), then one line per
+# run with req/s, the ratio to /health/live, latencies and bytes per response, the cache hit rate of
+# the cached runs and the cache hits of the uncached run (0 expected).
 #   ./deploy/local/stack.sh up && ./scripts/seed-signals.sh && ./scripts/bench-api.sh [seconds=20]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,22 +21,53 @@ eval "$("$ROOT/deploy/local/stack.sh" env)"
 API=$TP_CAPITAL_API_URL
 curl -fsS "$API/health/ready" >/dev/null || { echo "api is not ready: start the stack first" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || true
-echo "signals in the database: $(psql "$TP_CAPITAL_DATABASE_URL" -Atqc 'SELECT count(*) FROM signals.signals')"
+sql() { psql "$TP_CAPITAL_MIGRATE_DATABASE_URL" -Atqc "$1"; }
+
+read -r rows newest oldest < <(sql "SELECT count(*), (extract(epoch FROM max(message_date)) * 1000)::bigint,
+  (extract(epoch FROM min(message_date)) * 1000)::bigint FROM signals.signals WHERE deleted_at IS NULL" | tr '|' ' ')
+(( rows > 0 )) || { echo "no signals: run ./scripts/seed-signals.sh first" >&2; exit 1; }
+chunks=$(sql "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_schema = 'signals' AND hypertable_name = 'signals'" 2>/dev/null || echo "n/a (plain PostgreSQL)")
+bytes=$(sql "SELECT pg_size_pretty(COALESCE((SELECT hypertable_size('signals.signals')), pg_total_relation_size('signals.signals')))" 2>/dev/null || echo "?")
+echo "data: $rows signals, $chunks chunks, $(( (newest - oldest) / 86400000 )) days ($(date -ud "@$(( oldest / 1000 ))" +%F) .. $(date -ud "@$(( newest / 1000 ))" +%F)), signals table $bytes"
+export BENCH_NEWEST_MS=$newest BENCH_OLDEST_MS=$oldest
+
 cache_count() { curl -fsS "$API/metrics" | awk -v r="$1" '$1 ~ "^tpcapital_cache_requests_total" && $1 ~ "result=\""r"\"" {s += $2} END {print s + 0}'; }
 rss() { ps -o rss= -p "$(cat "$TP_STACK_DIR/run/api.pid")" | awk '{printf "%.0f MiB", $1 / 1024}'; }
-run() { # label connections path-or-script [env]
+HEALTH_RPS=
+FAILED=0
+run() { # label connections [env...]
   local label=$1 c=$2; shift 2
   local out
   out=$(env "$@" wrk -t2 -c"$c" -d"${S}s" --timeout 10s -s "$ROOT/scripts/wrk/dashboard.lua" "$API" | grep '^RESULT')
-  printf '%-44s %s   (api RSS %s)\n' "$label" "${out#RESULT }" "$(rss)"
+  local requests failed bad_status empty compressed bytes_per_response rps p50_ms p95_ms p99_ms
+  eval "${out#RESULT }"
+  [[ -z $HEALTH_RPS ]] && HEALTH_RPS=$rps
+  local ratio note=""
+  ratio=$(awk -v a="$rps" -v b="$HEALTH_RPS" 'BEGIN { printf "%.3f", a / b }')
+  [[ -z $HEALTH_RPS || $HEALTH_RPS == 0 ]] && ratio="?"
+  if (( failed + bad_status > 0 )); then note=" FAILED: $failed socket errors, $bad_status non-200"; FAILED=1; fi
+  if (( empty > 0 )); then note="$note FAILED: $empty empty pages"; FAILED=1; fi
+  if [[ " $* " == *" BENCH_GZIP=1 "* ]] && (( compressed == 0 )); then
+    note="$note (n/a: no response came compressed)"
+  elif [[ " $* " == *" BENCH_GZIP=1 "* ]] && (( compressed < requests )); then
+    note="$note FAILED: $(( requests - compressed )) of $requests uncompressed"; FAILED=1
+  fi
+  printf '%-46s %7s req/s  x%s of /health/live  p50 %6s  p95 %6s  p99 %7s ms  %6s B/resp  %s requests  (api RSS %s)%s\n' \
+    "$label" "$rps" "$ratio" "$p50_ms" "$p95_ms" "$p99_ms" "$bytes_per_response" "$requests" "$(rss)" "$note"
 }
+
+run "/health/live, 64 connections (ceiling)" 64 BENCH_MODE=health
 hits0=$(cache_count hit); miss0=$(cache_count miss)
 run "dashboard mix, 64 connections (cached)" 64
-hits1=$(cache_count hit); miss1=$(cache_count miss)
-printf '%-44s ' "/health/live, 64 connections (ceiling)"
-wrk -t2 -c64 -d"${S}s" --latency "$API/health/live" | awk '/Requests\/sec/ {print "rps=" $2} /^ +99%/ {print "p99=" $2}' | tr '\n' ' '; echo
+run "dashboard mix gzip, 64 connections (compressed)" 64 BENCH_GZIP=1
 run "dashboard mix, 1000 connections (cached)" 1000
+hits1=$(cache_count hit); miss1=$(cache_count miss)
+run "new query each time, 64 connections (uncached)" 64 BENCH_MODE=uncached
 hits2=$(cache_count hit); miss2=$(cache_count miss)
-run "distinct queries, 64 connections (uncached)" 64 BENCH_UNIQUE=1
-h=$(( hits1 - hits0 + hits2 - hits1 )); m=$(( miss1 - miss0 + miss2 - miss1 ))
-echo "cache hit rate (runs 1 and 3): $h hits / $(( h + m )) lookups = $(awk -v h="$h" -v m="$m" 'BEGIN { if (h + m) printf "%.1f%%", 100 * h / (h + m); else print "n/a" }')"
+if [[ -n ${SEARCH:-} ]]; then # e.g. SEARCH=PETR: a term the newest rows lack (issue 15 item 2)
+  run "search=$SEARCH newest first, 8 connections (uncached)" 8 BENCH_MODE=search BENCH_SEARCH="$SEARCH"
+fi
+h=$(( hits1 - hits0 )); m=$(( miss1 - miss0 ))
+echo "cache hit rate (cached runs): $h hits / $(( h + m )) lookups = $(awk -v h="$h" -v m="$m" 'BEGIN { if (h + m) printf "%.1f%%", 100 * h / (h + m); else print "n/a" }')"
+echo "uncached run: $(( hits2 - hits1 )) cache hits, $(( miss2 - miss1 )) misses"
+(( FAILED == 0 )) || { echo "benchmark FAILED: see the runs above" >&2; exit 1; }

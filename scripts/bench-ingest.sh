@@ -4,6 +4,9 @@
 # acknowledged message was lost and none was stored twice.
 #   ./deploy/local/stack.sh up && ./scripts/bench-ingest.sh [seconds=20]
 # Env: TP_STACK_DIR (which stack), CONNECTIONS_SINGLE (32), CONNECTIONS_BATCH (8).
+# Fails (exit 1) on any socket error or non-2xx answer, any acknowledged message missing from the
+# archive, any message stored twice, or an archived BOVAW32 call without its signal. Prints the
+# size of the open week (the chunk the messages land in) first: the batch figure depends on it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECONDS_PER_RUN=${1:-20}
@@ -24,8 +27,12 @@ run() { # name connections batch
   local per_request=$(( $3 == 0 ? 1 : $3 ))
   echo "$1: $(( (requests - failed) * per_request / ${duration_s%.*} )) messages/s acknowledged, $(( (requests - failed) / ${duration_s%.*} )) requests/s, p99 ${p99_ms} ms"
   ACKED=$(( ${ACKED:-0} + (requests - failed) * per_request ))
+  FAILED=$(( ${FAILED:-0} + failed ))
 }
 
+open_week=$(sql "SELECT count(*) FROM signals.signals WHERE message_date >= (SELECT COALESCE(max(range_start), '-infinity')
+  FROM timescaledb_information.chunks WHERE hypertable_schema = 'signals' AND hypertable_name = 'signals' AND range_start <= now())" 2>/dev/null || echo "n/a")
+echo "signals in the database: $(sql "SELECT count(*) FROM signals.signals"); in the open week (its chunk): $open_week"
 run "single (POST /ingest, ${CONNECTIONS_SINGLE:-32} connections)" "${CONNECTIONS_SINGLE:-32}" 0
 run "batch (POST /ingest/batch x1000, ${CONNECTIONS_BATCH:-8} connections)" "${CONNECTIONS_BATCH:-8}" 1000
 sleep 2
@@ -35,3 +42,10 @@ signals=$(sql "SELECT count(*) FROM signals.signals WHERE channel_id = $CHANNEL"
 echo "acknowledged messages: $ACKED; archived rows: $stored (distinct ids: $distinct); signals: $signals"
 echo "duplicated rows: $(( stored - distinct )); acknowledged but missing: $(( ACKED > distinct ? ACKED - distinct : 0 ))"
 echo "(rows beyond the acknowledged count are requests in flight when wrk stopped: stored, never acknowledged)"
+problems=()
+(( FAILED == 0 )) || problems+=("$FAILED requests failed (socket error or non-2xx)")
+(( stored == distinct )) || problems+=("$(( stored - distinct )) duplicated rows")
+(( ACKED <= distinct )) || problems+=("$(( ACKED - distinct )) acknowledged messages missing")
+(( signals == distinct )) || problems+=("$distinct archived calls but $signals signals")
+(( ACKED > 0 )) || problems+=("nothing acknowledged")
+if (( ${#problems[@]} )); then printf 'benchmark FAILED: %s\n' "${problems[@]}" >&2; exit 1; fi

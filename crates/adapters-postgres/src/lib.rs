@@ -7,6 +7,7 @@
 
 mod edition;
 mod error;
+mod list;
 mod maintenance;
 mod read;
 mod reads;

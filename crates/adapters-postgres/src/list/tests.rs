@@ -1,0 +1,143 @@
+//! Unit tests of the list's SQL and windows (no database).
+
+use super::sql::*;
+use super::*;
+use domain::model::{SignalId, SignalKind, Ticker};
+
+#[test]
+fn search_terms_are_literal() {
+    assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+}
+
+fn plan<'a>(q: &'a SignalQuery, channels: Option<&'a [i64]>) -> Plan<'a> {
+    Plan {
+        q,
+        channels,
+        window: Window::default(),
+        after_probe: None,
+    }
+}
+
+#[test]
+fn only_present_filters_reach_the_sql() {
+    let bare_q = SignalQuery {
+        limit: 50,
+        ..SignalQuery::default()
+    };
+    let bare = list_statement(&plan(&bare_q, None), 51);
+    assert_eq!(bare.values.len(), 1);
+    assert!(!bare.text.contains("ILIKE"));
+    let full_q = SignalQuery {
+        limit: 50,
+        cursor: Some(SignalCursor {
+            message_date: Utc::now(),
+            id: SignalId(7),
+        }),
+        channel: Some("-100123".into()),
+        asset: Ticker::parse("PETR4"),
+        kind: Some(SignalKind::DayTrade),
+        status: Some("open".into()),
+        search: Some("alvo".into()),
+        from: Some(Utc::now()),
+        to: Some(Utc::now()),
+    };
+    let full = list_statement(&plan(&full_q, Some(&[-100123])), 51);
+    assert_eq!(full.values.len(), 10);
+    assert!(full.text.contains("s.channel_id = $3\n"));
+    assert!(
+        full.text
+            .ends_with("ORDER BY s.message_date DESC, s.id DESC\nLIMIT $10")
+    );
+    let many = list_statement(&plan(&full_q, Some(&[1, 2])), 51);
+    assert!(many.text.contains("s.channel_id = ANY($3::bigint[])"));
+}
+
+#[test]
+fn realias_touches_only_the_alias() {
+    assert_eq!(
+        realias("s.id, COALESCE(s.kind, c.kind), signals.s.x (s.a)"),
+        "m.id, COALESCE(m.kind, c.kind), signals.s.x (m.a)"
+    );
+}
+
+#[test]
+fn the_probe_flags_selective_matches_inside_a_bounded_window() {
+    let q = SignalQuery {
+        limit: 50,
+        search: Some("alvo".into()),
+        ..SignalQuery::default()
+    };
+    let probe = probe_statement(&plan(&q, None), 51);
+    assert!(
+        probe
+            .text
+            .contains("(((s.asset ILIKE $1 OR s.raw_message ILIKE $1)) IS TRUE) AS probe_hit")
+    );
+    assert!(
+        probe
+            .text
+            .contains("LIMIT $2\n) w\nWHERE w.probe_hit OR w.probe_rn = $2\nLIMIT $3")
+    );
+}
+
+#[test]
+fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
+    let now = Utc::now();
+    let week = Duration::days(7);
+    let w = windows(&SignalQuery::default(), now);
+    assert_eq!(w.len(), ROUNDS as usize + 1);
+    assert_eq!(
+        w[0].hi, None,
+        "the first window is open above (rows dated after now)"
+    );
+    let start = chunk_start(now);
+    assert!(start <= now && now - start < week);
+    assert_eq!(start.timestamp() % (7 * 86_400), 0);
+    assert_eq!(w[0].lo, Some(start - week), "this chunk and the one before");
+    assert_eq!(w[1].lo, Some(start - week * 3));
+    assert_eq!(w[2].lo, Some(start - week * 7));
+    for pair in w.windows(2) {
+        assert_eq!(pair[1].hi, pair[0].lo, "no gap, no overlap");
+    }
+    assert_eq!(
+        w.last().map(|l| l.lo),
+        Some(None),
+        "the last round reaches back without end"
+    );
+
+    let to = now - Duration::days(100);
+    let q = SignalQuery {
+        to: Some(to),
+        cursor: Some(SignalCursor {
+            message_date: now - Duration::days(50),
+            id: SignalId(1),
+        }),
+        from: Some(to - Duration::days(10)),
+        ..SignalQuery::default()
+    };
+    let first = chunk_start(to) - week;
+    let expected = if chunk_start(to - Duration::days(10)) >= first {
+        vec![Window {
+            lo: Some(chunk_start(to - Duration::days(10))),
+            hi: None,
+        }]
+    } else {
+        vec![
+            Window {
+                lo: Some(first),
+                hi: None,
+            },
+            Window {
+                lo: Some(chunk_start(to - Duration::days(10))),
+                hi: Some(first),
+            },
+        ]
+    };
+    assert_eq!(
+        windows(&q, now),
+        expected,
+        "from `to` (below the cursor) down to `from`"
+    );
+    let literal = literal(DateTime::from_timestamp(0, 0).expect("epoch"));
+    assert_eq!(literal, "'1970-01-01T00:00:00.000000Z'::timestamptz");
+}
