@@ -8,6 +8,7 @@
 #   5. every request a new query, 64 connections (uncached: newest first, each filter, cursor
 #      pages, from/to, search; every `to` inside the data so pages hold rows)
 #   6. with SEARCH=term: `search=term` newest first, every request a new key, 8 connections
+#      (SEARCH_ONLY=1: runs 1 and 6 only)
 # Every response is checked (scripts/wrk/dashboard.lua): a non-200 answer, an empty page or a socket
 # error fails the benchmark. Prints the data shape (rows, chunks, time span, bytes), then one line per
 # run with req/s, the ratio to /health/live, latencies and bytes per response, the cache hit rate of
@@ -57,6 +58,11 @@ run() { # label connections [env...]
 }
 
 run "/health/live, 64 connections (ceiling)" 64 BENCH_MODE=health
+if [[ ${SEARCH_ONLY:-0} == 1 && -n ${SEARCH:-} ]]; then # only runs 1 and 6
+  run "search=$SEARCH newest first, 8 connections (uncached)" 8 BENCH_MODE=search BENCH_SEARCH="$SEARCH"
+  (( FAILED == 0 )) || { echo "benchmark FAILED: see the runs above" >&2; exit 1; }
+  exit 0
+fi
 hits0=$(cache_count hit); miss0=$(cache_count miss)
 run "dashboard mix, 64 connections (cached)" 64
 run "dashboard mix gzip, 64 connections (compressed)" 64 BENCH_GZIP=1
