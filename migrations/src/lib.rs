@@ -26,6 +26,7 @@ mod m20251128_000010_positive_prices;
 mod m20251205_000011_search_index_per_week;
 mod m20251206_000012_channel_label_learned;
 mod m20251207_000013_exact_rollups;
+mod m20251209_000013_change_feed;
 mod runner;
 pub mod testing;
 

@@ -5,6 +5,7 @@
 //! transaction mode. No sea-orm or sqlx type appears in this crate's public API: errors are the
 //! domain's [`StoreError`](domain::ports::StoreError).
 
+mod changes;
 mod edition;
 mod error;
 mod list;

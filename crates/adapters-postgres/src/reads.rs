@@ -1,18 +1,17 @@
 //! The api's read side beyond the signal list: the message archive (listing, re-parse reads and
-//! re-classification) and the change feed behind the live stream's catch-up. Channels and
-//! statistics are in `stats`.
+//! re-classification). Channels and statistics are in `stats`; the change feed behind the live
+//! stream is `changes`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::model::{ChannelId, Message, MessageId};
 use domain::ports::{
-    ArchivedMessage, ChangeCursor, MessageArchive, MessageCursor, MessageOutcome, MessagePage,
-    MessageQuery, Reclassification, ReparseSelection, SignalChanges, SignalRow, StoreError,
+    ArchivedMessage, MessageArchive, MessageCursor, MessageOutcome, MessagePage, MessageQuery,
+    Reclassification, ReparseSelection, StoreError,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
 
 use crate::error::{corrupt, map_db_err};
-use crate::rows::{ROW_EXTRA_COLUMNS, SIGNAL_COLUMNS, signal_row};
 use crate::store::PgStore;
 
 /// Largest page the archive serves.
@@ -239,37 +238,5 @@ impl MessageArchive for PgStore {
                 .map_err(|e| map_db_err("reclassify", e))
         })
         .await
-    }
-}
-
-#[async_trait]
-impl SignalChanges for PgStore {
-    async fn changed_since(
-        &self,
-        after: ChangeCursor,
-        limit: u32,
-    ) -> Result<Vec<SignalRow>, StoreError> {
-        let sql = format!(
-            "SELECT {SIGNAL_COLUMNS}, {ROW_EXTRA_COLUMNS}
-             FROM signals.signals s
-             LEFT JOIN signals.channels c ON c.channel_id = s.channel_id
-             WHERE s.updated_at >= $1 AND (s.updated_at, s.id) > ($1, $2)
-             ORDER BY s.updated_at, s.id
-             LIMIT $3"
-        );
-        let stmt = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [
-                after.at.into(),
-                after.id.0.into(),
-                i64::from(limit.clamp(1, MAX_LIMIT)).into(),
-            ],
-        );
-        self.rows("changed_since", stmt)
-            .await?
-            .iter()
-            .map(signal_row)
-            .collect()
     }
 }

@@ -1,6 +1,6 @@
 //! The api's read ports against the real database through PgBouncer: the message archive
 //! (listing, re-parse reads, re-classification), channels (summaries, settings), statistics
-//! (counting what the hourly aggregate has not refreshed yet) and the change feed. Every query
+//! (counting what the hourly aggregate has not refreshed yet). Every query
 //! names the test's own channel, so parallel tests never interfere.
 
 mod common;
@@ -8,11 +8,10 @@ mod common;
 use adapters_postgres::PgStore;
 use chrono::{Duration, DurationRound, TimeDelta, Utc};
 use common::*;
-use domain::model::{ChannelId, Message, SignalId, SignalKind, SignalStatus, StatusChange};
+use domain::model::{ChannelId, Message, SignalId, SignalKind};
 use domain::ports::{
-    ArchiveEntry, ChangeCursor, ChannelDirectory, ChannelUpdate, MessageArchive, MessageOutcome,
-    MessageQuery, Reclassification, ReparseSelection, SignalChanges, SignalQueries,
-    SignalStatistics, SignalStore, StatsQuery,
+    ArchiveEntry, ChannelDirectory, ChannelUpdate, MessageArchive, MessageOutcome, MessageQuery,
+    Reclassification, ReparseSelection, SignalQueries, SignalStatistics, SignalStore, StatsQuery,
 };
 
 async fn archive(store: &PgStore, entries: &[(&Message, &str)]) {
@@ -304,62 +303,4 @@ async fn stats_count_signals_the_aggregate_has_not_refreshed() {
         .await
         .expect("asset");
     assert_eq!(only.total, 2);
-}
-
-#[tokio::test]
-async fn the_change_feed_replays_in_change_order() {
-    let Some(store) = store("the_change_feed_replays_in_change_order").await else {
-        return;
-    };
-    let ch = unique_channel();
-    let t0 = Utc::now() - Duration::hours(1);
-    let before = Utc::now() - Duration::seconds(1);
-    let ids = insert(&store, ch, &[(1, t0, "PETR4"), (2, t0, "VALE3")]).await;
-    let mut tx = store.begin().await.expect("begin");
-    let later = Utc::now() + Duration::seconds(2);
-    tx.change_status(
-        ids[0],
-        &StatusChange {
-            status: SignalStatus::Stopped,
-            at: later,
-            message: None,
-            reason: "test".into(),
-        },
-    )
-    .await
-    .expect("status");
-    tx.commit().await.expect("commit");
-    store
-        .soft_delete(ids[1], later + Duration::seconds(1))
-        .await
-        .expect("delete");
-    let rows = store
-        .changed_since(
-            ChangeCursor {
-                at: before,
-                id: SignalId(i64::MIN),
-            },
-            1000,
-        )
-        .await
-        .expect("changes");
-    let mine: Vec<_> = rows.iter().filter(|r| r.signal.channel_id == ch).collect();
-    assert_eq!(
-        mine.iter().map(|r| r.signal.id).collect::<Vec<_>>(),
-        vec![ids[0], ids[1]]
-    );
-    assert_eq!(mine[0].signal.status, SignalStatus::Stopped);
-    assert!(mine[1].signal.deleted, "deletions are part of the feed");
-    let since_first = store
-        .changed_since(
-            ChangeCursor {
-                at: later,
-                id: ids[0],
-            },
-            1000,
-        )
-        .await
-        .expect("after the first");
-    assert!(since_first.iter().all(|r| r.signal.id != ids[0]));
-    assert!(since_first.iter().any(|r| r.signal.id == ids[1]));
 }

@@ -96,6 +96,7 @@ pub fn state(
         reparse: ReparseService::new(ports.archive.clone(), ingest, ports.cache.clone()),
         admin,
         hub: EventHub::new(sse_max_clients),
+        export_slots: export::handlers::export_slots(),
         desk_zone: common::instant::DEFAULT_DESK_ZONE,
         sync: None,
         ports,

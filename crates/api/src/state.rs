@@ -64,6 +64,8 @@ pub struct ApiState {
     pub admin: AdminKeys,
     /// Live fan-out of signal events to SSE clients.
     pub hub: EventHub,
+    /// Concurrent exports per client.
+    pub export_slots: crate::common::slots::ClientSlots,
     /// The desk's time zone: date-only `from`/`to` are its days.
     pub desk_zone: chrono_tz::Tz,
     /// The ingest's sync endpoint (`/sync-messages`); `None` = not configured (503).

@@ -89,9 +89,10 @@ async fn new_signals_reach_subscribers_and_reconnections_catch_up() {
 async fn keep_alives_flow_and_the_hub_is_capped() {
     let w = world();
     let hub = &w.parts.state.hub;
-    let (rx, guard) = hub.join().expect("room");
+    let (rx, guard) = hub.join(None).expect("room");
     let mut body = Box::pin(api::stream::body(
         Vec::new(),
+        None,
         rx,
         guard,
         Duration::from_millis(30),
@@ -104,7 +105,7 @@ async fn keep_alives_flow_and_the_hub_is_capped() {
     // The test hub holds 4 clients.
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(hub.join().expect("room"));
+        held.push(hub.join(None).expect("room"));
     }
     let full = send(&w, get("/signals/stream")).await;
     full.problem(503);
@@ -112,4 +113,106 @@ async fn keep_alives_flow_and_the_hub_is_capped() {
     drop(body);
     assert_eq!(hub.clients(), 0);
     let _ = w.events.subscribe().await;
+}
+
+/// Reads a whole SSE reply until `needle` (the stream never ends by itself).
+async fn stream_until(w: &World, req: test::TestRequest, needle: &str) -> String {
+    let svc = test::init_service(api::app(&w.parts)).await;
+    let res = test::call_service(&svc, req.to_request()).await;
+    assert_eq!(res.status(), 200);
+    let body = res.into_body();
+    let mut body = pin!(body);
+    let mut seen = String::new();
+    read_until(&mut body, &mut seen, needle).await;
+    seen
+}
+
+#[actix_web::test]
+async fn replay_needs_a_position_of_this_feed_and_is_bounded_without_a_key() {
+    let w = world();
+    let garbage = stream_until(
+        &w,
+        get("/signals/stream").insert_header(("Last-Event-ID", "1760965200123456-x")),
+        "event: reset",
+    )
+    .await;
+    assert!(garbage.contains("not a position"), "{garbage}");
+    assert!(!garbage.contains("event: signal"));
+
+    let messages: Vec<_> = (1..=120)
+        .map(|i| message(CHANNEL, i, at(20, 13), VALE))
+        .collect();
+    w.ingest(&messages).await;
+    let anonymous = stream_until(
+        &w,
+        get("/signals/stream").insert_header(("Last-Event-ID", "0-0")),
+        "event: reset",
+    )
+    .await;
+    assert!(anonymous.contains("too many changes"), "{anonymous}");
+    assert!(
+        !anonymous.contains("event: signal"),
+        "a refused replay sends nothing but the reset"
+    );
+    let keyed = stream_until(
+        &w,
+        get("/signals/stream")
+            .insert_header(("Last-Event-ID", "0-0"))
+            .insert_header(("X-API-Key", KEY)),
+        "\"message_id\":120,",
+    )
+    .await;
+    assert_eq!(keyed.matches("event: signal").count(), 120, "all, once");
+    assert!(!keyed.contains("event: reset"));
+}
+
+#[actix_web::test]
+async fn a_client_holds_at_most_its_share_of_streams() {
+    use api::common::slots::ClientId;
+    let hub = api::stream::EventHub::with_per_client(10, 2);
+    let me = ClientId::Ip("10.0.0.1".parse().expect("ip"));
+    let first = hub.join(Some(me.clone())).expect("1st");
+    let _second = hub.join(Some(me.clone())).expect("2nd");
+    let refused = hub.join(Some(me.clone())).expect_err("capped");
+    assert_eq!(refused.status_code().as_u16(), 429);
+    assert!(hub.join(Some(ClientId::Key(1))).is_ok(), "others have room");
+    drop(first);
+    assert!(hub.join(Some(me)).is_ok(), "a closed stream frees its slot");
+}
+
+#[actix_web::test]
+async fn exports_are_capped_per_client_and_in_rows_without_a_key() {
+    let w = world();
+    w.seed().await;
+    let svc = test::init_service(api::app(&w.parts)).await;
+    let export = || get("/signals/export?format=csv").to_request();
+    let first = test::call_service(&svc, export()).await;
+    let second = test::call_service(&svc, export()).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = test::call_service(&svc, export()).await;
+    assert_eq!(third.status(), 429, "two exports at once per client");
+    drop(first);
+    let fourth = test::call_service(&svc, export()).await;
+    assert_eq!(fourth.status(), 200, "a finished export frees its slot");
+    drop((second, third, fourth));
+
+    let messages: Vec<_> = (1..=10_001)
+        .map(|i| message(CHANNEL + 1, i, at(20, 13), VALE))
+        .collect();
+    for chunk in messages.chunks(1000) {
+        w.ingest(chunk).await;
+    }
+    let rows = |reply: &Reply| reply.json().as_array().map_or(0, Vec::len);
+    let anonymous = send(&w, get("/signals/export?format=json")).await;
+    assert_eq!(anonymous.status, 200);
+    assert_eq!(rows(&anonymous), 10_000, "the cap without a key");
+    let keyed = send(
+        &w,
+        get("/signals/export?format=json").insert_header(("X-API-Key", KEY)),
+    )
+    .await;
+    assert_eq!(rows(&keyed), 10_001 + 3, "a key exports everything");
 }

@@ -18,12 +18,13 @@ use crate::model::{
     StatusChange, Ticker,
 };
 use crate::ports::{
-    ArchiveEntry, ArchivedMessage, AssetStats, BatchStats, CacheError, CacheLookup, ChangeCursor,
+    ArchiveEntry, ArchivedMessage, AssetStats, BatchStats, CacheError, CacheLookup, ChangePosition,
     ChannelDirectory, ChannelStats, ChannelSummary, ChannelUpdate, Clock, EventStream, GroupStats,
     HourlyCount, MessageArchive, MessageCursor, MessageOutcome, MessagePage, MessageQuery,
-    NewSignal, Reclassification, ReparseSelection, SignalCache, SignalChanges, SignalCursor,
-    SignalDetail, SignalEvent, SignalEvents, SignalPage, SignalQueries, SignalQuery, SignalRow,
-    SignalStatistics, SignalStats, SignalStore, StatsQuery, StoreError, StoreTransaction,
+    NewSignal, Reclassification, ReparseSelection, SignalCache, SignalChange, SignalChanges,
+    SignalCursor, SignalDetail, SignalEvent, SignalEvents, SignalPage, SignalQueries, SignalQuery,
+    SignalRow, SignalStatistics, SignalStats, SignalStore, StatsQuery, StoreError,
+    StoreTransaction,
 };
 
 /// One archived delivery.
@@ -749,23 +750,49 @@ fn group_stats(group: &[&Signal]) -> GroupStats {
     }
 }
 
+/// The in-memory feed position of a signal: its change time in µs, then its id (every write is
+/// committed at once, in order, so the whole feed is final).
+fn position_of(s: &Signal) -> ChangePosition {
+    ChangePosition {
+        tx: u64::try_from(s.updated_at.timestamp_micros()).unwrap_or(0),
+        id: s.id,
+    }
+}
+
 #[async_trait]
 impl SignalChanges for MemoryStore {
-    async fn changed_since(
+    async fn head(&self) -> Result<ChangePosition, StoreError> {
+        self.check()?;
+        let state = self.lock();
+        Ok(state
+            .signals
+            .values()
+            .map(position_of)
+            .max()
+            .unwrap_or(ChangePosition::START))
+    }
+
+    async fn changes_after(
         &self,
-        after: ChangeCursor,
+        after: ChangePosition,
         limit: u32,
-    ) -> Result<Vec<SignalRow>, StoreError> {
+    ) -> Result<Vec<SignalChange>, StoreError> {
         self.check()?;
         let state = self.lock();
         let mut rows: Vec<&Signal> = state
             .signals
             .values()
-            .filter(|s| (s.updated_at, s.id) > (after.at, after.id))
+            .filter(|s| position_of(s) > after)
             .collect();
-        rows.sort_by_key(|s| (s.updated_at, s.id));
+        rows.sort_by_key(|s| position_of(s));
         rows.truncate(limit as usize);
-        Ok(rows.into_iter().map(|s| row_of(&state, s)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|s| SignalChange {
+                position: position_of(s),
+                row: row_of(&state, s),
+            })
+            .collect())
     }
 }
 

@@ -12,9 +12,11 @@ use chrono::{DateTime, Utc};
 use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 
+mod changes;
 mod feed;
 mod reception;
 
+pub use changes::*;
 pub use feed::*;
 pub use reception::SignalReceptions;
 
@@ -673,26 +675,4 @@ pub trait SignalStatistics: Send + Sync {
     /// Signals not deleted, per status name, one entry for every name of
     /// [`SignalStatus::NAMES`](crate::model::SignalStatus::NAMES) (0 when none), in that order.
     async fn count_by_status(&self) -> Result<Vec<(&'static str, u64)>, StoreError>;
-}
-
-/// Position in the change feed: `(updated_at, id)` of the last change seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeCursor {
-    /// When the signal last changed.
-    pub at: DateTime<Utc>,
-    /// The signal.
-    pub id: SignalId,
-}
-
-/// Signals in the order they last changed, so live subscribers can catch up after a
-/// disconnection.
-#[async_trait]
-pub trait SignalChanges: Send + Sync {
-    /// Up to `limit` signals (deleted included) whose `(updated_at, id)` is after `after`,
-    /// oldest change first.
-    async fn changed_since(
-        &self,
-        after: ChangeCursor,
-        limit: u32,
-    ) -> Result<Vec<SignalRow>, StoreError>;
 }

@@ -7,6 +7,7 @@
 pub mod dto;
 pub mod instant;
 pub mod params;
+pub mod slots;
 #[cfg(test)]
 mod tests;
 

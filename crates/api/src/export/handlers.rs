@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::ports::{SignalPage, SignalQueries, SignalQuery, SignalRow, StoreError};
 use futures_util::stream;
 use service_kit::Problem;
@@ -16,6 +16,7 @@ use service_kit::extract::Query;
 
 use super::params::{ExportFormat, ExportFormatParam};
 use crate::common::params::MAX_LIMIT;
+use crate::common::slots::{ClientId, ClientSlots, Slot};
 use crate::signals::dto::SignalItem;
 use crate::signals::params::SignalParams;
 use crate::state::ApiState;
@@ -25,7 +26,13 @@ pub const CSV_HEADER: &str = "id,ts,channel,signal_type,asset,buy_min,buy_max,ta
 target_final,stop,raw_message,source,ingested_at,created_at,updated_at,channel_id,message_id,kind,\
 direction,targets,status,target_index,valid_until,revision\n";
 
+/// Rows an export without a valid `X-API-Key` returns at most (a cost-based limit).
+pub const ANONYMOUS_EXPORT_ROWS: u32 = 10_000;
+
 /// Export the signals matching the filters (all of them unless `limit` is given), newest first.
+///
+/// Without a valid `X-API-Key`, at most 10,000 rows. A client (API key, else address) runs at
+/// most 2 exports at once (429 beyond).
 #[utoipa::path(
     get, path = "/signals/export", tag = "signals", operation_id = "export_signals",
     params(ExportFormatParam, SignalParams),
@@ -39,13 +46,22 @@ direction,targets,status,target_index,valid_until,revision\n";
     )
 )]
 pub async fn export(
+    req: HttpRequest,
     state: web::Data<ApiState>,
     format: Query<ExportFormatParam>,
     params: Query<SignalParams>,
 ) -> Result<HttpResponse, Problem> {
     let format = format.validate()?;
     let filter = params.validate(state.desk_zone)?;
+    let client = ClientId::of(&req);
+    let keyed = client.has_key();
+    let slot = state.export_slots.acquire(client).ok_or_else(|| {
+        Problem::too_many_requests(5).with_detail("this client runs as many exports as it may")
+    })?;
     let mut remaining = filter.limit_given.then_some(filter.query.limit);
+    if !keyed {
+        remaining = Some(remaining.map_or(ANONYMOUS_EXPORT_ROWS, |r| r.min(ANONYMOUS_EXPORT_ROWS)));
+    }
     if filter.matches_nothing {
         remaining = Some(0);
     }
@@ -74,6 +90,7 @@ pub async fn export(
         started: false,
         wrote_rows: false,
         finished: false,
+        _slot: slot,
     };
     let body = stream::unfold(exporter, |mut e| async move {
         e.next_chunk().await.map(|chunk| (chunk, e))
@@ -102,6 +119,8 @@ struct Exporter {
     started: bool,
     wrote_rows: bool,
     finished: bool,
+    /// This client's export slot, held until the body ends.
+    _slot: Slot,
 }
 
 impl Exporter {
@@ -228,4 +247,12 @@ fn text_cell(s: &str) -> String {
     } else {
         s.to_owned()
     }
+}
+
+/// Concurrent exports one client may run by default.
+pub const EXPORTS_PER_CLIENT: usize = 2;
+
+/// The per-client export caps of a new api.
+pub fn export_slots() -> ClientSlots {
+    ClientSlots::new(EXPORTS_PER_CLIENT)
 }

@@ -1,42 +1,90 @@
-//! `/signals/stream`: the SSE endpoint over [`crate::stream`].
+//! `/signals/stream`: the SSE endpoint over [`crate::stream`], and its replay rules: replay only
+//! from a position this feed issued, recent and with few changes since (more with an API key);
+//! otherwise one `reset`.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::TimeDelta;
+use domain::ports::ChangePosition;
+use domain::services::{LiveFeed, Replay, ReplayRules, ResetReason};
 use service_kit::Problem;
 
-use super::hub::{self, KEEP_ALIVE, parse_event_id};
+use super::frames::{self, Frame, change_frame, reset_frame};
+use super::hub::KEEP_ALIVE;
+use crate::common::slots::ClientId;
 use crate::state::ApiState;
+
+/// Replay without an API key: a few changes of the last minutes.
+pub const ANONYMOUS_REPLAY: ReplayRules = ReplayRules {
+    max_changes: 100,
+    max_age: TimeDelta::minutes(5),
+};
+/// Replay with a valid API key.
+pub const KEYED_REPLAY: ReplayRules = ReplayRules {
+    max_changes: 1000,
+    max_age: TimeDelta::minutes(30),
+};
 
 /// Live signal changes as Server-Sent Events.
 ///
-/// Each `signal` event has an `id`; after a disconnection, send the last one as `Last-Event-ID`
-/// (browsers do) to receive the signals changed since then first. A `reset` event means events
-/// were missed: reload the list. A comment is sent every 15 s to keep the connection alive.
+/// Each `signal` event has an `id` (its position in the change feed); after a disconnection,
+/// send the last one as `Last-Event-ID` (browsers do) to receive the changes missed since then
+/// first, each once and in order. Replay is bounded (100 changes of the last 5 minutes; 1,000
+/// of the last 30 with an `X-API-Key`): beyond, or from an id this feed did not issue, one
+/// `reset` event says to reload the list. A comment is sent every 15 s to keep the connection
+/// alive. A client (API key, else address) holds at most 8 streams at once (429 beyond).
 #[utoipa::path(
     get, path = "/signals/stream", tag = "signals", operation_id = "stream_signals",
     params(("Last-Event-ID" = Option<String>, Header,
             description = "The id of the last event received, to catch up after a reconnection",
-            example = "1760965200123456-1234")),
+            example = "812345-1234")),
     responses(
         (status = 200, description = "An endless event stream",
          content_type = "text/event-stream", body = String,
-         example = json!("id: 1760965200123456-1234\nevent: signal\ndata: {\"kind\":\"created\",\"signal_id\":1234,…}\n\n")),
+         example = json!("id: 812345-1234\nevent: signal\ndata: {\"kind\":\"created\",\"signal_id\":1234,…}\n\n")),
     )
 )]
 pub async fn stream(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
-    let (receiver, guard) = state.hub.join()?;
-    let last = req
+    let client = ClientId::of(&req);
+    let rules = if client.has_key() {
+        KEYED_REPLAY
+    } else {
+        ANONYMOUS_REPLAY
+    };
+    let (receiver, guard) = state.hub.join(Some(client))?;
+    let last_event_id = req
         .headers()
         .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_event_id);
-    let catch_up = match last {
-        Some(cursor) => hub::catch_up(&state.ports, cursor).await,
-        None => Vec::new(),
+        .map(|v| v.to_str().ok().and_then(ChangePosition::parse));
+    let (replay, last) = match last_event_id {
+        None => (Vec::new(), None),
+        Some(None) => (
+            vec![reset_frame(ResetReason::UnknownPosition.message())],
+            None,
+        ),
+        Some(Some(from)) => {
+            let feed = LiveFeed::new(state.ports.changes.clone(), state.ports.clock.clone());
+            (replay_frames(&feed, from, rules).await, Some(from))
+        }
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(hub::body(catch_up, receiver, guard, KEEP_ALIVE)))
+        .streaming(frames::body(replay, last, receiver, guard, KEEP_ALIVE)))
+}
+
+/// The frames a client that last saw `from` missed, or one `reset`.
+pub async fn replay_frames(
+    feed: &LiveFeed,
+    from: ChangePosition,
+    rules: ReplayRules,
+) -> Vec<Frame> {
+    match feed.replay(from, rules).await {
+        Replay::Changes(changes) => changes.iter().map(|c| change_frame(c, None)).collect(),
+        Replay::Reset(reason) => {
+            metrics::counter!("tpcapital_sse_resets_total").increment(1);
+            vec![reset_frame(reason.message())]
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Use cases over the ports.
 
 mod ingest;
+mod live;
 mod pull;
 mod query;
 mod receipt;
@@ -8,6 +9,7 @@ mod reparse;
 mod reparse_diff;
 
 pub use ingest::*;
+pub use live::*;
 pub use pull::*;
 pub use query::*;
 pub use receipt::*;
