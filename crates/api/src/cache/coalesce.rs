@@ -14,6 +14,8 @@ use domain::services::{CacheResult, CachedReads};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 
+use super::stale::{LastGood, STALE_IF_ERROR, Served};
+
 /// A read's outcome, shareable between the requests waiting for it.
 pub type Loaded = Result<(Bytes, CacheResult), StoreError>;
 
@@ -24,6 +26,7 @@ type Flight = Shared<BoxFuture<'static, Loaded>>;
 pub struct Coalescer {
     inflight: Mutex<HashMap<String, Flight>>,
     refreshing: Arc<Mutex<HashSet<String>>>,
+    last_good: LastGood,
 }
 
 /// Releases a key's background refresh when it ends (or is dropped).
@@ -67,8 +70,14 @@ impl Coalescer {
     }
 
     /// `reads.get_or_load(key, load, …)`, shared with every concurrent request for `key`; an
-    /// entry due for refresh is reloaded in the background.
-    pub async fn read<F, Fut>(&self, reads: &CachedReads, key: &str, load: F) -> Loaded
+    /// entry due for refresh is reloaded in the background. While the database is down, the
+    /// last good answer of `key` (if any, within [`STALE_IF_ERROR`]) is served stale.
+    pub async fn read<F, Fut>(
+        &self,
+        reads: &CachedReads,
+        key: &str,
+        load: F,
+    ) -> Result<Served, StoreError>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<u8>, StoreError>> + Send + 'static,
@@ -102,7 +111,29 @@ impl Coalescer {
             key,
             flight: flight.clone(),
         };
-        flight.await
+        match flight.await {
+            Ok((body, result)) => {
+                self.last_good
+                    .remember(key, &body, result != CacheResult::Hit);
+                Ok(Served {
+                    body,
+                    result,
+                    stale_for: None,
+                })
+            }
+            Err(StoreError::Unavailable(why)) => match self.last_good.recall(key, STALE_IF_ERROR) {
+                Some((body, age)) => {
+                    tracing::warn!(key, error = %why, "database down: serving the last good answer");
+                    Ok(Served {
+                        body,
+                        result: CacheResult::Unavailable,
+                        stale_for: Some(age),
+                    })
+                }
+                None => Err(StoreError::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads in flight (for tests).
@@ -170,7 +201,7 @@ mod tests {
     async fn an_entry_due_for_refresh_is_served_at_once_and_reloaded_once_in_the_background() {
         let (clock, reads) = reads();
         let coalescer = Arc::new(Coalescer::default());
-        let (body, result) = coalescer
+        let Served { body, result, .. } = coalescer
             .read(&reads, "k", || async { Ok(b"v1".to_vec()) })
             .await
             .expect("first read");
@@ -181,7 +212,7 @@ mod tests {
         let opened = Arc::new(tokio::sync::Mutex::new(Some(opened)));
         for _ in 0..3 {
             let (loads, opened) = (loads.clone(), opened.clone());
-            let (body, result) = coalescer
+            let Served { body, result, .. } = coalescer
                 .read(&reads, "k", move || async move {
                     loads.fetch_add(1, Ordering::SeqCst);
                     if let Some(opened) = opened.lock().await.take() {
@@ -228,15 +259,45 @@ mod tests {
             })
             .collect();
         for t in tasks {
-            let (body, _) = t.await.expect("task").expect("read");
+            let body = t.await.expect("task").expect("read").body;
             assert_eq!(&body[..], b"v");
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         assert_eq!(coalescer.in_flight(), 0, "landed flights are removed");
-        let (_, again) = coalescer
+        let again = coalescer
             .read(&reads, "k", || async { Ok(b"w".to_vec()) })
             .await
-            .expect("read");
+            .expect("read")
+            .result;
         assert_eq!(again, CacheResult::Hit);
+    }
+
+    #[actix_web::test]
+    async fn while_the_store_is_down_the_last_good_answer_is_served_stale() {
+        let (_, reads) = reads();
+        let coalescer = Coalescer::default();
+        let down = || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into())) };
+        assert!(
+            coalescer.read(&reads, "never", down).await.is_err(),
+            "nothing to serve"
+        );
+        coalescer
+            .read(&reads, "k", || async { Ok(b"v1".to_vec()) })
+            .await
+            .expect("read");
+        // The entry is gone (an invalidation), then the database goes down.
+        let cache_gone = CachedReads::new(
+            Arc::new(MemoryCache::new()),
+            Arc::new(FixedClock::new(chrono::Utc::now())),
+            Duration::from_secs(30),
+        );
+        let served = coalescer.read(&cache_gone, "k", down).await.expect("stale");
+        assert_eq!(&served.body[..], b"v1");
+        assert!(served.stale_for.is_some());
+        let internal = || async { Err::<Vec<u8>, _>(StoreError::Internal("bug".into())) };
+        assert!(
+            coalescer.read(&cache_gone, "k", internal).await.is_err(),
+            "only an unavailable store is covered"
+        );
     }
 }

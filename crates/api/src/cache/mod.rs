@@ -1,24 +1,19 @@
 //! The api's side of the cache: the keys of the cached reads (every filter, normalised,
 //! length-prefixed, so equal queries share an entry and different ones never do), request
-//! coalescing ([`coalesce`]) and the cache metrics.
+//! coalescing ([`coalesce`]), stale-if-error ([`stale`]) and the cache metrics.
 
 pub mod coalesce;
+pub mod stale;
 
 use chrono::{DateTime, Utc};
 use domain::model::{ChannelId, Ticker};
 use domain::ports::SignalQuery;
-use domain::services::CacheResult;
 
 pub use coalesce::Coalescer;
+pub use stale::Served;
 
-/// Counter of cached reads, by `result` (`hit`, `miss`, `error`) and `endpoint`.
+/// Counter of cached reads, by `result` (`hit`, `miss`, `error`, `stale`) and `endpoint`.
 pub const CACHE_REQUESTS_TOTAL: &str = "tpcapital_cache_requests_total";
-
-/// Records how a cached read was served.
-pub fn record_cache(endpoint: &'static str, result: CacheResult) {
-    metrics::counter!(CACHE_REQUESTS_TOTAL, "result" => result.as_str(), "endpoint" => endpoint)
-        .increment(1);
-}
 
 /// The key of `/channels`.
 pub const CHANNELS_KEY: &str = "channels1";

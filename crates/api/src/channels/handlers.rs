@@ -9,7 +9,7 @@ use service_kit::extract::Json;
 
 use super::dto::{ChannelItem, ChannelListBody, ChannelUpdateBody};
 use crate::auth::Admin;
-use crate::cache::{CHANNELS_KEY, record_cache};
+use crate::cache::CHANNELS_KEY;
 use crate::common::params::parse_kind;
 use crate::common::{json_bytes, object_body, to_json};
 use crate::state::ApiState;
@@ -28,7 +28,7 @@ const MAX_LABEL: usize = 100;
 )]
 pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
     let channels = state.ports.channels.clone();
-    let (body, result) = state
+    let served = state
         .flights
         .read(&state.reads, CHANNELS_KEY, move || async move {
             let list = channels.list_channels().await?;
@@ -37,8 +37,7 @@ pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
             })
         })
         .await?;
-    record_cache("channels", result);
-    Ok(json_bytes(body, Some(result)))
+    Ok(served.respond("channels"))
 }
 
 /// Set a channel's label and default kind (fields omitted keep their value; `null` clears).

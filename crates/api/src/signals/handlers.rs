@@ -9,7 +9,7 @@ use service_kit::extract::Query;
 use super::dto::{SignalDetailBody, SignalItem, SignalPageBody};
 use super::params::SignalParams;
 use crate::auth::Admin;
-use crate::cache::{record_cache, signal_cache_key};
+use crate::cache::signal_cache_key;
 use crate::common::{json_bytes, to_json, traceparent};
 use crate::cursor;
 use crate::state::ApiState;
@@ -50,15 +50,14 @@ pub async fn list(
     let key = signal_cache_key("signals1", &filter.query);
     let queries = state.ports.queries.clone();
     let query = filter.query;
-    let (body, result) = state
+    let served = state
         .flights
         .read(&state.reads, &key, move || async move {
             let page = queries.list_signals(&query).await?;
             render_page(&page)
         })
         .await?;
-    record_cache("signals", result);
-    Ok(json_bytes(body, Some(result)))
+    Ok(served.respond("signals"))
 }
 
 /// One signal with its earlier revisions and its status history.

@@ -6,7 +6,6 @@ use service_kit::extract::Query;
 
 use super::dto::StatsBody;
 use super::params::StatsParams;
-use crate::cache::record_cache;
 use crate::common::{json_bytes, to_json};
 use crate::state::ApiState;
 
@@ -39,7 +38,7 @@ pub async fn stats(
         ));
     };
     let stats = state.ports.stats.clone();
-    let (body, result) = state
+    let served = state
         .flights
         .read(&state.reads, &key, move || async move {
             let (from, to) = (query.from, query.to);
@@ -47,6 +46,5 @@ pub async fn stats(
             to_json(&StatsBody::new(s, from, to))
         })
         .await?;
-    record_cache("stats", result);
-    Ok(json_bytes(body, Some(result)))
+    Ok(served.respond("stats"))
 }
