@@ -22,6 +22,10 @@ pub struct ApiConfig {
     pub database_url: Secret,
     /// `TP_CAPITAL_API_DB_MAX_CONNECTIONS`: database pool size.
     pub api_db_max_connections: u32,
+    /// `TP_CAPITAL_API_DB_TIMEOUT_MS`: how long one database operation of a request may take;
+    /// past it the request answers from a stale cache entry or 503 with `Retry-After` instead of
+    /// waiting on a database that is down (PgBouncer holds queries while it reconnects).
+    pub api_db_timeout_ms: u64,
     /// `TP_CAPITAL_REDIS_URL`: the Redis master (cache writes, invalidation, pub/sub).
     pub redis_url: Secret,
     /// `TP_CAPITAL_REDIS_REPLICA_URL`: the Redis replica (cache reads); optional.
@@ -71,6 +75,7 @@ impl Default for ApiConfig {
             api_workers: 0,
             database_url: Secret::default(),
             api_db_max_connections: 16,
+            api_db_timeout_ms: 10_000,
             redis_url: Secret::default(),
             redis_replica_url: Secret::default(),
             redis_namespace: "tpcapital".to_owned(),
@@ -117,6 +122,11 @@ impl ApiConfig {
             .trim()
             .parse()
             .unwrap_or(crate::common::instant::DEFAULT_DESK_ZONE)
+    }
+
+    /// The deadline of one database operation (validated: at least 100 ms).
+    pub fn db_timeout(&self) -> Duration {
+        Duration::from_millis(self.api_db_timeout_ms)
     }
 
     /// The cache TTL.
@@ -182,6 +192,12 @@ impl ServiceConfig for ApiConfig {
                 var("api_db_max_connections")
             ));
         }
+        if self.api_db_timeout_ms < 100 {
+            problems.push(format!(
+                "{} must be at least 100 (milliseconds)",
+                var("api_db_timeout_ms")
+            ));
+        }
         if self.desk_time_zone.trim().parse::<chrono_tz::Tz>().is_err() {
             problems.push(format!(
                 "{}: '{}' is not an IANA time zone such as America/Sao_Paulo",
@@ -242,13 +258,30 @@ mod tests {
                 "http://localhost:3103, https://dash.example.com",
             ),
             ("TP_CAPITAL_API_RATE_LIMIT_PER_SECOND", "0"),
+            ("TP_CAPITAL_API_DB_TIMEOUT_MS", "2000"),
         ]))
         .expect("loads");
+        assert_eq!(c.db_timeout(), Duration::from_secs(2));
         assert_eq!(c.bind().map(|b| b.port()), Some(9999));
         assert_eq!(c.cors_origins().len(), 2);
         assert!(c.api_key.matches_any(b"k2"));
         assert_eq!(c.api_rate_limit_per_second, 0);
         assert!(!format!("{c:?}").contains("u:p@"), "secrets never print");
+    }
+
+    #[test]
+    fn a_database_deadline_under_100_ms_is_refused() {
+        let err = load_from::<ApiConfig>(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_API_DB_TIMEOUT_MS", "50"),
+        ]))
+        .expect_err("too short");
+        assert!(
+            err.to_string().contains("TP_CAPITAL_API_DB_TIMEOUT_MS"),
+            "{err}"
+        );
+        let dev: ApiConfig = load_from(vars(&[("TP_CAPITAL_DEV_MODE", "true")])).expect("dev");
+        assert_eq!(dev.db_timeout(), Duration::from_secs(10));
     }
 
     #[test]

@@ -152,6 +152,7 @@ async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, He
             config.database_url.expose(),
             PoolOptions {
                 max_connections: config.api_db_max_connections,
+                operation_timeout: config.db_timeout(),
                 application_name: SERVICE.to_owned(),
                 ..PoolOptions::default()
             },
