@@ -113,10 +113,10 @@ canary_and_rollback() {
   lb_admin ready api_canary
   lb_backend_up api_canary 1 30 || true
   before_main=$(lb_sessions api)
-  before_canary=$(lb_sessions api_canary)
+  before_canary=$(lb_sessions api_canary canary)
   sleep 20
   main=$(($(lb_sessions api) - before_main))
-  canary=$(($(lb_sessions api_canary) - before_canary))
+  canary=$(($(lb_sessions api_canary canary) - before_canary))
   report "- canary: $canary of $((main + canary)) api requests ($(awk -v c="$canary" -v t="$((main + canary))" 'BEGIN {printf "%.1f", t ? 100 * c / t : 0}') %) went to the canary ($APP_REPO:next) over 20 s"
   phase canary-rollback
   # Out of the balancer first, then a graceful stop: no request meets a closing canary.
@@ -153,21 +153,25 @@ scale_down() {
   lb_admin ready "${service#tp-capital-}"
 }
 
-# rolling_replace SERVICE COUNT: start COUNT containers of the new image beside the old ones, wait
-# until they are healthy and in the load balancer, then stop the old ones one at a time (SIGTERM:
-# graceful shutdown; the balancer retries refused connections elsewhere).
+# rolling_replace SERVICE COUNT: one container of the new image at a time beside the old ones (a surge
+# of one, as a Kubernetes rolling update with maxSurge 1, maxUnavailable 0): wait until it is healthy
+# and in the load balancer, then retire one old container (out of the balancer, then SIGTERM: graceful
+# shutdown), and again until none of the old ones is left.
 rolling_replace() {
   local service=$1 count=$2 backend=${1#tp-capital-} old new id
   old=$(containers "$service")
   sed -i "s|^TP_CAPITAL_IMAGE=.*|TP_CAPITAL_IMAGE=$APP_REPO:next|" "$WORK/stack.env"
-  compose up -d --no-deps --no-recreate --scale "$service=$((count * 2))" "$service" >/dev/null 2>&1
-  wait_healthy "$service" $((count * 2)) 90 || true
-  lb_backend_up "$backend" $((count * 2)) 30 || true
-  # The balancer's slow start (15 s) lets the new replicas warm their pools before the old ones go.
-  sleep 15
   for id in $old; do
+    compose up -d --no-deps --no-recreate --scale "$service=$((count + 1))" "$service" >/dev/null 2>&1
+    wait_healthy "$service" $((count + 1)) 90 || true
+    lb_backend_up "$backend" $((count + 1)) 30 || true
+    # The balancer's slow start (15 s) lets the new replica warm its pools before an old one goes.
+    sleep 10
     retire "$id" "$backend"
-    sleep 2
+    # Once DNS has forgotten the retired one, hand its slot back to the health checks (the next new
+    # container may get its address).
+    sleep 3
+    lb_admin ready "$backend"
   done
   compose up -d --no-deps --no-recreate --scale "$service=$count" "$service" >/dev/null 2>&1
   # Slots drained above may be given to new containers later: hand them back to the health checks.
@@ -252,14 +256,15 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 order = list(d["phases"])
 print()
-print("| phase | ingest attempts | acked | failed attempts (retried) | reads ok | cache hit | 503 + Retry-After | failed reads |")
-print("|---|---|---|---|---|---|---|---|")
+print("| phase | ingest attempts | acked | failed attempts (retried) | reads ok | cache hit | 503 + Retry-After | failed reads | read p99 / max (ms) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for p in order:
     c = d["phases"][p]
     failed = sum(v for k, v in c.items() if k.startswith("ingest_failed_"))
     kinds = ", ".join(f"{k[14:]}: {v}" for k, v in sorted(c.items()) if k.startswith("ingest_failed_"))
     print(f"| {p} | {c.get('ingest_attempts', 0)} | {c.get('ingest_acked', 0)} | {failed}{' (' + kinds + ')' if kinds else ''} "
-          f"| {c.get('reads_ok', 0)} | {c.get('reads_cache_hit', 0)} | {c.get('reads_503_retry_after', 0)} | {c.get('reads_failed', 0)} |")
+          f"| {c.get('reads_ok', 0)} | {c.get('reads_cache_hit', 0)} | {c.get('reads_503_retry_after', 0)} | {c.get('reads_failed', 0)} "
+          f"| {c.get('read_p99_ms', '-')} / {c.get('read_max_ms', '-')} |")
 errors = d.get("read_errors") or {}
 if errors:
     print()

@@ -20,18 +20,22 @@ BASE_RECIPE=2
 COMPOSE_PLUGIN_DIR=${TP_COMPOSE_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+# The dockerd this script started (stop_engine stops only that one).
+STARTED_DOCKERD_PID=
 
 # ensure_engine: the Docker engine answers, installing Debian's docker.io and starting dockerd if needed.
 ensure_engine() {
   engine_answers && return 0
   require_root
   ensure_packages dockerd:docker.io
+  local starting=0
   if ! pgrep -x dockerd >/dev/null 2>&1; then
     log "starting dockerd (log: /var/log/tp-capital-dockerd.log)"
     (
       close_inherited_fds
       exec setsid dockerd </dev/null >>/var/log/tp-capital-dockerd.log 2>&1
     ) &
+    starting=1
   fi
   local deadline=$((SECONDS + 60))
   until engine_answers; do
@@ -41,7 +45,17 @@ ensure_engine() {
     }
     sleep 1
   done
+  if ((starting)); then STARTED_DOCKERD_PID=$(pgrep -nx dockerd || true); fi
   note "Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
+}
+
+# stop_engine: stop the dockerd ensure_engine started (it stops its containerd), nothing else.
+stop_engine() {
+  [[ -n $STARTED_DOCKERD_PID ]] || return 0
+  kill -TERM "$STARTED_DOCKERD_PID" 2>/dev/null || return 0
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$STARTED_DOCKERD_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
+  STARTED_DOCKERD_PID=
 }
 
 compose_answers() { docker compose version >/dev/null 2>&1; }

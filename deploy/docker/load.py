@@ -4,7 +4,8 @@
 Ingest: RATE gateway payloads per second to POST /ingest, each sent the way the Telegram gateway
 sends (GATEWAY.md): success = a 2xx with a JSON body; anything else is retried after 5 s, 10 s and
 20 s, 4 attempts in all, then given up. Reads: READ_RATE dashboard queries per second
-(GET /signals?limit=50&channel=...). Every outcome is counted per phase; the phase is the content of
+(GET /signals?limit=50&channel=...). Every outcome is counted per phase (and the reads' p99 and
+longest answer time); the phase is the content of
 PHASE_FILE, which the test script rewrites as it injects faults. Runs until STOP_FILE exists, then
 writes the summary (JSON) to OUT, with the acknowledged message ids for the database count.
 
@@ -38,6 +39,7 @@ class Load:
         self.acked = []
         self.given_up = []
         self.read_errors = defaultdict(list)
+        self.read_seconds = defaultdict(list)
 
     def phase(self):
         try:
@@ -100,6 +102,14 @@ class Load:
     def read_once(self):
         phase = self.phase()
         url = f"{self.api}/signals?limit=50&channel={self.channel}"
+        started = time.monotonic()
+        try:
+            self.read_answer(phase, url)
+        finally:
+            with self.lock:
+                self.read_seconds[phase].append(time.monotonic() - started)
+
+    def read_answer(self, phase, url):
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT) as res:
                 json.loads(res.read())
@@ -152,6 +162,10 @@ class Load:
             reader.start()
             self.paced(self.rate, next_message, ingest_pool)
             reader.join()
+        for phase, seconds in self.read_seconds.items():
+            seconds.sort()
+            self.counts[phase]["read_p99_ms"] = round(1000 * seconds[int(0.99 * (len(seconds) - 1))])
+            self.counts[phase]["read_max_ms"] = round(1000 * seconds[-1])
         summary = {
             "channel_id": self.channel,
             "phases": {p: dict(c) for p, c in self.counts.items()},

@@ -21,6 +21,10 @@
 #        TP_DOCKER_PROJECT      compose project name (default tpc-docker-test)
 #        TP_DOCKER_REPORT       where to copy the report (Markdown)
 #        TP_DOCKER_KEEP=1       leave the stack running at the end (for debugging)
+#        TP_DOCKER_LOG_DIR      on failure, keep every container's log and the load's counts there
+#        TP_DOCKER_PRUNE_BASE=1 also remove the base image at the end (CI: its disk is finite; the
+#                               root filesystem stays cached and is imported again in about a minute)
+# On failure the last lines say in which stage (and load phase) and what failed, with the counts.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -39,18 +43,32 @@ NEIGHBOUR=${PROJECT}-neighbour
 CHANNEL=-100$((RANDOM % 9000 + 1000))$((RANDOM % 9000 + 1000))
 FAILURES=()
 LOAD_PID=
+STAGE=setup
 
 export DOCKER_BUILDKIT=0 # the classic builder: no buildx plugin here, and it stops at --target
 
 compose() { docker compose -f "$COMPOSE_FILE" --env-file "$WORK/stack.env" -p "$PROJECT" --profile canary "$@"; }
 fail() {
-  warn "$*"
-  FAILURES+=("$*")
+  local where=$STAGE
+  [[ $STAGE == faults && -f $WORK/phase ]] && where="faults, phase $(cat "$WORK/phase")"
+  warn "[$where] $*"
+  FAILURES+=("[$where] $*")
+}
+stage() {
+  STAGE=$1
+  log "stage: $1"
+}
+# die (lib.sh's, plus the summary at exit): what stopped the run is listed with the other failures.
+die() {
+  FAILURES+=("[$STAGE] $*")
+  printf 'ERROR: %s\n' "$*" >&2
+  exit 1
 }
 report() { printf '%s\n' "$*" >>"$REPORT"; }
 phase() {
   printf '%s\n' "$1" >"$WORK/phase.tmp"
   mv -f "$WORK/phase.tmp" "$WORK/phase"
+  printf '%s %s\n' "$(date -u +%T)" "$1" >>"$WORK/phases.log"
   log "phase: $1"
 }
 
@@ -62,11 +80,24 @@ cleanup() {
     exit "$rc"
   fi
   if ((rc != 0)) && [[ -f $WORK/stack.env ]]; then
+    if [[ -n ${TP_DOCKER_LOG_DIR:-} ]]; then
+      mkdir -p "$TP_DOCKER_LOG_DIR"
+      compose logs --no-color --timestamps >"$TP_DOCKER_LOG_DIR/compose.log" 2>&1 || true
+      cp "$WORK"/load.json "$WORK"/phases.log "$TP_DOCKER_LOG_DIR/" 2>/dev/null || true
+      warn "container logs in $TP_DOCKER_LOG_DIR"
+    fi
     compose ps -a 2>/dev/null | cut -c1-200 >&2 || true
     compose logs --no-color --tail 15 2>/dev/null | cut -c1-300 >&2 || true
   fi
   teardown_stack
+  stop_engine
   rm -rf "$WORK"
+  if ((rc != 0)); then
+    # Last, so that the end of a CI log says what failed.
+    printf '\ndeploy/docker/test-stack.sh FAILED (exit %s) in stage: %s\n' "$rc" "$STAGE" >&2
+    local f
+    for f in "${FAILURES[@]}"; do printf '  - %s\n' "$f" >&2; done
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -79,6 +110,9 @@ teardown_stack() {
   docker network rm "$NEIGHBOUR" >/dev/null 2>&1 || true
   docker image ls --format '{{.Repository}}:{{.Tag}}' "$APP_REPO" | xargs -r docker image rm -f >/dev/null 2>&1 || true
   docker image prune -f >/dev/null 2>&1 || true
+  if [[ ${TP_DOCKER_PRUNE_BASE:-0} == 1 && -n ${BASE_IMAGE:-} ]]; then
+    docker image rm -f "$BASE_IMAGE" >/dev/null 2>&1 || true
+  fi
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -184,8 +218,15 @@ lb_stats() {
     sed -n '/^# pxname/,$p'
 }
 
-# lb_sessions BACKEND: total sessions the load balancer sent to BACKEND.
-lb_sessions() { lb_stats | awk -F, -v b="$1" '$1 == b && $2 == "BACKEND" {print $8}'; }
+# lb_sessions BACKEND [SERVER_PREFIX]: total sessions the load balancer sent to BACKEND (only to its
+# servers named SERVER_PREFIX*, if given: the canary backend's own servers, not its backups).
+lb_sessions() {
+  if [[ -n ${2:-} ]]; then
+    lb_stats | awk -F, -v b="$1" -v p="$2" '$1 == b && index($2, p) == 1 {n += $8} END {print n + 0}'
+  else
+    lb_stats | awk -F, -v b="$1" '$1 == b && $2 == "BACKEND" {print $8}'
+  fi
+}
 
 # lb_admin drain|ready|servers BACKEND [ADDRESS]: HAProxy runtime commands (deploy/docker/haproxy/admin.sh).
 lb_admin() { compose exec -T tp-capital-lb bash /tp-capital/admin.sh "$@" >/dev/null; }
@@ -227,7 +268,7 @@ bring_up() {
     die "the load balancer does not see the services"
   fi
   report "- stack up (3 api replicas) in $((SECONDS - start)) s"
-  report "- migrate status: $(compose logs --no-color tp-capital-migrate 2>/dev/null | grep -o 'mode .*' | tail -n1 || true)"
+  report "- migrate status: $(compose run --rm --no-deps -T tp-capital-migrate tp-capital-migrate status 2>/dev/null | grep -o 'mode .*' | tr -s ' ' || true)"
   report "- database: $(compose logs --no-color tp-capital-timescaledb 2>/dev/null | grep -o 'TimescaleDB [0-9.]*, license [a-z]*' | tail -n1)"
 }
 
@@ -321,9 +362,17 @@ source "$TP_DOCKER_DIR/faults.sh"
 
 main() {
   local start=$SECONDS
+  # One run at a time on a machine (worktrees share the engine, the project name and 2 cores).
+  exec {RUN_LOCK_FD}>/run/lock/tp-capital-docker-test.lock
+  if ! flock -n "$RUN_LOCK_FD"; then
+    log "waiting for another deploy/docker/test-stack.sh on this machine (at most 40 min)"
+    flock -w 2400 "$RUN_LOCK_FD" || die "another deploy/docker/test-stack.sh still runs after 40 min"
+  fi
+  stage "install: the Docker engine and the Compose plugin"
   ensure_packages curl:curl python3:python3 objcopy:binutils
   ensure_engine
   ensure_compose
+  stage "images: the base image from the root filesystem, ours from $BIN_DIR"
   BASE_IMAGE=$(ensure_base_image)
   # A run interrupted earlier may have left its stack: start clean.
   docker compose -p "$PROJECT" down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true
@@ -334,22 +383,29 @@ main() {
   report ""
   report "Engine $(docker version --format '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/Compose /'); images: $BASE_IMAGE for TimescaleDB/PgBouncer/Redis/HAProxy, $APP_REPO from $BIN_DIR; channel $CHANNEL."
   report ""
+  stage "stack up"
   bring_up
+  stage "end to end"
   check_end_to_end
+  stage isolation
   check_isolation
+  stage faults
   log "faults under load (${TP_DOCKER_LOAD_RATE:-20} ingest posts/s, ${TP_DOCKER_READ_RATE:-20} reads/s)"
   start_load
   run_faults
   stop_load
+  stage "count: messages in the database, reads per phase"
   count_in_database
   phase_table
+  stage "backup and restore drill"
   restore_drill
+  stage report
   report ""
   report "Total $((SECONDS - start)) s. Failures: ${#FAILURES[@]}."
   for f in "${FAILURES[@]}"; do report "- FAILED: $f"; done
   cat "$REPORT"
   [[ -z ${TP_DOCKER_REPORT:-} ]] || cp "$REPORT" "$TP_DOCKER_REPORT"
-  ((${#FAILURES[@]} == 0)) || die "deploy/docker/test-stack.sh: ${#FAILURES[@]} failure(s)"
+  ((${#FAILURES[@]} == 0)) || die "deploy/docker/test-stack.sh: ${#FAILURES[@]} failure(s) (listed below)"
   log "deploy/docker/test-stack.sh: all green"
 }
 
