@@ -27,8 +27,17 @@ use crate::store::{PgStore, timed};
 impl SignalStore for PgStore {
     async fn begin(&self) -> Result<Box<dyn StoreTransaction>, StoreError> {
         let limit = self.opts.acquire_timeout + self.opts.connect_timeout;
+        // BEGIN runs in a task of its own. Cancelled between sending BEGIN and reading its
+        // answer, it left the pooled connection inside a transaction nobody tracked (the next
+        // user's BEGIN warned "there is already a transaction in progress"); abandoned at the
+        // deadline instead, the task completes and its drop rolls the transaction back.
+        let db = self.db.clone();
+        let started = tokio::spawn(async move { db.begin().await });
         let tx = timed(limit, "begin", async {
-            self.db.begin().await.map_err(|e| map_db_err("begin", e))
+            started
+                .await
+                .map_err(|e| StoreError::Internal(format!("begin: {e}")))?
+                .map_err(|e| map_db_err("begin", e))
         })
         .await?;
         Ok(Box::new(PgTransaction {
