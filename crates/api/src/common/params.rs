@@ -19,6 +19,10 @@ pub const MAX_LIMIT: u32 = 1000;
 pub const MAX_TEXT: usize = 200;
 /// Every free-text value: no NUL (PostgreSQL text cannot hold it).
 pub const TEXT_PATTERN: &str = "^[^\\u0000]*$";
+/// Shortest search term, trimmed: below a trigram no index helps and every message is scanned.
+pub const MIN_SEARCH: usize = 3;
+/// A search term: blank (no search) or at least [`MIN_SEARCH`] characters once trimmed, no NUL.
+pub const SEARCH_PATTERN: &str = "^(\\s*|\\s*[^\\s\\u0000][^\\u0000]+[^\\s\\u0000]\\s*)$";
 /// An asset filter: letters and digits.
 pub const ASSET_PATTERN: &str = "^[A-Za-z0-9]{0,16}$";
 
@@ -95,11 +99,11 @@ pub fn cursor_schema() -> RefOr<Schema> {
         .into()
 }
 
-pub fn text_schema() -> RefOr<Schema> {
+pub fn search_schema() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(MAX_TEXT))
-        .pattern(Some(TEXT_PATTERN))
+        .pattern(Some(SEARCH_PATTERN))
         .examples([json!("BOVA")])
         .into()
 }
@@ -229,6 +233,20 @@ pub fn text(field: &str, raw: &Option<String>) -> Result<Option<String>, Problem
     }
     let t = raw.trim();
     Ok((!t.is_empty()).then(|| t.to_owned()))
+}
+
+/// A search term ([`text`]) of at least [`MIN_SEARCH`] characters, else a 400 saying so.
+pub fn search(field: &str, raw: &Option<String>) -> Result<Option<String>, Problem> {
+    let term = text(field, raw)?;
+    if let Some(t) = &term
+        && t.chars().count() < MIN_SEARCH
+    {
+        return Err(Problem::validation(
+            field,
+            format!("at least {MIN_SEARCH} characters: a shorter term would scan every message"),
+        ));
+    }
+    Ok(term)
 }
 
 /// At most 40 characters of an invalid input, for the problem's detail.

@@ -112,6 +112,20 @@ fn bad_values_name_their_parameter() {
 }
 
 #[test]
+fn search_needs_three_characters() {
+    for short in ["search=zz", "search=%20zz%20", "search=%C3%A9"] {
+        assert_eq!(
+            field_of(signals(short)).as_deref(),
+            Some("search"),
+            "{short}"
+        );
+    }
+    let three = signals("search=%20abc%20").expect("three characters");
+    assert_eq!(three.query.search.as_deref(), Some("abc"));
+    assert_eq!(signals("search=%20%20").expect("blank").query.search, None);
+}
+
+#[test]
 fn label_shaped_assets_match_nothing_instead_of_failing() {
     let f = signals("asset=ALVO1").expect("ticker-shaped");
     assert!(f.matches_nothing);
@@ -133,7 +147,7 @@ fn equal_queries_share_a_cache_key_and_different_ones_do_not() {
     let b = signals("channel=tp&type=swing_trade&limit=50&_=123")
         .expect("b")
         .query;
-    let c = signals("limit=50&type=swing_trade&search=tp")
+    let c = signals("limit=50&type=swing_trade&search=tpc")
         .expect("c")
         .query;
     assert_eq!(signal_cache_key("s", &a), signal_cache_key("s", &b));

@@ -10,8 +10,8 @@ use utoipa::openapi::{RefOr, Schema};
 use crate::common::instant::{instant_schema, parse_range};
 use crate::common::params::{
     DEFAULT_LIMIT, asset_schema, channel_filter_schema, cursor_schema, given, kind_schema,
-    limit_schema, one_of, parse_asset, parse_cursor, parse_kind, parse_limit, string_enum, text,
-    text_schema,
+    limit_schema, one_of, parse_asset, parse_cursor, parse_kind, parse_limit, search,
+    search_schema, string_enum, text,
 };
 use crate::cursor;
 
@@ -51,8 +51,8 @@ pub struct SignalParams {
     /// Status.
     #[param(schema_with = status_schema)]
     pub status: Option<String>,
-    /// Case-insensitive substring of the asset or of the message text.
-    #[param(schema_with = text_schema)]
+    /// Case-insensitive substring of the asset or of the message text, at least 3 characters.
+    #[param(schema_with = search_schema)]
     pub search: Option<String>,
     /// Message time at or after: ISO date (the start of that day in the desk's time zone,
     /// America/Sao_Paulo by default), ISO date-time with its offset (as given), or epoch
@@ -89,7 +89,7 @@ impl SignalParams {
         let status = given(&self.status)
             .map(|raw| one_of("status", raw, &STATUS_VALUES).map(str::to_owned))
             .transpose()?;
-        let search = text("search", &self.search)?;
+        let search = search("search", &self.search)?;
         let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref(), zone)?;
         let empty_window = matches!((from, to), (Some(f), Some(t)) if t < f);
         Ok(SignalFilter {
