@@ -1087,9 +1087,14 @@ async fn oversized_bodies_wrong_content_types_and_methods_are_problems() {
     r.problem(413);
     assert!(s.archive(ch).await.is_empty(), "nothing stored");
 
-    // Under the limit a long message is fine.
+    // Under the body limit a text over Telegram's 4,096 characters is refused on its own.
     let r = s
         .post_raw("/ingest", sized(2, 200 * 1024), Some("application/json"))
+        .await;
+    assert_eq!(r.problem(413)["field"], "text", "{}", r.body);
+    // At the text limit a long message is fine.
+    let r = s
+        .post_raw("/ingest", sized(2, 3_800), Some("application/json"))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["outcome"], "signal");

@@ -35,6 +35,14 @@ pub struct IngestConfig {
     pub log_format: LogFormat,
     /// `TP_CAPITAL_INGEST_BATCH_BODY_LIMIT`: largest `/ingest/batch` body, bytes.
     pub ingest_batch_body_limit: usize,
+    /// `TP_CAPITAL_INGEST_MAX_TEXT_CHARS`: longest message text (Telegram's 4,096 by default);
+    /// a longer one is refused with 413 (per item in a batch).
+    pub ingest_max_text_chars: usize,
+    /// `TP_CAPITAL_INGEST_MAX_CAPTION_CHARS`: longest media caption (Telegram's 1,024).
+    pub ingest_max_caption_chars: usize,
+    /// `TP_CAPITAL_INGEST_MAX_AGE_DAYS`: messages dated longer ago are archived as rejected,
+    /// never applied (0 = no horizon).
+    pub ingest_max_age_days: u32,
     /// `TP_CAPITAL_REQUEST_TIMEOUT_SECS`: deadline of one request.
     pub request_timeout_secs: u64,
     /// `TP_CAPITAL_SHUTDOWN_TIMEOUT_SECS`: grace for in-flight requests on SIGTERM.
@@ -98,6 +106,9 @@ impl Default for IngestConfig {
             ingest_bind: "127.0.0.1:4006".to_owned(),
             log_format: LogFormat::Json,
             ingest_batch_body_limit: 16 * 1024 * 1024,
+            ingest_max_text_chars: 4_096,
+            ingest_max_caption_chars: 1_024,
+            ingest_max_age_days: 730,
             request_timeout_secs: 30,
             shutdown_timeout_secs: 30,
             workers: 0,
@@ -146,6 +157,13 @@ impl ServiceConfig for IngestConfig {
             problems.push(format!(
                 "{} must be at least 65536",
                 var("ingest_batch_body_limit")
+            ));
+        }
+        if self.ingest_max_text_chars == 0 || self.ingest_max_caption_chars == 0 {
+            problems.push(format!(
+                "{} and {} must be positive",
+                var("ingest_max_text_chars"),
+                var("ingest_max_caption_chars")
             ));
         }
         if self.request_timeout_secs == 0 {

@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use service_kit::problem::Problem;
 use utoipa::ToSchema;
 
+use crate::limits::MessageLimits;
+
 /// Most messages one batch may carry.
 pub const MAX_BATCH: usize = 1_000;
 /// Most message ids one deletion notice may carry.
@@ -90,6 +92,8 @@ pub struct FieldError {
     pub field: String,
     /// What is wrong.
     pub detail: String,
+    /// The value is over a size limit (413 rather than 400).
+    pub too_large: bool,
 }
 
 impl FieldError {
@@ -97,6 +101,7 @@ impl FieldError {
         Self {
             field: field.to_owned(),
             detail: detail.into(),
+            too_large: false,
         }
     }
 
@@ -111,7 +116,17 @@ impl FieldError {
 
 impl From<FieldError> for Problem {
     fn from(e: FieldError) -> Self {
-        Problem::validation(e.field, e.detail)
+        if e.too_large {
+            Problem::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "message-too-large",
+                "Message too large",
+            )
+            .with_detail(e.detail)
+            .with_field(e.field)
+        } else {
+            Problem::validation(e.field, e.detail)
+        }
     }
 }
 
@@ -143,6 +158,17 @@ impl GatewayMessage {
         check_range(date_field, date.0)?;
         if let Some(edit) = self.edit_date {
             check_range("editDate", edit.0)?;
+        }
+
+        let limits = MessageLimits::current();
+        for (field, value, max) in [
+            ("text", self.text.as_deref(), limits.max_text_chars),
+            ("caption", self.caption.as_deref(), limits.max_caption_chars),
+        ] {
+            MessageLimits::check(field, value, max).map_err(|detail| FieldError {
+                too_large: true,
+                ..FieldError::new(field, detail)
+            })?;
         }
 
         let text_given = self.text.as_deref().is_some_and(|t| !t.trim().is_empty());
@@ -460,6 +486,7 @@ impl BatchRequest {
                                 format!("{prefix}.{field}")
                             },
                             detail: e.into_inner().to_string(),
+                            too_large: false,
                         }
                     })
                     .and_then(|m| m.try_into_domain().map_err(|e| e.within(&prefix)))
@@ -608,7 +635,8 @@ pub struct InvalidItem {
     pub index: usize,
     /// The message id, when it could be read.
     pub message_id: Option<i64>,
-    /// Why it was refused (status 400, the field named).
+    /// Why it was refused: status 400 (the field named), or 413 for a text or caption over
+    /// the size limit. Either way the item is final: sending it again changes nothing.
     pub error: Problem,
 }
 
@@ -654,104 +682,5 @@ pub struct DeletionResponse {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn message(v: Value) -> Result<Message, FieldError> {
-        serde_json::from_value::<GatewayMessage>(v)
-            .map_err(|e| FieldError::new("", e.to_string()))?
-            .try_into_domain()
-    }
-
-    #[test]
-    fn nul_characters_are_replaced_not_fatal() {
-        let m = message(json!({"channelId": 1, "messageId": 3, "text": "Ativo\u{0}: PETR4", "timestamp": 1760965500,
-            "metadata": {"k\u{0}": ["v\u{0}"]}}))
-        .expect("valid");
-        assert_eq!(m.text, "Ativo\u{FFFD}: PETR4");
-        assert_eq!(m.metadata["k\u{FFFD}"], json!(["v\u{FFFD}"]));
-    }
-
-    #[test]
-    fn ids_as_numbers_or_strings() {
-        let a = message(json!({"channelId": -1001649127710_i64, "messageId": 7, "text": "x", "timestamp": 1760965500})).expect("number");
-        let b = message(json!({"channelId": "-1001649127710", "messageId": "7", "text": "x", "timestamp": 1760965500})).expect("string");
-        assert_eq!(a.channel_id, b.channel_id);
-        assert_eq!(a.message_id, b.message_id);
-    }
-
-    #[test]
-    fn dates_in_every_legacy_form() {
-        let expect = Utc
-            .with_ymd_and_hms(2025, 10, 20, 13, 5, 0)
-            .single()
-            .expect("date");
-        for date in [
-            json!("2025-10-20T13:05:00Z"),
-            json!("2025-10-20T13:05:00.000Z"),
-            json!("2025-10-20T10:05:00-03:00"),
-            json!("2025-10-20 13:05:00"),
-            json!(1760965500),
-            json!(1760965500000_i64),
-            json!("1760965500"),
-            json!(1760965500.0),
-        ] {
-            let m = message(json!({"channelId": 1, "messageId": 1, "telegramDate": date.clone()}))
-                .expect("parses");
-            assert_eq!(m.date, expect, "{date}");
-        }
-    }
-
-    #[test]
-    fn caption_photos_and_unknown_fields() {
-        let m = message(json!({
-            "channelId": 1, "messageId": 2, "caption": "Ativo: PETR4", "timestamp": 1760965500,
-            "photos": [{"id": "p"}], "messageType": "channel_post", "threadId": 9,
-            "forwardFrom": {"id": 3}, "metadata": {"gateway": "v2"}
-        }))
-        .expect("valid");
-        assert_eq!(m.text, "Ativo: PETR4");
-        assert_eq!(m.media_type.as_deref(), Some("photo"));
-        assert_eq!(m.metadata["forwardFrom"], json!({"id": 3}));
-        assert_eq!(m.metadata["gateway"], "v2");
-        assert_eq!(m.metadata["messageType"], "channel_post");
-        assert_eq!(m.metadata["threadId"], 9);
-        assert_eq!(m.metadata["photos"], json!([{"id": "p"}]));
-    }
-
-    #[test]
-    fn missing_or_implausible_dates_name_the_field() {
-        let e = message(json!({"channelId": 1, "messageId": 2, "text": "x"})).expect_err("no date");
-        assert_eq!(e.field, "telegramDate");
-        let e = message(json!({"channelId": 1, "messageId": 2, "text": "x", "timestamp": 5}))
-            .expect_err("1970");
-        assert_eq!(e.field, "timestamp");
-        let e =
-            message(json!({"channelId": 1, "messageId": 0, "text": "x", "timestamp": 1760965500}))
-                .expect_err("id 0");
-        assert_eq!(e.field, "messageId");
-    }
-
-    #[test]
-    fn batch_items_are_validated_one_by_one() {
-        let batch: BatchRequest = serde_json::from_value(json!([
-            {"channelId": 1, "messageId": 1, "text": "a", "timestamp": 1760965500},
-            {"channelId": true, "messageId": 2},
-            {"channelId": 1, "messageId": 3, "text": "c"}
-        ]))
-        .expect("array");
-        let items = batch.into_items().expect("size ok");
-        assert!(items[0].is_ok());
-        let bad = items[1].as_ref().expect_err("bad");
-        assert_eq!((bad.index, bad.message_id), (1, Some(2)));
-        assert_eq!(bad.error.field, "messages[1].channelId");
-        let bad = items[2].as_ref().expect_err("bad");
-        assert_eq!(bad.error.field, "messages[2].telegramDate");
-
-        let wrapped: BatchRequest =
-            serde_json::from_value(json!({"messages": []})).expect("object");
-        assert!(wrapped.messages.is_empty());
-        assert!(serde_json::from_value::<BatchRequest>(json!({})).is_err());
-    }
-}
+#[path = "dto_tests.rs"]
+mod tests;

@@ -7,4 +7,5 @@ pub mod dto;
 pub mod gateway;
 pub mod http;
 pub mod ingestion;
+pub mod limits;
 pub mod maintenance;

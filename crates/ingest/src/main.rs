@@ -22,6 +22,7 @@ use ingest::gateway::sync::GatewaySync;
 use ingest::gateway::{self, Breaker};
 use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
+use ingest::limits::MessageLimits;
 use ingest::maintenance::{self, RunOutcome};
 use service_kit::health::{Component, FnCheck, Health};
 use service_kit::metrics::{
@@ -256,7 +257,12 @@ async fn run(config: IngestConfig) -> Result<(), String> {
     }
 
     let (store, redis) = connect(&config).await?;
-    let service = service(&store, &redis);
+    MessageLimits {
+        max_text_chars: config.ingest_max_text_chars,
+        max_caption_chars: config.ingest_max_caption_chars,
+    }
+    .install();
+    let service = service(&store, &redis).with_horizon(config.ingest_max_age_days);
     watch_pools(&store, &redis);
     spawn_signal_gauges(Arc::new(store.clone()), SIGNAL_GAUGE_PERIOD);
     spawn_maintenance(&store, &redis, &config);

@@ -150,6 +150,24 @@ impl ToSchema for Problem {
     }
 }
 
+/// The most characters of a problem's detail or field: what a client sent is echoed at most
+/// this long.
+pub const MAX_ECHO: usize = 300;
+
+fn clip(text: String) -> String {
+    if text.len() <= MAX_ECHO {
+        return text;
+    }
+    match text.char_indices().nth(MAX_ECHO) {
+        Some((cut, _)) => {
+            let mut clipped = text[..cut].to_owned();
+            clipped.push('…');
+            clipped
+        }
+        None => text,
+    }
+}
+
 /// One invalid field among several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldProblem {
@@ -186,15 +204,16 @@ impl Problem {
         problem
     }
 
-    /// Adds the occurrence's detail.
+    /// Adds the occurrence's detail, clipped to [`MAX_ECHO`] characters: a detail may quote
+    /// the client's input, and a 200 KB value must not come back (or be logged) whole.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.detail = Some(clip(detail.into()));
         self
     }
 
-    /// Names the field at fault.
+    /// Names the field at fault (clipped like the detail: it may be a client's key).
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(clip(field.into()));
         self
     }
 
@@ -507,6 +526,16 @@ mod tests {
         let p = Problem::validation("messageId", "missing field");
         assert_eq!(p.field.as_deref(), Some("messageId"));
         assert_eq!(p.detail.as_deref(), Some("messageId: missing field"));
+    }
+
+    #[test]
+    fn echoed_input_is_clipped() {
+        let huge = "v".repeat(200_000);
+        let p = Problem::validation(huge.clone(), format!("invalid value: string \"{huge}\""));
+        assert!(p.detail.as_deref().unwrap_or("").chars().count() <= MAX_ECHO + 1);
+        assert!(p.field.as_deref().unwrap_or("").chars().count() <= MAX_ECHO + 1);
+        let short = Problem::bad_request("fine");
+        assert_eq!(short.detail.as_deref(), Some("fine"));
     }
 
     #[test]

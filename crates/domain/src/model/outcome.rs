@@ -64,6 +64,13 @@ pub enum RejectReason {
     /// Prices inconsistent with the direction, or too few of them.
     #[error("{0}")]
     Inconsistent(String),
+    /// Dated before the ingest horizon: archived, never applied (an old week would become a
+    /// chunk of its own and slow every plan).
+    #[error("dated more than {days} days ago (the ingest horizon): archived, not applied")]
+    TooOld {
+        /// The horizon, in days.
+        days: u32,
+    },
 }
 
 /// Why a message was not taken as a call or an update.

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ChannelId, Message, MessageId, ParseOutcome, Signal, SignalId, SignalStatus, SignalUpdate,
-    StatusChange, TradeCall, UpdateEvent,
+    ChannelId, Message, MessageId, ParseOutcome, RejectReason, Signal, SignalId, SignalStatus,
+    SignalUpdate, StatusChange, TradeCall, UpdateEvent,
 };
 use crate::parser::{PARSER_VERSION, parse};
 use crate::ports::{
@@ -109,6 +109,7 @@ pub struct IngestService {
     clock: Arc<dyn Clock>,
     receipts: ReceiptClock,
     titles: ChannelTitles,
+    horizon_days: Option<u32>,
 }
 
 impl std::fmt::Debug for IngestService {
@@ -132,6 +133,24 @@ impl IngestService {
             receipts: ReceiptClock::new(clock.clone()),
             titles: ChannelTitles::default(),
             clock,
+            horizon_days: None,
+        }
+    }
+
+    /// Messages dated more than `days` ago (by their Telegram date) are archived as rejected
+    /// and never applied; 0 = no horizon.
+    pub fn with_horizon(mut self, days: u32) -> Self {
+        self.horizon_days = (days > 0).then_some(days);
+        self
+    }
+
+    /// What the parser reads in `m`, unless it is older than the horizon.
+    fn read(&self, m: &Message, now: DateTime<Utc>) -> ParseOutcome {
+        match self.horizon_days {
+            Some(days) if m.date < now - chrono::Duration::days(i64::from(days)) => {
+                ParseOutcome::Rejected(RejectReason::TooOld { days })
+            }
+            _ => parse(&m.text, m.date.date_naive()),
         }
     }
 
@@ -166,13 +185,9 @@ impl IngestService {
     ) -> Result<IngestReport, StoreError> {
         let received = self.complete(messages.len(), received);
         let started = Instant::now();
+        let now = self.clock.now();
         let outcomes: Vec<ParseOutcome> = tracing::info_span!("parse", messages = messages.len())
-            .in_scope(|| {
-                messages
-                    .iter()
-                    .map(|m| parse(&m.text, m.date.date_naive()))
-                    .collect()
-            });
+            .in_scope(|| messages.iter().map(|m| self.read(m, now)).collect());
         let reasons: Vec<Option<String>> = outcomes.iter().map(ParseOutcome::reason).collect();
         let entries: Vec<ArchiveEntry<'_>> = messages
             .iter()
@@ -968,6 +983,24 @@ mod tests {
                 .contains("no open signal of ABEVK122")
         );
         assert_eq!(w.store.snapshot().archive.len(), 1);
+    }
+
+    #[test]
+    fn calls_older_than_the_horizon_are_archived_as_rejected_not_applied() {
+        let mut w = world();
+        w.service = w.service.clone().with_horizon(30);
+        let old = Message {
+            date: at(10) - chrono::Duration::days(31),
+            ..message(-100, 1, CALL)
+        };
+        let report = ingest(&w, &[old, message(-100, 2, CALL)]);
+        let outcomes: Vec<_> = report.receipts.iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, [IngestOutcome::Rejected, IngestOutcome::Signal]);
+        let reason = report.receipts[0].reason.as_deref().unwrap_or_default();
+        assert!(reason.contains("30 days"), "{reason}");
+        let state = w.store.snapshot();
+        assert_eq!(state.archive.len(), 2, "both archived");
+        assert_eq!(state.signals.len(), 1, "only the recent call applied");
     }
 
     #[test]
