@@ -165,6 +165,11 @@ impl Redis {
         RedisEvents::new(Arc::clone(&self.shared))
     }
 
+    /// Counters shared by the replicas (the api's rate limit).
+    pub fn counters(&self) -> crate::RedisCounters {
+        crate::RedisCounters::new(Arc::clone(&self.shared))
+    }
+
     /// The configuration this handle was made from.
     pub fn config(&self) -> &RedisConfig {
         &self.shared.config

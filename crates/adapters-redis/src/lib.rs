@@ -23,10 +23,12 @@
 mod cache;
 mod config;
 mod connection;
+mod counter;
 mod events;
 mod scripts;
 
 pub use cache::RedisCache;
 pub use config::{ConfigError, RedisConfig, redact};
 pub use connection::{Redis, RedisStatus, connect};
+pub use counter::RedisCounters;
 pub use events::RedisEvents;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use service_kit::config::{check_backends, check_bind, var};
 use service_kit::{LogFormat, Secret, SecretList, ServiceConfig};
 
+use crate::rate_limit::{RateLimitSettings, TrustedProxies};
+
 /// Everything `tp-capital-api` reads at startup.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -45,9 +47,18 @@ pub struct ApiConfig {
     pub api_rate_limit_per_second: u32,
     /// `TP_CAPITAL_API_RATE_LIMIT_BURST`: requests a client may send at once.
     pub api_rate_limit_burst: u32,
-    /// `TP_CAPITAL_API_RATE_LIMIT_EXEMPT`: client IPs never limited (`127.0.0.1,::1` by
-    /// default: local tools, health probes and the load benchmark).
+    /// `TP_CAPITAL_API_RATE_LIMIT_EXEMPT`: client IPs never limited (none by default, loopback
+    /// included).
     pub api_rate_limit_exempt: String,
+    /// `TP_CAPITAL_API_RATE_LIMIT_TRUSTED_PROXIES`: proxies (`10.0.0.0/8,127.0.0.1`) whose
+    /// `Forwarded` / `X-Forwarded-For` name the client; from anyone else they are ignored.
+    pub api_rate_limit_trusted_proxies: String,
+    /// `TP_CAPITAL_API_RATE_LIMIT_WINDOW_SECONDS`: the window the replicas share through Redis
+    /// (a client may send `per_second × window`, at least `burst`, in one).
+    pub api_rate_limit_window_seconds: u64,
+    /// `TP_CAPITAL_API_RATE_LIMIT_PROBE_PER_SECOND`: `/health*` and `/metrics` requests per
+    /// second per client (burst three times that); 0 = not limited.
+    pub api_rate_limit_probe_per_second: u32,
     /// `TP_CAPITAL_API_CACHE_TTL_SECONDS`: how long a cached answer may live (invalidation on
     /// ingest is what keeps answers fresh; this is a safety net).
     pub api_cache_ttl_seconds: u64,
@@ -84,7 +95,10 @@ impl Default for ApiConfig {
             cors_origins: String::new(),
             api_rate_limit_per_second: 50,
             api_rate_limit_burst: 200,
-            api_rate_limit_exempt: "127.0.0.1,::1".to_owned(),
+            api_rate_limit_exempt: String::new(),
+            api_rate_limit_trusted_proxies: String::new(),
+            api_rate_limit_window_seconds: 10,
+            api_rate_limit_probe_per_second: 20,
             api_cache_ttl_seconds: 30,
             api_body_limit: 64 * 1024,
             api_request_timeout_seconds: 15,
@@ -106,6 +120,19 @@ impl ApiConfig {
     /// The CORS origins, trimmed, without empty entries.
     pub fn cors_origins(&self) -> Vec<String> {
         split_list(&self.cors_origins)
+    }
+
+    /// The rate limits.
+    pub fn rate_limits(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            per_second: self.api_rate_limit_per_second,
+            burst: self.api_rate_limit_burst,
+            exempt: self.rate_limit_exempt(),
+            trusted_proxies: TrustedProxies::parse(&self.api_rate_limit_trusted_proxies)
+                .unwrap_or_default(),
+            probe_per_second: self.api_rate_limit_probe_per_second,
+            window: Duration::from_secs(self.api_rate_limit_window_seconds.max(1)),
+        }
     }
 
     /// Client IPs exempt from rate limiting.
@@ -179,6 +206,15 @@ impl ServiceConfig for ApiConfig {
                     var("api_rate_limit_exempt")
                 ));
             }
+        }
+        if let Err(e) = TrustedProxies::parse(&self.api_rate_limit_trusted_proxies) {
+            problems.push(format!("{}: {e}", var("api_rate_limit_trusted_proxies")));
+        }
+        if self.api_rate_limit_window_seconds == 0 {
+            problems.push(format!(
+                "{} must be at least 1",
+                var("api_rate_limit_window_seconds")
+            ));
         }
         if self.api_rate_limit_per_second > 0 && self.api_rate_limit_burst == 0 {
             problems.push(format!(

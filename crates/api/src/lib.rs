@@ -130,11 +130,7 @@ pub fn openapi_json() -> OpenApiJson {
 
 /// Default rate limits (see [`config::ApiConfig`]).
 pub fn default_rate_limits() -> RateLimitSettings {
-    RateLimitSettings {
-        per_second: 50,
-        burst: 200,
-        exempt: vec![],
-    }
+    RateLimitSettings::default()
 }
 
 fn cors(origins: &[String]) -> Cors {

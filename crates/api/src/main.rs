@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use actix_web::web;
 use adapters_postgres::{PgStore, PoolOptions};
-use adapters_redis::{RedisConfig, connect as connect_redis};
+use adapters_redis::{RedisConfig, RedisCounters, connect as connect_redis};
 use api::config::ApiConfig;
-use api::rate_limit::{RateLimitSettings, RateLimiter};
+use api::rate_limit::RateLimiter;
 use api::state::{AdminKeys, Ports};
 use api::{AppParts, SERVICE, VERSION, app, memory_ports, openapi_json, state};
 use domain::ports::{SignalStore, SystemClock};
@@ -69,7 +69,7 @@ async fn run(config: ApiConfig) -> Result<(), String> {
         .bind()
         .ok_or_else(|| "TP_CAPITAL_API_BIND is not host:port".to_owned())?;
 
-    let (ports, writes, health) = adapters(&config).await?;
+    let (ports, writes, health, counters) = adapters(&config).await?;
     if config.api_key.is_empty() {
         tracing::warn!("dev mode without TP_CAPITAL_API_KEY: admin calls are open to anyone");
     }
@@ -110,11 +110,12 @@ async fn run(config: ApiConfig) -> Result<(), String> {
         state,
         health,
         metrics: web::Data::new(metrics),
-        limiter: web::Data::new(RateLimiter::new(RateLimitSettings {
-            per_second: config.api_rate_limit_per_second,
-            burst: config.api_rate_limit_burst,
-            exempt: config.rate_limit_exempt(),
-        })),
+        limiter: web::Data::new(match counters {
+            Some(counters) => {
+                RateLimiter::new(config.rate_limits()).with_shared(Box::new(counters))
+            }
+            None => RateLimiter::new(config.rate_limits()),
+        }),
         openapi: web::Data::new(openapi_json()),
     };
     tracing::info!(
@@ -139,8 +140,12 @@ async fn database_edition(store: &PgStore) -> Result<service_kit::health::Databa
 
 /// Connects the real adapters (or, in dev mode without URLs, the in-memory ones) and the health
 /// checks over them.
-async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, Health), String> {
+/// The ports, the store for writes, the health checks and (with Redis) the shared counters.
+type Adapters = (Ports, Arc<dyn SignalStore>, Health, Option<RedisCounters>);
+
+async fn adapters(config: &ApiConfig) -> Result<Adapters, String> {
     let mut health = Health::new(VERSION);
+    let mut counters = None;
     let (memory, memory_store, memory_cache, memory_events) = memory_ports();
     let mut ports = memory;
     let mut writes: Arc<dyn SignalStore> = Arc::new(memory_store);
@@ -221,7 +226,8 @@ async fn adapters(config: &ApiConfig) -> Result<(Ports, Arc<dyn SignalStore>, He
         });
         ports.cache = Arc::new(redis.cache());
         ports.events = Arc::new(redis.events());
+        counters = Some(redis.counters());
     }
     ports.clock = Arc::new(SystemClock);
-    Ok((ports, writes, health))
+    Ok((ports, writes, health, counters))
 }

@@ -13,6 +13,7 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
             per_second: 1,
             burst: 2,
             exempt: vec!["10.9.9.9".parse().expect("ip")],
+            ..RateLimitSettings::default()
         },
         ..Options::default()
     });
@@ -31,7 +32,7 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
         assert_eq!(
             call(&svc, probe).await.status,
             200,
-            "probes are never limited"
+            "probes have a limit of their own"
         );
     }
     // A valid key has its own bucket, separate from its IP's.

@@ -1,106 +1,161 @@
-//! Per-client rate limiting: a token bucket per API key (when a valid one is presented) or per
-//! client IP, in process. Exempt IPs (loopback by default: local tools, probes and the load
-//! benchmark) and the probe routes (`/health*`, `/metrics`) are never limited. A refused request
-//! gets a 429 problem with `Retry-After`.
+//! Per-client rate limiting. A client is its API key (when a valid one is presented) or its
+//! address ([`client`]: forwarding headers count only from trusted proxies). Each replica keeps
+//! a `governor` GCRA limit per client (`per_second` sustained, `burst` at once); with Redis the
+//! replicas also share a per-client window ([`shared`]), so three replicas allow one limit, not
+//! three. Nothing is exempt by default; the probe routes (`/health*`, `/metrics`) have a limit
+//! of their own. A refused request gets a 429 problem with `Retry-After`.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+pub mod client;
+pub mod shared;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use service_kit::Problem;
 use service_kit::security::API_KEY_HEADER;
 
+pub use self::client::{Client, TrustedProxies};
+pub use self::shared::{SharedWindows, WindowCounter};
 use crate::state::ApiState;
 
-const SHARDS: usize = 16;
-/// Buckets kept per shard before idle ones are dropped.
-const SHARD_SOFT_CAP: usize = 4096;
+/// Checks between two sweeps of idle local limits.
+const SWEEP_EVERY: u64 = 8_192;
 
-/// Limits: `per_second` sustained, `burst` at once.
+/// Limits.
 #[derive(Debug, Clone)]
 pub struct RateLimitSettings {
-    /// Tokens added per second; 0 disables limiting.
+    /// Requests per second per client; 0 disables limiting.
     pub per_second: u32,
-    /// Bucket size.
+    /// Requests a client may send at once.
     pub burst: u32,
-    /// Client IPs never limited.
+    /// Client addresses never limited (none by default).
     pub exempt: Vec<IpAddr>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Probe requests (`/health*`, `/metrics`) per second per client; 0 = not limited.
+    pub probe_per_second: u32,
+    /// The window the replicas share: a client may send `per_second × window` (at least
+    /// `burst`) requests in one, all replicas together.
+    pub window: Duration,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_second: 50,
+            burst: 200,
+            exempt: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            probe_per_second: 20,
+            window: Duration::from_secs(10),
+        }
+    }
 }
 
-/// The buckets of every client (app data of [`limit`]).
+impl RateLimitSettings {
+    /// What a client may send in one shared window.
+    pub fn allowance(&self) -> u64 {
+        (u64::from(self.per_second) * self.window.as_secs().max(1)).max(u64::from(self.burst))
+    }
+}
+
+/// The limits of every client (app data of [`limit`]).
 #[derive(Debug)]
 pub struct RateLimiter {
     settings: RateLimitSettings,
-    hasher: RandomState,
-    shards: Vec<Mutex<HashMap<u64, Bucket>>>,
+    requests: Option<DefaultKeyedRateLimiter<Client>>,
+    probes: Option<DefaultKeyedRateLimiter<Client>>,
+    shared: Option<SharedWindows>,
+    checks: AtomicU64,
 }
 
 impl RateLimiter {
-    /// A limiter with `settings`.
+    /// A limiter with `settings`, local to this process.
     pub fn new(settings: RateLimitSettings) -> Self {
+        let keyed = |per_second: u32, burst: u32| {
+            let rate = NonZeroU32::new(per_second)?;
+            let burst = NonZeroU32::new(burst.max(1)).unwrap_or(rate);
+            Some(DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        };
         Self {
+            requests: keyed(settings.per_second, settings.burst),
+            probes: keyed(settings.probe_per_second, settings.probe_per_second * 3),
             settings,
-            hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shared: None,
+            checks: AtomicU64::new(0),
         }
     }
 
-    /// Whether limiting is on.
+    /// Shares the limit with the other replicas through `counter`.
+    pub fn with_shared(mut self, counter: Box<dyn WindowCounter>) -> Self {
+        if self.requests.is_some() {
+            self.shared = Some(SharedWindows::new(
+                counter,
+                self.settings.window,
+                self.settings.allowance(),
+            ));
+        }
+        self
+    }
+
+    /// Whether request limiting is on.
     pub fn enabled(&self) -> bool {
-        self.settings.per_second > 0
+        self.requests.is_some()
     }
 
-    /// Whether `ip` is exempt.
-    pub fn exempt(&self, ip: IpAddr) -> bool {
-        self.settings.exempt.contains(&ip)
+    /// The settings.
+    pub fn settings(&self) -> &RateLimitSettings {
+        &self.settings
     }
 
-    /// Takes a token for `client`; `Err(seconds to wait)` when none is left.
-    pub fn acquire(&self, client: impl Hash, now: Instant) -> Result<(), u64> {
-        let rate = f64::from(self.settings.per_second);
-        let burst = f64::from(self.settings.burst.max(1));
-        let key = self.hasher.hash_one(client);
-        let shard = &self.shards[(key as usize) % SHARDS];
-        let mut buckets = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= SHARD_SOFT_CAP {
-            // A bucket that has refilled completely carries no information: drop it.
-            let full_after = Duration::from_secs_f64(burst / rate);
-            buckets.retain(|_, b| now.duration_since(b.last) < full_after);
+    /// Counts one request of `client`; `Err(seconds to wait)` when it is over a limit.
+    pub async fn check(&self, client: Client, probe: bool) -> Result<(), u64> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            for limiter in self.requests.iter().chain(&self.probes) {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
         }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: burst,
-            last: now,
-        });
-        let elapsed = now.duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - bucket.tokens) / rate).ceil().max(1.0);
-            Err(wait as u64)
+        let limiter = if probe { &self.probes } else { &self.requests };
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        if let Err(not_until) = limiter.check_key(&client) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+        }
+        match &self.shared {
+            Some(shared) if !probe => shared.admit(client).await,
+            _ => Ok(()),
         }
     }
-}
 
-/// Who is asking: the presented key when it is valid, else the client IP.
-#[derive(Hash)]
-enum Client<'a> {
-    Key(&'a [u8]),
-    Ip(IpAddr),
+    /// Who sent `req`.
+    fn client_of(&self, req: &ServiceRequest) -> (Client, IpAddr) {
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let ip = self.settings.trusted_proxies.client_ip(peer, req.headers());
+        let valid_key = req
+            .headers()
+            .get(API_KEY_HEADER)
+            .map(|v| v.as_bytes())
+            .filter(|k| {
+                req.app_data::<web::Data<ApiState>>()
+                    .is_some_and(|s| s.admin.keys.matches_any(k))
+            });
+        (valid_key.map_or(Client::Ip(ip), Client::key), ip)
+    }
 }
 
 /// Middleware: refuses a client over its limit with 429 and `Retry-After`.
@@ -109,20 +164,12 @@ pub async fn limit(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let verdict = match req.app_data::<web::Data<RateLimiter>>() {
-        Some(limiter) if limiter.enabled() && !is_probe(req.path()) => {
-            let ip = req
-                .peer_addr()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-            if limiter.exempt(ip) {
+        Some(limiter) if limiter.enabled() => {
+            let (client, ip) = limiter.client_of(&req);
+            if limiter.settings.exempt.contains(&ip) {
                 Ok(())
             } else {
-                let presented = req.headers().get(API_KEY_HEADER).map(|v| v.as_bytes());
-                let valid_key = presented.filter(|k| {
-                    req.app_data::<web::Data<ApiState>>()
-                        .is_some_and(|s| s.admin.keys.matches_any(k))
-                });
-                let client = valid_key.map_or(Client::Ip(ip), Client::Key);
-                limiter.acquire(client, Instant::now())
+                limiter.check(client, is_probe(req.path())).await
             }
         }
         _ => Ok(()),
@@ -147,46 +194,5 @@ fn is_probe(path: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limiter(per_second: u32, burst: u32) -> RateLimiter {
-        RateLimiter::new(RateLimitSettings {
-            per_second,
-            burst,
-            exempt: vec![],
-        })
-    }
-
-    #[test]
-    fn a_burst_then_the_sustained_rate() {
-        let l = limiter(2, 3);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(l.acquire("a", t0), Ok(()));
-        }
-        assert_eq!(l.acquire("a", t0), Err(1));
-        assert_eq!(l.acquire("b", t0), Ok(()), "clients are independent");
-        assert_eq!(l.acquire("a", t0 + Duration::from_millis(500)), Ok(()));
-        assert!(l.acquire("a", t0 + Duration::from_millis(500)).is_err());
-    }
-
-    #[test]
-    fn idle_buckets_are_dropped_when_a_shard_fills() {
-        let l = limiter(1000, 1);
-        let t0 = Instant::now();
-        for i in 0..(SHARD_SOFT_CAP * SHARDS * 2) {
-            let _ = l.acquire(i, t0);
-        }
-        let later = t0 + Duration::from_secs(1);
-        for i in 0..1024 {
-            let _ = l.acquire(("later", i), later);
-        }
-        let total: usize = l
-            .shards
-            .iter()
-            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
-            .sum();
-        assert!(total <= 1024, "idle buckets were kept: {total}");
-    }
-}
+#[path = "tests.rs"]
+mod tests;

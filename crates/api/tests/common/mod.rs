@@ -58,7 +58,7 @@ impl Default for Options {
             rate: RateLimitSettings {
                 per_second: 0,
                 burst: 1,
-                exempt: vec![],
+                ..RateLimitSettings::default()
             },
             cors: vec!["http://dashboard.test".to_owned()],
             dev_mode: false,
