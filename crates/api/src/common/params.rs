@@ -235,18 +235,24 @@ pub fn text(field: &str, raw: &Option<String>) -> Result<Option<String>, Problem
     Ok((!t.is_empty()).then(|| t.to_owned()))
 }
 
-/// A search term ([`text`]) of at least [`MIN_SEARCH`] characters, else a 400 saying so.
+/// A search term ([`text`]) of at least [`MIN_SEARCH`] characters once trimmed, else a 400
+/// saying so. Trimmed as [`SEARCH_PATTERN`]'s `\\s` reads (Unicode whitespace and the
+/// separators U+001C–U+001F), so a schema-valid term is never refused.
 pub fn search(field: &str, raw: &Option<String>) -> Result<Option<String>, Problem> {
-    let term = text(field, raw)?;
-    if let Some(t) = &term
-        && t.chars().count() < MIN_SEARCH
-    {
+    let Some(term) = text(field, raw)? else {
+        return Ok(None);
+    };
+    let term = term.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+    if term.is_empty() {
+        return Ok(None);
+    }
+    if term.chars().count() < MIN_SEARCH {
         return Err(Problem::validation(
             field,
             format!("at least {MIN_SEARCH} characters: a shorter term would scan every message"),
         ));
     }
-    Ok(term)
+    Ok(Some(term.to_owned()))
 }
 
 /// At most 40 characters of an invalid input, for the problem's detail.

@@ -123,6 +123,14 @@ fn search_needs_three_characters() {
     let three = signals("search=%20abc%20").expect("three characters");
     assert_eq!(three.query.search.as_deref(), Some("abc"));
     assert_eq!(signals("search=%20%20").expect("blank").query.search, None);
+    assert_eq!(
+        signals("search=%1C%1F").expect("separators").query.search,
+        None
+    );
+    assert_eq!(
+        field_of(signals("search=%1Cab%1C")).as_deref(),
+        Some("search")
+    );
 }
 
 #[test]
