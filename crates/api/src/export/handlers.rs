@@ -241,8 +241,13 @@ pub fn write_csv_row(out: &mut String, row: &SignalRow) {
     out.push('\n');
 }
 
+/// A text cell no spreadsheet runs as a formula (OWASP's CSV injection advice): a value starting
+/// with a tab or CR, or whose first non-blank character is `=`, `+`, `-` or `@`, gets a leading
+/// `'`; a plain number such as `-1.5` stays a number.
 fn text_cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
+    let first = s.trim_start_matches([' ', '\t', '\r', '\n']);
+    let risky = s.starts_with(['\t', '\r']) || first.starts_with(['=', '+', '-', '@']);
+    if risky && s.trim().parse::<f64>().is_err() {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -256,3 +261,7 @@ pub const EXPORTS_PER_CLIENT: usize = 2;
 pub fn export_slots() -> ClientSlots {
     ClientSlots::new(EXPORTS_PER_CLIENT)
 }
+
+#[cfg(test)]
+#[path = "csv_tests.rs"]
+mod csv_tests;
