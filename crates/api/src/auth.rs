@@ -37,7 +37,13 @@ fn check(req: &HttpRequest) -> Result<Admin, Problem> {
     }
     match req.headers().get(API_KEY_HEADER) {
         Some(key) if admin.keys.matches_any(key.as_bytes()) => Ok(Admin),
-        Some(_) => Err(Problem::unauthorized("the X-API-Key is not valid")),
-        None => Err(Problem::unauthorized("this call needs an X-API-Key header")),
+        Some(_) => Err(Problem::unauthorized(
+            "X-API-Key",
+            "the X-API-Key is not valid",
+        )),
+        None => Err(Problem::unauthorized(
+            "X-API-Key",
+            "this call needs an X-API-Key header",
+        )),
     }
 }

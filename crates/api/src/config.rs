@@ -40,8 +40,13 @@ pub struct ApiConfig {
     /// without database or Redis (in-memory adapters).
     pub dev_mode: bool,
     /// `TP_CAPITAL_CORS_ORIGINS`: browser origins allowed to call the api (`https://a,https://b`);
-    /// empty = same-origin only.
+    /// empty = the api's own origin only (see `api_public_url`).
     pub cors_origins: String,
+    /// `TP_CAPITAL_API_PUBLIC_URL`: the origin browsers reach the api at
+    /// (`https://api.example.com`), allowed like the CORS list so Swagger UI's own calls work;
+    /// empty = taken from the bind address (a loopback or any-address bind: `http://127.0.0.1`,
+    /// `http://localhost` and `http://[::1]` on its port). Never taken from a request's `Host`.
+    pub api_public_url: String,
     /// `TP_CAPITAL_API_RATE_LIMIT_PER_SECOND`: sustained requests per second per API key or
     /// client IP; 0 disables rate limiting.
     pub api_rate_limit_per_second: u32,
@@ -93,6 +98,7 @@ impl Default for ApiConfig {
             api_key: SecretList::default(),
             dev_mode: false,
             cors_origins: String::new(),
+            api_public_url: String::new(),
             api_rate_limit_per_second: 50,
             api_rate_limit_burst: 200,
             api_rate_limit_exempt: String::new(),
@@ -120,6 +126,37 @@ impl ApiConfig {
     /// The CORS origins, trimmed, without empty entries.
     pub fn cors_origins(&self) -> Vec<String> {
         split_list(&self.cors_origins)
+    }
+
+    /// Every origin CORS allows: the configured list and the api's own origin(s).
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut origins = self.cors_origins();
+        for own in self.own_origins() {
+            if !origins.contains(&own) {
+                origins.push(own);
+            }
+        }
+        origins
+    }
+
+    /// The api's own origin(s): the public URL, else what the bind address implies.
+    fn own_origins(&self) -> Vec<String> {
+        let public = self.api_public_url.trim();
+        if !public.is_empty() {
+            return vec![public.to_owned()];
+        }
+        let Some(bind) = self.bind() else {
+            return Vec::new();
+        };
+        let (ip, port) = (bind.ip(), bind.port());
+        if ip.is_loopback() || ip.is_unspecified() {
+            ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .map(|host| format!("http://{host}:{port}"))
+                .collect()
+        } else {
+            vec![format!("http://{bind}")]
+        }
     }
 
     /// The rate limits.
@@ -170,6 +207,19 @@ fn split_list(raw: &str) -> Vec<String> {
         .collect()
 }
 
+fn check_origin(field: &str, origin: &str) -> Option<String> {
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let ok = rest.is_some_and(|host| !host.is_empty() && !host.contains('/') && host != "*");
+    (!ok).then(|| {
+        format!(
+            "{}: '{origin}' must be an origin such as https://dashboard.example.com (scheme and host, no path, no wildcard)",
+            var(field)
+        )
+    })
+}
+
 impl ServiceConfig for ApiConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -189,15 +239,10 @@ impl ServiceConfig for ApiConfig {
             !self.dev_mode,
         ));
         for origin in self.cors_origins() {
-            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && !origin.ends_with('/')
-                && origin != "*";
-            if !ok {
-                problems.push(format!(
-                    "{}: '{origin}' must be an origin such as https://dashboard.example.com (scheme and host, no path, no wildcard)",
-                    var("cors_origins")
-                ));
-            }
+            problems.extend(check_origin("cors_origins", &origin));
+        }
+        if !self.api_public_url.trim().is_empty() {
+            problems.extend(check_origin("api_public_url", self.api_public_url.trim()));
         }
         for ip in split_list(&self.api_rate_limit_exempt) {
             if ip.parse::<IpAddr>().is_err() {
@@ -303,6 +348,47 @@ mod tests {
         assert!(c.api_key.matches_any(b"k2"));
         assert_eq!(c.api_rate_limit_per_second, 0);
         assert!(!format!("{c:?}").contains("u:p@"), "secrets never print");
+    }
+
+    #[test]
+    fn allowed_origins_are_the_list_and_the_api_s_own_never_a_request_s_host() {
+        let local: ApiConfig = load_from(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_API_BIND", "0.0.0.0:4005"),
+            ("TP_CAPITAL_CORS_ORIGINS", "https://dash.example.com"),
+        ]))
+        .expect("loads");
+        assert_eq!(
+            local.allowed_origins(),
+            [
+                "https://dash.example.com",
+                "http://127.0.0.1:4005",
+                "http://localhost:4005",
+                "http://[::1]:4005"
+            ]
+        );
+        let public: ApiConfig = load_from(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_API_BIND", "10.1.2.3:4005"),
+            ("TP_CAPITAL_API_PUBLIC_URL", "https://api.example.com"),
+        ]))
+        .expect("loads");
+        assert_eq!(public.allowed_origins(), ["https://api.example.com"]);
+        let lan: ApiConfig = load_from(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_API_BIND", "10.1.2.3:4005"),
+        ]))
+        .expect("loads");
+        assert_eq!(lan.allowed_origins(), ["http://10.1.2.3:4005"]);
+        let err = load_from::<ApiConfig>(vars(&[
+            ("TP_CAPITAL_DEV_MODE", "true"),
+            ("TP_CAPITAL_API_PUBLIC_URL", "https://api.example.com/v1"),
+        ]))
+        .expect_err("a path is not an origin");
+        assert!(
+            err.to_string().contains("TP_CAPITAL_API_PUBLIC_URL"),
+            "{err}"
+        );
     }
 
     #[test]

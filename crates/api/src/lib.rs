@@ -53,7 +53,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct AppParts {
     /// Limits and timeouts.
     pub http: HttpSettings,
-    /// Browser origins allowed cross-origin (same-origin is always allowed).
+    /// Browser origins allowed to call the api: the configured list and the api's own origin
+    /// ([`config::ApiConfig::allowed_origins`]); nothing else, whatever `Host` a request names.
     pub cors_origins: Arc<Vec<String>>,
     /// Handler state.
     pub state: web::Data<ApiState>,
@@ -133,27 +134,15 @@ pub fn default_rate_limits() -> RateLimitSettings {
     RateLimitSettings::default()
 }
 
+/// CORS for the configured origins only. The request's `Host` is never trusted to say what
+/// "same origin" is: a DNS-rebinding page names its own host in both `Host` and `Origin`.
 fn cors(origins: &[String]) -> Cors {
     let allowed: Vec<String> = origins.to_vec();
     Cors::default()
-        .allowed_origin_fn(move |origin, head| {
-            let Ok(origin) = origin.to_str() else {
-                return false;
-            };
-            if allowed.iter().any(|a| a == origin) {
-                return true;
-            }
-            // Same origin (Swagger UI's own calls): the Origin names this very host.
-            let host = head
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok());
-            host.is_some_and(|host| {
-                origin
-                    .strip_prefix("http://")
-                    .or_else(|| origin.strip_prefix("https://"))
-                    == Some(host)
-            })
+        .allowed_origin_fn(move |origin, _head| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| allowed.iter().any(|a| a == origin))
         })
         .allowed_methods(["GET", "POST", "PUT", "DELETE"])
         .allowed_headers([

@@ -106,7 +106,7 @@ async fn run(config: ApiConfig) -> Result<(), String> {
     http.workers = (config.api_workers > 0).then_some(config.api_workers);
     let parts = AppParts {
         http: http.clone(),
-        cors_origins: Arc::new(config.cors_origins()),
+        cors_origins: Arc::new(config.allowed_origins()),
         state,
         health,
         metrics: web::Data::new(metrics),

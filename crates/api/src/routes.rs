@@ -50,13 +50,14 @@ route_table! {
     "/telegram-channels" => { get => legacy::handlers::telegram_channels },
 }
 
-/// 405 with the problem body and the `Allow` header RFC 9110 requires.
+/// 405 with the problem body and the `Allow` header RFC 9110 requires (`HEAD` wherever `GET`
+/// is: service-kit serves it).
 fn not_allowed(req: &HttpRequest, methods: &[&str]) -> HttpResponse {
-    let allow = methods
-        .iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut allowed: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+    if methods.contains(&"get") {
+        allowed.push("HEAD".to_owned());
+    }
+    let allow = allowed.join(", ");
     let mut res = Problem::method_not_allowed(req.method().as_str(), req.path())
         .with_instance(req.path())
         .to_response();

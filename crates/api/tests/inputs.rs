@@ -72,7 +72,11 @@ async fn wrong_methods_are_405_and_unknown_paths_404() {
     }
     let r = call(&svc, test::TestRequest::post().uri("/signals/7")).await;
     r.problem(405);
-    assert_eq!(r.header("allow"), Some("GET, DELETE"), "RFC 9110 Allow");
+    assert_eq!(
+        r.header("allow"),
+        Some("GET, DELETE, HEAD"),
+        "RFC 9110 Allow"
+    );
     call(&svc, get("/nope")).await.problem(404);
     call(&svc, get("/signals/1/extra")).await.problem(404);
 }

@@ -66,10 +66,14 @@ impl FromRequest for GatewayAuth {
             Ok(GatewayAuth)
         } else if presented.is_none() {
             Err(Problem::unauthorized(
+                "X-Gateway-Token",
                 "the X-Gateway-Token header is required",
             ))
         } else {
-            Err(Problem::unauthorized("the X-Gateway-Token is not valid"))
+            Err(Problem::unauthorized(
+                "X-Gateway-Token",
+                "the X-Gateway-Token is not valid",
+            ))
         })
     }
 }

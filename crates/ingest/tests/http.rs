@@ -404,7 +404,15 @@ async fn credentials_are_required() {
         if let Some(t) = token {
             req = req.insert_header(("X-Gateway-Token", t));
         }
-        let (status, body) = problem_of(test::call_service(&svc, req.to_request()).await).await;
+        let res = test::call_service(&svc, req.to_request()).await;
+        assert_eq!(
+            res.headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok()),
+            Some(r#"ApiKey realm="tp-capital", header="X-Gateway-Token""#),
+            "RFC 9110: a 401 names its challenge"
+        );
+        let (status, body) = problem_of(res).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
         assert_eq!(body["status"], 401);
     }

@@ -3,7 +3,7 @@
 //!
 //! Stack, outermost first: request tracing (root span, W3C parent) → metrics by route template
 //! → security headers → problem fallback (every error body is a problem) → request deadline →
-//! the routes; unknown paths answer a 404 problem.
+//! `HEAD` served as `GET` → the routes; unknown paths answer a 404 problem.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use actix_web::{App, Error, HttpServer, web};
 
 use crate::extract::{self, JsonLimit};
 use crate::security::{self, RequestTimeout};
-use crate::{metrics, problem, telemetry};
+use crate::{head, metrics, problem, telemetry};
 
 /// Limits and timeouts of a service's HTTP surface.
 #[derive(Debug, Clone)]
@@ -69,6 +69,7 @@ pub fn app(
         .app_data(extract::query_config())
         .app_data(extract::path_config())
         .default_service(web::to(problem::not_found))
+        .wrap(from_fn(head::head_as_get))
         .wrap(from_fn(security::request_deadline))
         .wrap(from_fn(problem::problem_fallback))
         .wrap(security::security_headers())

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod extract;
+pub mod head;
 pub mod health;
 pub mod http;
 pub mod metrics;

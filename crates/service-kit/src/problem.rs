@@ -61,6 +61,10 @@ pub struct ProblemDetails {
     #[serde(skip)]
     #[schema(ignore)]
     pub retry_after: Option<u64>,
+    /// The credential a 401 asks for, sent as `WWW-Authenticate` (RFC 9110 §11.6.1).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub challenge: Option<String>,
 }
 
 /// An RFC 9457 problem, the error type of every handler. Boxed so `Result<T, Problem>` stays
@@ -150,6 +154,15 @@ impl ToSchema for Problem {
     }
 }
 
+/// The realm of every credential challenge.
+pub const REALM: &str = "tp-capital";
+
+/// The `WWW-Authenticate` value of a credential sent in `header` (a key or token compared as
+/// is, not an HTTP authentication scheme): `ApiKey realm="tp-capital", header="X-API-Key"`.
+pub fn api_key_challenge(header: &str) -> String {
+    format!("ApiKey realm=\"{REALM}\", header=\"{header}\"")
+}
+
 /// The most characters of a problem's detail or field: what a client sent is echoed at most
 /// this long.
 pub const MAX_ECHO: usize = 300;
@@ -189,6 +202,7 @@ impl Problem {
             field: None,
             errors: Vec::new(),
             retry_after: None,
+            challenge: None,
         }))
     }
 
@@ -258,9 +272,13 @@ impl Problem {
         }
     }
 
-    /// 401: missing or wrong credentials.
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").with_detail(detail)
+    /// 401: missing or wrong credentials, with the `WWW-Authenticate` challenge naming the
+    /// header that carries them ([`api_key_challenge`]).
+    pub fn unauthorized(credential_header: &str, detail: impl Into<String>) -> Self {
+        let mut problem =
+            Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").with_detail(detail);
+        problem.challenge = Some(api_key_challenge(credential_header));
+        problem
     }
 
     /// 404: nothing here.
@@ -349,6 +367,9 @@ impl Problem {
         builder.insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
         if let Some(secs) = self.retry_after {
             builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(challenge) = &self.challenge {
+            builder.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
         }
         match serde_json::to_vec(self) {
             Ok(body) => builder.body(body),

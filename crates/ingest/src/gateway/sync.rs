@@ -63,8 +63,14 @@ impl FromRequest for SyncAuth {
         ready(match presented {
             _ if sync.tokens.is_empty() && sync.dev_mode => Ok(SyncAuth),
             Some(p) if sync.tokens.matches_any(p) => Ok(SyncAuth),
-            Some(_) => Err(Problem::unauthorized("the X-Sync-Token is not valid")),
-            None => Err(Problem::unauthorized("the X-Sync-Token header is required")),
+            Some(_) => Err(Problem::unauthorized(
+                "X-Sync-Token",
+                "the X-Sync-Token is not valid",
+            )),
+            None => Err(Problem::unauthorized(
+                "X-Sync-Token",
+                "the X-Sync-Token header is required",
+            )),
         })
     }
 }
