@@ -1,7 +1,11 @@
 //! Unit tests of the wire format: lenient ids and dates, batches item by item, size limits.
 
+use chrono::{TimeZone, Utc};
+use domain::Message;
+use serde_json::{Value, json};
+use service_kit::problem::Problem;
+
 use super::*;
-use serde_json::json;
 
 fn message(v: Value) -> Result<Message, FieldError> {
     serde_json::from_value::<GatewayMessage>(v)
