@@ -166,6 +166,9 @@ TP_LOG_FORMAT=json
 RUST_LOG=info
 EOF
   umask 022
+  # Compose prefers the shell's variables to the env file's: a native stack's TP_API_PORT (or any
+  # other name above) exported in this shell would otherwise win.
+  while IFS='=' read -r name _; do unset "$name"; done <"$WORK/stack.env"
 }
 
 # ---------------------------------------------------------------- waiting and probing
