@@ -174,7 +174,11 @@ async fn a_client_holds_at_most_its_share_of_streams() {
     let first = hub.join(Some(me.clone())).expect("1st");
     let _second = hub.join(Some(me.clone())).expect("2nd");
     let refused = hub.join(Some(me.clone())).expect_err("capped");
-    assert_eq!(refused.status_code().as_u16(), 429);
+    assert_eq!(refused, api::stream::JoinRefused::ClientShare);
+    assert_eq!(
+        service_kit::Problem::from(refused).status_code().as_u16(),
+        429
+    );
     assert!(hub.join(Some(ClientId::Key(1))).is_ok(), "others have room");
     drop(first);
     assert!(hub.join(Some(me)).is_ok(), "a closed stream frees its slot");

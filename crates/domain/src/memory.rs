@@ -18,7 +18,7 @@ pub use clock::FixedClock;
 pub use events::MemoryEvents;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -82,6 +82,7 @@ pub struct MemoryState {
 pub struct MemoryStore {
     state: Arc<Mutex<MemoryState>>,
     down: Arc<AtomicBool>,
+    conflicts: Arc<AtomicU32>,
 }
 
 impl MemoryStore {
@@ -98,6 +99,19 @@ impl MemoryStore {
     /// Simulates the database going away (`true`) or coming back.
     pub fn set_unavailable(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` commits fail with `Conflict`, as when a concurrent delivery of the
+    /// same message commits first.
+    pub fn conflict_next_commits(&self, n: u32) {
+        self.conflicts.store(n, Ordering::SeqCst);
+    }
+
+    /// Whether this commit is one [`MemoryStore::conflict_next_commits`] asked to fail.
+    fn take_conflict(&self) -> bool {
+        self.conflicts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn lock(&self) -> MutexGuard<'_, MemoryState> {

@@ -6,6 +6,7 @@ use std::future::{Ready, ready};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, FromRequest, HttpRequest, HttpResponse, web};
+use domain::ports::StoreError;
 use service_kit::config::SecretList;
 use service_kit::extract::{Json, JsonLimit};
 use service_kit::health::{self, Health};
@@ -20,7 +21,10 @@ use crate::dto::{
     GatewayMessage, IngestResponse, InvalidItem,
 };
 use crate::gateway::sync::GatewaySync;
-use crate::ingestion::{Ingestion, record_invalid};
+use crate::ingestion::{IngestError, Ingestion, record_invalid};
+
+/// Seconds the gateway should wait after a persistent commit conflict.
+const CONFLICT_RETRY_AFTER: u64 = 1;
 
 /// Largest single-message body.
 pub const MESSAGE_BODY_LIMIT: usize = 256 * 1024;
@@ -287,4 +291,27 @@ pub struct IngestApiDoc;
 
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(IngestApiDoc::openapi())
+}
+
+/// The answer to an ingest that did not commit: 503 + `Retry-After` when the database is away,
+/// shutting down or a conflict persisted; 500 (details logged, never sent) otherwise.
+impl From<IngestError> for Problem {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::ShuttingDown => {
+                Problem::unavailable("the ingest service is shutting down", 1)
+            }
+            IngestError::NoReceipt => {
+                Problem::internal("ingest", &"the service returned no receipt")
+            }
+            IngestError::Store(StoreError::Conflict(_)) => Problem::unavailable(
+                "a concurrent delivery of the same message is being stored; retry",
+                CONFLICT_RETRY_AFTER,
+            ),
+            IngestError::Store(StoreError::NotFound) => {
+                Problem::internal("ingest", &"store answered not found")
+            }
+            IngestError::Store(other) => other.into(),
+        }
+    }
 }

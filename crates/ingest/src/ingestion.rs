@@ -1,9 +1,8 @@
-//! The ingest use case as the HTTP layer sees it: the domain's [`IngestService`] plus what a
-//! network service adds around it — the caller's trace context, one internal retry when a
-//! concurrent duplicate collides at commit, store errors turned into problems (503 +
-//! `Retry-After` when the database is away), the ingest metrics, and group commit: single
-//! messages that arrive while a commit is running are committed together by the next one, so one
-//! database commit (one fsync) acknowledges many gateway requests.
+//! The ingest use case as a network service runs it: the domain's [`IngestService`] (which
+//! retries a commit conflict once) plus the caller's trace context, the ingest metrics, and group
+//! commit: single messages that arrive while a commit is running are committed together by the
+//! next one, so one database commit (one fsync) acknowledges many gateway requests. Failures are
+//! [`IngestError`]s; the HTTP layer (`crate::http`) turns them into problems.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -12,7 +11,6 @@ use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
 use domain::services::{DeletionReport, IngestOutcome, IngestReceipt, IngestReport, IngestService};
 use domain::{ChannelId, Message, MessageId};
-use service_kit::problem::Problem;
 use service_kit::telemetry::{continue_trace, current_traceparent};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
@@ -39,8 +37,29 @@ pub const DURATION: &str = "tpcapital_ingest_batch_duration_seconds";
 /// Signals cancelled by deletion notices.
 pub const CANCELLED: &str = "tpcapital_ingest_cancelled_signals_total";
 
-/// Seconds the gateway should wait after a persistent commit conflict.
-const CONFLICT_RETRY_AFTER: u64 = 1;
+/// Why an ingest did not commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestError {
+    /// The store refused the transaction or cannot be reached (a conflict was already retried
+    /// once by the domain service).
+    Store(StoreError),
+    /// The process is stopping: the message was not taken.
+    ShuttingDown,
+    /// The service committed but answered no receipt for the message (a bug).
+    NoReceipt,
+}
+
+impl std::fmt::Display for IngestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngestError::Store(e) => e.fmt(f),
+            IngestError::ShuttingDown => f.write_str("the ingest service is shutting down"),
+            IngestError::NoReceipt => f.write_str("the service returned no receipt"),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
 
 /// Describes the ingest metrics and creates every labelled series at zero, so dashboards and
 /// alerts see them before the first message.
@@ -92,7 +111,7 @@ struct Queued {
     message: Message,
     received_at: DateTime<Utc>,
     traceparent: Option<String>,
-    reply: oneshot::Sender<Result<IngestReceipt, Problem>>,
+    reply: oneshot::Sender<Result<IngestReceipt, IngestError>>,
 }
 
 /// The ingest entry point of the HTTP handlers.
@@ -115,8 +134,7 @@ impl Ingestion {
 
     /// Ingests one message; it may share its transaction with other single messages arriving
     /// at the same time. `Ok` only after the commit.
-    pub async fn ingest_one(&self, message: Message) -> Result<IngestReceipt, Problem> {
-        let shutting_down = || Problem::unavailable("the ingest service is shutting down", 1);
+    pub async fn ingest_one(&self, message: Message) -> Result<IngestReceipt, IngestError> {
         let (reply, answer) = oneshot::channel();
         let queued = Queued {
             message,
@@ -127,13 +145,13 @@ impl Ingestion {
         self.singles
             .send(queued)
             .await
-            .map_err(|_| shutting_down())?;
-        answer.await.map_err(|_| shutting_down())?
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer.await.map_err(|_| IngestError::ShuttingDown)?
     }
 
     /// Ingests `messages` in one transaction; `Ok` only after the commit. Each is stamped as
     /// received now, in order.
-    pub async fn ingest(&self, messages: &[Message]) -> Result<IngestReport, Problem> {
+    pub async fn ingest(&self, messages: &[Message]) -> Result<IngestReport, IngestError> {
         let received = self.service.receipts().stamps(messages.len());
         commit(
             &self.service,
@@ -142,7 +160,7 @@ impl Ingestion {
             current_traceparent().as_deref(),
         )
         .await
-        .map_err(store_problem)
+        .map_err(store_failed)
     }
 
     /// Ingests `messages` in one transaction for a caller that is not an HTTP request (the
@@ -157,21 +175,13 @@ impl Ingestion {
         &self,
         channel_id: ChannelId,
         message_ids: &[MessageId],
-    ) -> Result<DeletionReport, Problem> {
+    ) -> Result<DeletionReport, IngestError> {
         let traceparent = current_traceparent();
-        let mut result = self
+        let result = self
             .service
             .delete(channel_id, message_ids, traceparent.as_deref())
             .await;
-        if let Err(StoreError::Conflict(why)) = &result {
-            tracing::info!(error = %why, "deletion conflict; retrying once");
-            metrics::counter!(RETRIES).increment(1);
-            result = self
-                .service
-                .delete(channel_id, message_ids, traceparent.as_deref())
-                .await;
-        }
-        let report = result.map_err(store_problem)?;
+        let report = retried(result.map(|r| (r.retries, r))).map_err(store_failed)?;
         metrics::counter!(CANCELLED).increment(report.cancelled.len() as u64);
         committed(report.side_effect_failures);
         Ok(report)
@@ -212,9 +222,9 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
                 }
             }
             Err(e) if messages.len() == 1 || matches!(e, StoreError::Unavailable(_)) => {
-                let problem = store_problem(e);
+                let error = store_failed(e);
                 for (_, reply) in waiting {
-                    let _ = reply.send(Err(problem.clone()));
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
             Err(e) => {
@@ -229,12 +239,8 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
                         traceparent.as_deref(),
                     )
                     .await
-                    .map_err(store_problem)
-                    .and_then(|r| {
-                        r.receipts.into_iter().next().ok_or_else(|| {
-                            Problem::internal("ingest", &"the service returned no receipt")
-                        })
-                    });
+                    .map_err(store_failed)
+                    .and_then(|r| r.receipts.into_iter().next().ok_or(IngestError::NoReceipt));
                     let _ = reply.send(result);
                 }
             }
@@ -242,7 +248,7 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
     }
 }
 
-/// [`commit_with_retry`] in an `ingest commit` span that continues the caller's trace; for one
+/// [`commit_measured`] in an `ingest commit` span that continues the caller's trace; for one
 /// message it names the channel, the message and the outcome (never the text).
 async fn commit(
     service: &IngestService,
@@ -264,7 +270,7 @@ async fn commit(
     if let Some(parent) = traceparent {
         continue_trace(&span, parent);
     }
-    let result = commit_with_retry(service, messages, received, traceparent)
+    let result = commit_measured(service, messages, received, traceparent)
         .instrument(span.clone())
         .await;
     if let Ok(IngestReport { receipts, .. }) = &result
@@ -275,25 +281,18 @@ async fn commit(
     result
 }
 
-/// One transaction with one retry after a concurrent-duplicate conflict, and its metrics.
-async fn commit_with_retry(
+/// One ingest (the service retries a conflict once) and its metrics.
+async fn commit_measured(
     service: &IngestService,
     messages: &[Message],
     received: &[DateTime<Utc>],
     traceparent: Option<&str>,
 ) -> Result<IngestReport, StoreError> {
     let started = Instant::now();
-    let mut result = service
+    let result = service
         .ingest_received(messages, received, traceparent)
         .await;
-    if let Err(StoreError::Conflict(why)) = &result {
-        tracing::info!(error = %why, "commit conflict (concurrent duplicate); retrying once");
-        metrics::counter!(RETRIES).increment(1);
-        result = service
-            .ingest_received(messages, received, traceparent)
-            .await;
-    }
-    let report = result?;
+    let report = retried(result.map(|r| (r.retries, r)))?;
     metrics::histogram!(DURATION).record(started.elapsed().as_secs_f64());
     let now = chrono::Utc::now();
     for (message, receipt) in messages.iter().zip(&report.receipts) {
@@ -331,22 +330,30 @@ fn committed(side_effect_failures: u32) {
     metrics::gauge!(LAST_SUCCESS).set(now);
 }
 
-fn store_problem(e: StoreError) -> Problem {
+/// Counts the retries the service made: the ones a report says, and the one behind a
+/// conflict that persisted.
+fn retried<T>(result: Result<(u32, T), StoreError>) -> Result<T, StoreError> {
+    let retries = match &result {
+        Ok((retries, _)) => *retries,
+        Err(StoreError::Conflict(_)) => 1,
+        Err(_) => 0,
+    };
+    if retries > 0 {
+        metrics::counter!(RETRIES).increment(u64::from(retries));
+    }
+    result.map(|(_, value)| value)
+}
+
+/// Counts a store failure answered to a caller, by kind.
+fn store_failed(e: StoreError) -> IngestError {
     let kind = match &e {
         StoreError::Unavailable(_) => "unavailable",
         StoreError::Conflict(_) => "conflict",
         StoreError::Internal(_) | StoreError::NotFound => "internal",
     };
     metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
-    match e {
-        StoreError::Conflict(why) => {
-            tracing::warn!(error = %why, "commit conflict persisted after a retry");
-            Problem::unavailable(
-                "a concurrent delivery of the same message is being stored; retry",
-                CONFLICT_RETRY_AFTER,
-            )
-        }
-        StoreError::NotFound => Problem::internal("ingest", &"store answered not found"),
-        other => other.into(),
+    if let StoreError::Conflict(why) = &e {
+        tracing::warn!(error = %why, "commit conflict persisted after a retry");
     }
+    IngestError::Store(e)
 }

@@ -10,7 +10,7 @@ use domain::services::{LiveFeed, Replay, ReplayRules, ResetReason};
 use service_kit::Problem;
 
 use super::frames::{self, Frame, change_frame, reset_frame};
-use super::hub::KEEP_ALIVE;
+use super::hub::{JoinRefused, KEEP_ALIVE};
 use crate::common::slots::ClientId;
 use crate::state::ApiState;
 
@@ -85,6 +85,17 @@ pub async fn replay_frames(
         Replay::Reset(reason) => {
             metrics::counter!("tpcapital_sse_resets_total").increment(1);
             vec![reset_frame(reason.message())]
+        }
+    }
+}
+
+/// 429 when this client holds its share of live streams, 503 when the hub is full.
+impl From<JoinRefused> for Problem {
+    fn from(why: JoinRefused) -> Self {
+        match why {
+            JoinRefused::ClientShare => Problem::too_many_requests(5)
+                .with_detail("this client holds as many live streams as it may"),
+            JoinRefused::Full => Problem::unavailable("too many live subscribers; retry later", 5),
         }
     }
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use service_kit::Problem;
 use tokio::sync::broadcast;
 
 use super::frames::Frame;
@@ -22,6 +21,15 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const CHANNEL_CAPACITY: usize = 1024;
 /// Concurrent streams one client may hold by default.
 pub const DEFAULT_STREAMS_PER_CLIENT: usize = 8;
+
+/// Why a client may not join the hub now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// This client holds as many live streams as it may (a 429 for the HTTP layer).
+    ClientShare,
+    /// The hub has as many subscribers as it may (a 503).
+    Full,
+}
 
 /// The live fan-out of signal changes to SSE clients.
 #[derive(Clone)]
@@ -76,17 +84,18 @@ impl EventHub {
     }
 
     /// Registers a client: its receiver (subscribed now, before any replay read) and the guard
-    /// counting it; `client` `None` counts only in the total. A 503 problem when the hub is
-    /// full, a 429 when this client holds its share.
+    /// counting it; `client` `None` counts only in the total. Refused when the hub is full or
+    /// this client holds its share.
     pub fn join(
         &self,
         client: Option<ClientId>,
-    ) -> Result<(broadcast::Receiver<Frame>, ClientGuard), Problem> {
+    ) -> Result<(broadcast::Receiver<Frame>, ClientGuard), JoinRefused> {
         let slot = match client {
-            Some(client) => Some(self.per_client.acquire(client).ok_or_else(|| {
-                Problem::too_many_requests(5)
-                    .with_detail("this client holds as many live streams as it may")
-            })?),
+            Some(client) => Some(
+                self.per_client
+                    .acquire(client)
+                    .ok_or(JoinRefused::ClientShare)?,
+            ),
             None => None,
         };
         let now = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
@@ -95,10 +104,7 @@ impl EventHub {
             _slot: slot,
         };
         if now > self.max_clients {
-            return Err(Problem::unavailable(
-                "too many live subscribers; retry later",
-                5,
-            ));
+            return Err(JoinRefused::Full);
         }
         metrics::gauge!("tpcapital_sse_clients").set(now as f64);
         Ok((self.sender.subscribe(), guard))

@@ -227,6 +227,11 @@ impl StoreTransaction for MemoryTransaction {
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.store.check()?;
+        if self.store.take_conflict() {
+            return Err(StoreError::Conflict(
+                "a concurrent transaction committed first (simulated)".into(),
+            ));
+        }
         let mut state = self.store.lock();
         if state.version != self.base_version {
             return Err(StoreError::Conflict(

@@ -91,6 +91,8 @@ pub struct IngestReport {
     pub stats: BatchStats,
     /// Events or cache invalidations that failed after commit (best-effort).
     pub side_effect_failures: u32,
+    /// Transactions retried after a conflict before this one committed (0 or 1).
+    pub retries: u32,
 }
 
 /// The result of a deletion notice.
@@ -102,6 +104,8 @@ pub struct DeletionReport {
     pub cancelled: Vec<SignalId>,
     /// Events or cache invalidations that failed after commit.
     pub side_effect_failures: u32,
+    /// Transactions retried after a conflict before this one committed (0 or 1).
+    pub retries: u32,
 }
 
 /// The ingest use case.
@@ -181,6 +185,10 @@ impl IngestService {
     /// [`IngestService::ingest`] with the time each message was received (from
     /// [`IngestService::receipts`]; it becomes the signal's `created_at`, the dashboard's
     /// `ingested_at`). Missing times are stamped now.
+    ///
+    /// A `Conflict` (a concurrent delivery of the same message committed first) is retried
+    /// once in a new transaction, where that delivery is then a duplicate; a second `Conflict`
+    /// is returned.
     pub async fn ingest_received(
         &self,
         messages: &[Message],
@@ -188,6 +196,24 @@ impl IngestService {
         traceparent: Option<&str>,
     ) -> Result<IngestReport, StoreError> {
         let received = self.complete(messages.len(), received);
+        match self.ingest_once(messages, &received, traceparent).await {
+            Err(StoreError::Conflict(why)) => {
+                tracing::info!(error = %why, "commit conflict (concurrent duplicate); retrying once");
+                let mut report = self.ingest_once(messages, &received, traceparent).await?;
+                report.retries = 1;
+                Ok(report)
+            }
+            other => other,
+        }
+    }
+
+    /// One transaction of [`IngestService::ingest_received`].
+    async fn ingest_once(
+        &self,
+        messages: &[Message],
+        received: &[DateTime<Utc>],
+        traceparent: Option<&str>,
+    ) -> Result<IngestReport, StoreError> {
         let started = Instant::now();
         let now = self.clock.now();
         let outcomes: Vec<ParseOutcome> = tracing::info_span!("parse", messages = messages.len())
@@ -208,7 +234,7 @@ impl IngestService {
         let mut tx = self.store.begin().await?;
         let fresh = tx.archive(&entries).await?;
         let run = Run {
-            received: &received,
+            received,
             started,
             record_stats: true,
             traceparent,
@@ -319,12 +345,34 @@ impl IngestService {
             receipts,
             stats,
             side_effect_failures,
+            retries: 0,
         })
     }
 
     /// Applies a deletion notice: archived deliveries are flagged, open signals of those
-    /// messages become cancelled. Nothing is ever removed.
+    /// messages become cancelled. Nothing is ever removed. A `Conflict` is retried once, as
+    /// for [`IngestService::ingest_received`].
     pub async fn delete(
+        &self,
+        channel_id: ChannelId,
+        message_ids: &[MessageId],
+        traceparent: Option<&str>,
+    ) -> Result<DeletionReport, StoreError> {
+        match self.delete_once(channel_id, message_ids, traceparent).await {
+            Err(StoreError::Conflict(why)) => {
+                tracing::info!(error = %why, "deletion conflict; retrying once");
+                let mut report = self
+                    .delete_once(channel_id, message_ids, traceparent)
+                    .await?;
+                report.retries = 1;
+                Ok(report)
+            }
+            other => other,
+        }
+    }
+
+    /// One transaction of [`IngestService::delete`].
+    async fn delete_once(
         &self,
         channel_id: ChannelId,
         message_ids: &[MessageId],
@@ -362,6 +410,7 @@ impl IngestService {
             archived_flagged,
             cancelled,
             side_effect_failures,
+            retries: 0,
         })
     }
 

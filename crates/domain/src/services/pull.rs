@@ -19,12 +19,13 @@ use crate::model::{ChannelId, Message};
 use crate::ports::{Clock, FeedError, FeedItem, FeedStatus, GatewayFeed, StoreError, SyncReport};
 use crate::services::{IngestOutcome, IngestReport, IngestService};
 
-/// Where pulled messages are stored: the ingest use case, possibly wrapped (metrics, retries).
+/// Where pulled messages are stored: the ingest use case, possibly wrapped (metrics).
 #[async_trait]
 pub trait MessageSink: Send + Sync {
     /// Stores `messages` in one transaction, as `/ingest/batch` does; `Ok` only after the commit.
     /// MUST answer `Duplicate` receipts for deliveries already stored, and `Unavailable` when the
-    /// database cannot be reached.
+    /// database cannot be reached. A conflict is retried once inside
+    /// ([`IngestService::ingest_received`]), so `Conflict` here means it persisted.
     async fn store(&self, messages: &[Message]) -> Result<IngestReport, StoreError>;
 }
 
@@ -353,7 +354,7 @@ impl PullConsumer {
             }
         }
         if !messages.is_empty() {
-            match self.store_batch(&messages).await {
+            match self.sink.store(&messages).await {
                 Ok(report) => {
                     count(&report, &mut outcome);
                     outcome.ack_ids.extend(ids);
@@ -364,7 +365,7 @@ impl PullConsumer {
                 }
                 Err(_) => {
                     for (message, id) in messages.iter().zip(ids) {
-                        match self.store_batch(std::slice::from_ref(message)).await {
+                        match self.sink.store(std::slice::from_ref(message)).await {
                             Ok(report) => {
                                 count(&report, &mut outcome);
                                 outcome.ack_ids.push(id);
@@ -392,15 +393,6 @@ impl PullConsumer {
             }
         });
         Ok(outcome)
-    }
-
-    /// One transaction, retried once after a conflict (a push of the same message committing at
-    /// the same time).
-    async fn store_batch(&self, messages: &[Message]) -> Result<IngestReport, StoreError> {
-        match self.sink.store(messages).await {
-            Err(StoreError::Conflict(_)) => self.sink.store(messages).await,
-            other => other,
-        }
     }
 }
 

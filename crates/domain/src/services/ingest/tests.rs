@@ -368,3 +368,39 @@ fn every_commit_with_changes_invalidates_the_cache() {
         "a duplicate changes nothing"
     );
 }
+
+#[test]
+fn a_commit_conflict_is_retried_once_in_a_new_transaction() {
+    let w = world();
+    w.store.conflict_next_commits(1);
+    let report = ingest(&w, &[message(-100, 1, CALL)]);
+    assert_eq!(report.retries, 1);
+    assert_eq!(report.receipts[0].outcome, IngestOutcome::Signal);
+    let state = w.store.snapshot();
+    assert_eq!((state.signals.len(), state.archive.len()), (1, 1));
+    assert_eq!(w.events.published().len(), 1);
+}
+
+#[test]
+fn a_second_conflict_is_returned_and_stores_nothing() {
+    let w = world();
+    w.store.conflict_next_commits(2);
+    let err = block_on(w.service.ingest(&[message(-100, 1, CALL)], None)).expect_err("conflict");
+    assert!(matches!(err, StoreError::Conflict(_)));
+    assert!(w.store.snapshot().archive.is_empty());
+    // The rule is one retry, not two: the next commit goes through.
+    assert_eq!(ingest(&w, &[message(-100, 1, CALL)]).retries, 0);
+}
+
+#[test]
+fn a_deletion_conflict_is_retried_once() {
+    let w = world();
+    ingest(&w, &[message(-100, 1, CALL)]);
+    w.store.conflict_next_commits(1);
+    let report =
+        block_on(w.service.delete(ChannelId(-100), &[MessageId(1)], None)).expect("delete");
+    assert_eq!((report.retries, report.cancelled.len()), (1, 1));
+    w.store.conflict_next_commits(2);
+    let err = block_on(w.service.delete(ChannelId(-100), &[MessageId(1)], None));
+    assert!(matches!(err, Err(StoreError::Conflict(_))));
+}
