@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::model::{ChannelId, Message, MessageId};
 use domain::ports::{
-    ArchivedMessage, MessageArchive, MessageCursor, MessageOutcome, MessagePage, MessageQuery,
+    ArchivedMessage, MessageArchive, MessageClass, MessageCursor, MessagePage, MessageQuery,
     Reclassification, ReparseSelection, StoreError,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
@@ -64,7 +64,7 @@ const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.message_id, m.message_date,
 
 impl MessageRecord {
     fn into_archived(self) -> Result<ArchivedMessage, StoreError> {
-        let outcome = MessageOutcome::from_name(&self.outcome)
+        let outcome = MessageClass::from_name(&self.outcome)
             .ok_or_else(|| corrupt(format!("message {}: outcome '{}'", self.id, self.outcome)))?;
         Ok(ArchivedMessage {
             id: self.id,
@@ -87,7 +87,7 @@ impl MessageRecord {
     }
 }
 
-fn outcome_names(outcomes: &[MessageOutcome]) -> Vec<String> {
+fn outcome_names(outcomes: &[MessageClass]) -> Vec<String> {
     outcomes.iter().map(|o| o.as_str().to_owned()).collect()
 }
 

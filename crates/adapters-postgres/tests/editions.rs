@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDate, TimeDelta, Utc};
 use common::*;
 use domain::model::{ChannelId, Direction, EntryRange, SignalId, TradeCall};
 use domain::ports::{
-    ArchiveEntry, ChannelDirectory, ChannelSummary, MessageArchive, MessageOutcome, MessageQuery,
+    ArchiveEntry, ChannelDirectory, ChannelSummary, MessageArchive, MessageClass, MessageQuery,
     Reclassification, SignalQueries, SignalStatistics, SignalStats, SignalStore, StatsQuery,
 };
 use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases};
@@ -215,7 +215,7 @@ async fn scenario(url: &str, now: DateTime<Utc>) -> Vec<(SignalStats, ChannelSum
         .reclassify(&[Reclassification {
             id: rejected.id,
             message_date: rejected.message.date,
-            outcome: MessageOutcome::Rejected,
+            outcome: MessageClass::Rejected,
             reason: Some("re-parsed".into()),
             parser_version: "t2".into(),
         }])

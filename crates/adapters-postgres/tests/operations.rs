@@ -15,7 +15,7 @@ use domain::model::{MessageId, SignalKind};
 use domain::ports::{
     ArchiveEntry, SignalQueries, SignalQuery, SignalStore, StoreError, SystemClock,
 };
-use domain::services::{IngestOutcome, IngestService};
+use domain::services::{Disposition, IngestService};
 use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases};
 use sea_orm::sqlx::Executor;
 
@@ -46,7 +46,7 @@ async fn ingest_service_stores_the_canonical_message_once() {
         .await
         .expect("ingest");
     let receipt = &first.receipts[0];
-    assert_eq!(receipt.outcome, IngestOutcome::Signal);
+    assert_eq!(receipt.outcome, Disposition::Signal);
     assert!(receipt.stored);
     let id = receipt.signal_id.expect("a signal id");
     assert_eq!(events.published().len(), 1);
@@ -56,7 +56,7 @@ async fn ingest_service_stores_the_canonical_message_once() {
             .ingest(std::slice::from_ref(&msg), None)
             .await
             .expect("again");
-        assert_eq!(again.receipts[0].outcome, IngestOutcome::Duplicate);
+        assert_eq!(again.receipts[0].outcome, Disposition::Duplicate);
         assert!(!again.receipts[0].stored);
     }
 
@@ -106,7 +106,7 @@ async fn ingest_service_stores_the_canonical_message_once() {
     edit.edit_date = Some(date + chrono::Duration::minutes(2));
     edit.text = CANONICAL.replace("Stop: 0,70", "Stop: 0,80");
     let edited = service.ingest(&[edit], None).await.expect("edit");
-    assert_eq!(edited.receipts[0].outcome, IngestOutcome::Edited);
+    assert_eq!(edited.receipts[0].outcome, Disposition::Edited);
     let detail = store.signal_detail(id).await.expect("detail");
     assert_eq!(detail.row.signal.revision, 2);
     assert_eq!(detail.row.signal.call.stop, Some(price("0.8")));
@@ -121,7 +121,7 @@ async fn ingest_service_stores_the_canonical_message_once() {
         "BOVAW32 Alvo 1 atingido",
     );
     let upd = service.ingest(&[update], None).await.expect("update");
-    assert_eq!(upd.receipts[0].outcome, IngestOutcome::Update);
+    assert_eq!(upd.receipts[0].outcome, Disposition::Update);
     assert_eq!(upd.receipts[0].signal_id, Some(id));
     let detail = store.signal_detail(id).await.expect("detail");
     assert_eq!(detail.status_history.len(), 1);

@@ -10,7 +10,7 @@ use chrono::{Duration, DurationRound, TimeDelta, Utc};
 use common::*;
 use domain::model::{ChannelId, Message, SignalId, SignalKind};
 use domain::ports::{
-    ArchiveEntry, ChannelDirectory, ChannelUpdate, MessageArchive, MessageOutcome, MessageQuery,
+    ArchiveEntry, ChannelDirectory, ChannelUpdate, MessageArchive, MessageClass, MessageQuery,
     Reclassification, ReparseSelection, SignalQueries, SignalStatistics, SignalStore, StatsQuery,
 };
 
@@ -68,7 +68,7 @@ async fn the_archive_is_listed_read_for_reparse_and_reclassified() {
     let first = store.list_messages(&q).await.expect("page 1");
     let ids: Vec<i64> = first.rows.iter().map(|r| r.message.message_id.0).collect();
     assert_eq!(ids, vec![104, 103], "newest first");
-    assert_eq!(first.rows[0].outcome, MessageOutcome::Update);
+    assert_eq!(first.rows[0].outcome, MessageClass::Update);
     assert_eq!(first.rows[1].reason.as_deref(), Some("no asset"));
     assert_eq!(
         first.rows[0].message.metadata["threadId"], 7,
@@ -93,7 +93,7 @@ async fn the_archive_is_listed_read_for_reparse_and_reclassified() {
         .list_messages(&MessageQuery {
             limit: 100,
             channel: Some(ch),
-            outcomes: vec![MessageOutcome::Rejected],
+            outcomes: vec![MessageClass::Rejected],
             ..MessageQuery::default()
         })
         .await
@@ -113,7 +113,7 @@ async fn the_archive_is_listed_read_for_reparse_and_reclassified() {
 
     let selection = ReparseSelection {
         channel: Some(ch),
-        outcomes: vec![MessageOutcome::Rejected],
+        outcomes: vec![MessageClass::Rejected],
         ..ReparseSelection::default()
     };
     let batch = store
@@ -140,7 +140,7 @@ async fn the_archive_is_listed_read_for_reparse_and_reclassified() {
         .reclassify(&[Reclassification {
             id: batch[0].id,
             message_date: batch[0].message.date,
-            outcome: MessageOutcome::Signal,
+            outcome: MessageClass::Signal,
             reason: None,
             parser_version: "test-2".into(),
         }])

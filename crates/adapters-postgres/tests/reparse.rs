@@ -10,7 +10,7 @@ use chrono::{Duration, DurationRound, TimeDelta, Utc};
 use common::*;
 use domain::memory::{MemoryCache, MemoryEvents};
 use domain::ports::{
-    ArchiveEntry, MessageArchive, MessageOutcome, MessageQuery, ReparseSelection, SignalStore,
+    ArchiveEntry, MessageArchive, MessageClass, MessageQuery, ReparseSelection, SignalStore,
     SystemClock,
 };
 use domain::services::{IngestService, ReparseRequest, ReparseService};
@@ -108,8 +108,8 @@ async fn a_dry_run_reports_what_a_parser_version_would_change_and_writes_nothing
     assert_eq!(
         flips,
         vec![
-            (MessageOutcome::Update, MessageOutcome::Ignored, 1),
-            (MessageOutcome::Ignored, MessageOutcome::Signal, 1),
+            (MessageClass::Update, MessageClass::Ignored, 1),
+            (MessageClass::Ignored, MessageClass::Signal, 1),
         ]
     );
     let samples: Vec<_> = dry
@@ -133,7 +133,7 @@ async fn a_dry_run_reports_what_a_parser_version_would_change_and_writes_nothing
         ..MessageQuery::default()
     };
     let signals = store
-        .list_messages(&archive(vec![MessageOutcome::Signal]))
+        .list_messages(&archive(vec![MessageClass::Signal]))
         .await
         .expect("list");
     assert_eq!(signals.rows.len(), 1, "a dry run reclassifies nothing");
@@ -143,7 +143,7 @@ async fn a_dry_run_reports_what_a_parser_version_would_change_and_writes_nothing
     let done = reparse.reparse(&request, None).await.expect("run");
     assert_eq!((done.new_signals, done.signals_created), (1, 1));
     let signals = store
-        .list_messages(&archive(vec![MessageOutcome::Signal]))
+        .list_messages(&archive(vec![MessageClass::Signal]))
         .await
         .expect("list");
     assert_eq!(signals.rows.len(), 2, "the one-line call is a signal now");

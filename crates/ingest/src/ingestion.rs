@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
-use domain::services::{DeletionReport, IngestOutcome, IngestReceipt, IngestReport, IngestService};
+use domain::services::{DeletionReport, Disposition, IngestReceipt, IngestReport, IngestService};
 use domain::{ChannelId, Message, MessageId};
 use service_kit::telemetry::{continue_trace, current_traceparent};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -81,7 +81,7 @@ pub fn register_metrics() {
         "Age of each stored message at its commit, from its Telegram date"
     );
     metrics::describe_counter!(CANCELLED, "Signals cancelled by deletion notices");
-    for outcome in IngestOutcome::ALL {
+    for outcome in Disposition::ALL {
         metrics::counter!(MESSAGES_TOTAL, "outcome" => outcome.as_str()).increment(0);
     }
     for kind in ["unavailable", "conflict", "internal"] {

@@ -23,7 +23,7 @@ use ingest::gateway::{self, Breaker};
 use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
 use ingest::limits::MessageLimits;
-use ingest::maintenance::{self, RunOutcome};
+use ingest::maintenance::{self, MaintenanceRun};
 use service_kit::health::{Component, FnCheck, Health};
 use service_kit::metrics::{
     Metrics, PoolStats, SIGNAL_GAUGE_PERIOD, spawn_pool_gauges, spawn_signal_gauges,
@@ -159,11 +159,11 @@ fn maintain() -> ExitCode {
         outcome
     });
     match result {
-        Ok(RunOutcome::Done(what)) => {
+        Ok(MaintenanceRun::Done(what)) => {
             println!("{what}");
             ExitCode::SUCCESS
         }
-        Ok(RunOutcome::Skipped) => {
+        Ok(MaintenanceRun::Skipped) => {
             println!("skipped: another process holds the maintenance lock");
             ExitCode::SUCCESS
         }

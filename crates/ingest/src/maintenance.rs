@@ -16,7 +16,7 @@ pub const LAST_SUCCESS: &str = "tpcapital_maintenance_last_success_timestamp_sec
 
 /// What one run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunOutcome {
+pub enum MaintenanceRun {
     /// Work was done; the text says what.
     Done(String),
     /// Another replica holds the maintenance lock.
@@ -47,7 +47,7 @@ pub fn spawn<F, Fut>(
 ) -> tokio::task::JoinHandle<()>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<RunOutcome, StoreError>> + Send,
+    Fut: Future<Output = Result<MaintenanceRun, StoreError>> + Send,
 {
     tokio::spawn(async move {
         tokio::time::sleep(first_delay).await;
@@ -61,25 +61,25 @@ where
 }
 
 /// One run, logged and counted.
-pub async fn run_once<F, Fut>(task: &F) -> Option<RunOutcome>
+pub async fn run_once<F, Fut>(task: &F) -> Option<MaintenanceRun>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<RunOutcome, StoreError>>,
+    Fut: Future<Output = Result<MaintenanceRun, StoreError>>,
 {
     match task().await {
-        Ok(RunOutcome::Done(what)) => {
+        Ok(MaintenanceRun::Done(what)) => {
             tracing::info!(%what, "maintenance done");
             metrics::counter!(RUNS, "result" => "ok").increment(1);
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
             metrics::gauge!(LAST_SUCCESS).set(now);
-            Some(RunOutcome::Done(what))
+            Some(MaintenanceRun::Done(what))
         }
-        Ok(RunOutcome::Skipped) => {
+        Ok(MaintenanceRun::Skipped) => {
             tracing::debug!("maintenance skipped: another replica runs it");
             metrics::counter!(RUNS, "result" => "skipped").increment(1);
-            Some(RunOutcome::Skipped)
+            Some(MaintenanceRun::Skipped)
         }
         Err(e) => {
             tracing::warn!(error = %e, "maintenance failed; retrying at the next tick");
@@ -99,10 +99,10 @@ pub async fn run(
     events: &dyn SignalEvents,
     retention: &Retention,
     now: DateTime<Utc>,
-) -> Result<RunOutcome, StoreError> {
+) -> Result<MaintenanceRun, StoreError> {
     let report = store.maintenance(retention, now).await?;
     if report.skipped {
-        return Ok(RunOutcome::Skipped);
+        return Ok(MaintenanceRun::Skipped);
     }
     let removed = |r: Removed| matches!(r, Removed::Chunks(n) | Removed::Rows(n) if n > 0);
     let changed = !report.expired.is_empty() || removed(report.messages) || removed(report.signals);
@@ -113,7 +113,7 @@ pub async fn run(
     if unpublished > 0 {
         tracing::warn!(unpublished, "maintenance: expiry events not published");
     }
-    Ok(RunOutcome::Done(format!(
+    Ok(MaintenanceRun::Done(format!(
         "expired {} signals, messages {:?}, processing stats {:?}, signals {:?}, \
          {} rollup deltas folded, {} search indexes built",
         report.expired.len(),

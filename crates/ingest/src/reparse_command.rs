@@ -10,7 +10,7 @@ use adapters_postgres::{PgStore, PoolOptions};
 use adapters_redis::RedisConfig;
 use chrono::{NaiveDate, TimeZone, Utc};
 use domain::model::ChannelId;
-use domain::ports::{MessageOutcome, ReparseSelection, SystemClock};
+use domain::ports::{MessageClass, ReparseSelection, SystemClock};
 use domain::services::{IngestService, ReparseRequest, ReparseService};
 use ingest::config::IngestConfig;
 
@@ -67,11 +67,11 @@ async fn reparse(config: IngestConfig, args: ReparseArgs) -> Result<String, Stri
         .and_then(|d| d.succ_opt())
         .map(|d| day_start(d) - chrono::Duration::milliseconds(1));
     let outcomes = match (&args.outcome, from, to) {
-        (Some(name), _, _) => MessageOutcome::ALL
+        (Some(name), _, _) => MessageClass::ALL
             .into_iter()
             .filter(|o| o.as_str() == name)
             .collect(),
-        (None, None, None) => vec![MessageOutcome::Rejected],
+        (None, None, None) => vec![MessageClass::Rejected],
         (None, _, _) => Vec::new(),
     };
     let store = PgStore::connect(config.database_url.expose(), PoolOptions::default())

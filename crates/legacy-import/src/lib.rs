@@ -82,7 +82,7 @@ pub struct TargetSchema {
 
 /// What a run did.
 #[derive(Debug)]
-pub enum ImportOutcome {
+pub enum ImportRun {
     /// A dry run: nothing was written.
     DryRun,
     /// A complete import, its report and where it was written.
@@ -129,7 +129,7 @@ pub fn rollback_command(import_id: Uuid) -> String {
 }
 
 /// Runs `import-legacy`: a dry run, a new import, or the resume of an unfinished one.
-pub async fn import_legacy(opts: &ImportOptions) -> Result<ImportOutcome, LegacyError> {
+pub async fn import_legacy(opts: &ImportOptions) -> Result<ImportRun, LegacyError> {
     let started = Instant::now();
     // Whatever stops pre-flight (an unreachable database, a role without privileges) stops it
     // before anything is written: a NO-GO, not a resumable failure.
@@ -152,7 +152,7 @@ pub async fn import_legacy(opts: &ImportOptions) -> Result<ImportOutcome, Legacy
     }
     if opts.dry_run {
         dry_run::dry_run(opts, &mut src, &mut tgt, &survey).await?;
-        return Ok(ImportOutcome::DryRun);
+        return Ok(ImportRun::DryRun);
     }
     let result = run::import(opts, &mut src, &mut tgt, survey, started).await;
     if let Err(e) = &result

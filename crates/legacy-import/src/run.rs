@@ -13,7 +13,7 @@ use crate::shape::{self, LegacyShape, MESSAGES_TABLE, SIGNALS_TABLE};
 use crate::survey::{Survey, channel_rows, resolve_channels, signal_types};
 use crate::{APPLICATION, rollback_command, source_key};
 use crate::{
-    ImportOptions, ImportOutcome, Report, backup, copy, progress, report, source, target, validate,
+    ImportOptions, ImportRun, Report, backup, copy, progress, report, source, target, validate,
 };
 
 pub(crate) async fn import(
@@ -22,7 +22,7 @@ pub(crate) async fn import(
     tgt: &mut PgConnection,
     survey: Survey,
     started: Instant,
-) -> Result<ImportOutcome, LegacyError> {
+) -> Result<ImportRun, LegacyError> {
     let Survey {
         shape,
         mut unfinished,
@@ -175,7 +175,7 @@ async fn copy_and_validate(
     manifest: backup::BackupManifest,
     legacy_rows: &[(&'static str, i64)],
     started: Instant,
-) -> Result<ImportOutcome, LegacyError> {
+) -> Result<ImportRun, LegacyError> {
     let import_id = run.import_id;
     let (channels, channel_counts) = resolve_channels(src, shape).await?;
     let used: Vec<&ChannelResolution> = channels.values().collect();
@@ -366,7 +366,7 @@ async fn copy_and_validate(
             written.markdown.display()
         )));
     }
-    Ok(ImportOutcome::Imported {
+    Ok(ImportRun::Imported {
         report: Box::new(report),
         json: written.json,
         markdown: written.markdown,

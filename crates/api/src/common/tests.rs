@@ -1,7 +1,7 @@
 //! Query parameters of every resource, parsed and validated as the handlers do.
 
 use domain::model::{ChannelId, SignalKind};
-use domain::ports::MessageOutcome;
+use domain::ports::MessageClass;
 use service_kit::Problem;
 
 use super::instant::{DEFAULT_DESK_ZONE, parse_instant};
@@ -169,7 +169,7 @@ fn messages_and_logs_parameters() {
         .validate(DEFAULT_DESK_ZONE)
         .expect("valid");
     assert_eq!(q.channel, Some(ChannelId(-100)));
-    assert_eq!(q.outcomes, vec![MessageOutcome::Rejected]);
+    assert_eq!(q.outcomes, vec![MessageClass::Rejected]);
     let both = service_kit::extract::parse_query::<MessageParams>("channel=-1&channelId=null")
         .expect("parse")
         .validate(DEFAULT_DESK_ZONE)

@@ -1,7 +1,7 @@
 //! What `/logs` answers: one entry per archived delivery.
 
 use chrono::SecondsFormat;
-use domain::ports::{ArchivedMessage, MessageOutcome};
+use domain::ports::{ArchivedMessage, MessageClass};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -61,11 +61,11 @@ pub struct LogListBody {
 }
 
 /// The level of an archived delivery in the ingestion log.
-pub fn level_of(outcome: MessageOutcome) -> Level {
+pub fn level_of(outcome: MessageClass) -> Level {
     match outcome {
-        MessageOutcome::Signal | MessageOutcome::Update => Level::Info,
-        MessageOutcome::Ignored => Level::Debug,
-        MessageOutcome::Rejected => Level::Warn,
+        MessageClass::Signal | MessageClass::Update => Level::Info,
+        MessageClass::Ignored => Level::Debug,
+        MessageClass::Rejected => Level::Warn,
     }
 }
 
@@ -76,12 +76,12 @@ impl LogItem {
         let level = level_of(a.outcome);
         let where_ = format!("channel {} message {}", m.channel_id, m.message_id);
         let message = match (a.outcome, &a.reason) {
-            (MessageOutcome::Signal, _) => format!("Signal received from {where_}"),
-            (MessageOutcome::Update, _) => format!("Signal update received from {where_}"),
-            (MessageOutcome::Ignored, Some(r)) => format!("Message ignored ({where_}): {r}"),
-            (MessageOutcome::Ignored, None) => format!("Message ignored ({where_})"),
-            (MessageOutcome::Rejected, Some(r)) => format!("Message rejected ({where_}): {r}"),
-            (MessageOutcome::Rejected, None) => format!("Message rejected ({where_})"),
+            (MessageClass::Signal, _) => format!("Signal received from {where_}"),
+            (MessageClass::Update, _) => format!("Signal update received from {where_}"),
+            (MessageClass::Ignored, Some(r)) => format!("Message ignored ({where_}): {r}"),
+            (MessageClass::Ignored, None) => format!("Message ignored ({where_})"),
+            (MessageClass::Rejected, Some(r)) => format!("Message rejected ({where_}): {r}"),
+            (MessageClass::Rejected, None) => format!("Message rejected ({where_})"),
         };
         let text: String = m.text.chars().take(280).collect();
         Self {

@@ -2,7 +2,7 @@
 //! restarts): one entry per archived delivery, newest first.
 
 use actix_web::{HttpResponse, web};
-use domain::ports::{MessageOutcome, MessageQuery};
+use domain::ports::{MessageClass, MessageQuery};
 use service_kit::Problem;
 use service_kit::extract::Query;
 
@@ -23,7 +23,7 @@ pub async fn list(
     params: Query<LogParams>,
 ) -> Result<HttpResponse, Problem> {
     let (limit, level) = params.validate()?;
-    let outcomes: Vec<MessageOutcome> = MessageOutcome::ALL
+    let outcomes: Vec<MessageClass> = MessageClass::ALL
         .into_iter()
         .filter(|o| level_of(*o) >= level)
         .collect();
@@ -35,7 +35,7 @@ pub async fn list(
     }
     let query = MessageQuery {
         limit,
-        outcomes: if outcomes.len() == MessageOutcome::ALL.len() {
+        outcomes: if outcomes.len() == MessageClass::ALL.len() {
             Vec::new()
         } else {
             outcomes

@@ -2,7 +2,7 @@
 //! body and report of `POST /messages/reparse`.
 
 use chrono::{DateTime, Utc};
-use domain::ports::{ArchivedMessage, MessageOutcome};
+use domain::ports::{ArchivedMessage, MessageClass};
 use domain::services::ReparseReport;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,24 +23,24 @@ pub enum OutcomeName {
     Rejected,
 }
 
-impl From<MessageOutcome> for OutcomeName {
-    fn from(o: MessageOutcome) -> Self {
+impl From<MessageClass> for OutcomeName {
+    fn from(o: MessageClass) -> Self {
         match o {
-            MessageOutcome::Signal => OutcomeName::Signal,
-            MessageOutcome::Update => OutcomeName::Update,
-            MessageOutcome::Ignored => OutcomeName::Ignored,
-            MessageOutcome::Rejected => OutcomeName::Rejected,
+            MessageClass::Signal => OutcomeName::Signal,
+            MessageClass::Update => OutcomeName::Update,
+            MessageClass::Ignored => OutcomeName::Ignored,
+            MessageClass::Rejected => OutcomeName::Rejected,
         }
     }
 }
 
-impl From<OutcomeName> for MessageOutcome {
+impl From<OutcomeName> for MessageClass {
     fn from(o: OutcomeName) -> Self {
         match o {
-            OutcomeName::Signal => MessageOutcome::Signal,
-            OutcomeName::Update => MessageOutcome::Update,
-            OutcomeName::Ignored => MessageOutcome::Ignored,
-            OutcomeName::Rejected => MessageOutcome::Rejected,
+            OutcomeName::Signal => MessageClass::Signal,
+            OutcomeName::Update => MessageClass::Update,
+            OutcomeName::Ignored => MessageClass::Ignored,
+            OutcomeName::Rejected => MessageClass::Rejected,
         }
     }
 }

@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use domain::model::ChannelId;
-use domain::ports::{MessageOutcome, MessagePage, ReparseSelection};
+use domain::ports::{MessageClass, MessagePage, ReparseSelection};
 use domain::services::ReparseRequest;
 use service_kit::Problem;
 use service_kit::extract::{Json, Query};
@@ -128,8 +128,8 @@ pub async fn reparse(
     let from = instant("from", &body.from, false)?;
     let to = instant("to", &body.to, true)?;
     let outcomes = match (body.outcome, from, to) {
-        (Some(o), _, _) => vec![MessageOutcome::from(o)],
-        (None, None, None) => vec![MessageOutcome::Rejected],
+        (Some(o), _, _) => vec![MessageClass::from(o)],
+        (None, None, None) => vec![MessageClass::Rejected],
         (None, _, _) => Vec::new(),
     };
     let limit = match body.limit {

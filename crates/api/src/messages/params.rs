@@ -1,7 +1,7 @@
 //! The filters of `/messages` and `/forwarded-messages`.
 
 use chrono_tz::Tz;
-use domain::ports::{MessageOutcome, MessageQuery};
+use domain::ports::{MessageClass, MessageQuery};
 use serde::Deserialize;
 use service_kit::Problem;
 use utoipa::IntoParams;
@@ -75,9 +75,9 @@ impl MessageParams {
 }
 
 /// Parses an outcome name.
-pub fn parse_outcome(field: &str, raw: &str) -> Result<MessageOutcome, Problem> {
+pub fn parse_outcome(field: &str, raw: &str) -> Result<MessageClass, Problem> {
     one_of(field, raw, &OUTCOME_VALUES).and_then(|name| {
-        MessageOutcome::from_name(name).ok_or_else(|| Problem::validation(field, "unknown outcome"))
+        MessageClass::from_name(name).ok_or_else(|| Problem::validation(field, "unknown outcome"))
     })
 }
 

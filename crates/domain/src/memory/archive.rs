@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ArchivedDelivery, MemoryStore, in_window};
 use crate::ports::{
-    ArchivedMessage, MessageArchive, MessageCursor, MessageOutcome, MessagePage, MessageQuery,
+    ArchivedMessage, MessageArchive, MessageClass, MessageCursor, MessagePage, MessageQuery,
     Reclassification, ReparseSelection, StoreError,
 };
 
@@ -14,7 +14,7 @@ impl ArchivedDelivery {
         ArchivedMessage {
             id: self.id,
             message: self.message.clone(),
-            outcome: MessageOutcome::from_name(&self.outcome).unwrap_or(MessageOutcome::Ignored),
+            outcome: MessageClass::from_name(&self.outcome).unwrap_or(MessageClass::Ignored),
             reason: self.reason.clone(),
             parser_version: self.parser_version.clone(),
             received_at: self.received_at,

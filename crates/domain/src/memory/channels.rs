@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{MemoryState, MemoryStore};
 use crate::model::{ChannelId, Signal};
-use crate::ports::{ChannelDirectory, ChannelSummary, ChannelUpdate, MessageOutcome, StoreError};
+use crate::ports::{ChannelDirectory, ChannelSummary, ChannelUpdate, MessageClass, StoreError};
 
 #[async_trait]
 impl ChannelDirectory for MemoryStore {
@@ -68,11 +68,11 @@ fn summary(state: &MemoryState, id: ChannelId) -> ChannelSummary {
     let mut messages = crate::ports::OutcomeCounts::default();
     let mut last_message_at = None;
     for a in state.archive.iter().filter(|a| a.channel_id == id) {
-        match MessageOutcome::from_name(&a.outcome) {
-            Some(MessageOutcome::Signal) => messages.signal += 1,
-            Some(MessageOutcome::Update) => messages.update += 1,
-            Some(MessageOutcome::Ignored) => messages.ignored += 1,
-            Some(MessageOutcome::Rejected) => messages.rejected += 1,
+        match MessageClass::from_name(&a.outcome) {
+            Some(MessageClass::Signal) => messages.signal += 1,
+            Some(MessageClass::Update) => messages.update += 1,
+            Some(MessageClass::Ignored) => messages.ignored += 1,
+            Some(MessageClass::Rejected) => messages.rejected += 1,
             None => {}
         }
         last_message_at = last_message_at.max(Some(a.message.date));

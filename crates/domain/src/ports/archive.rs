@@ -10,7 +10,7 @@ use crate::model::{ChannelId, Message};
 /// What the parser made of an archived delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MessageOutcome {
+pub enum MessageClass {
     /// A new trade call.
     Signal,
     /// News about an earlier signal.
@@ -21,22 +21,22 @@ pub enum MessageOutcome {
     Rejected,
 }
 
-impl MessageOutcome {
+impl MessageClass {
     /// Every outcome.
-    pub const ALL: [MessageOutcome; 4] = [
-        MessageOutcome::Signal,
-        MessageOutcome::Update,
-        MessageOutcome::Ignored,
-        MessageOutcome::Rejected,
+    pub const ALL: [MessageClass; 4] = [
+        MessageClass::Signal,
+        MessageClass::Update,
+        MessageClass::Ignored,
+        MessageClass::Rejected,
     ];
 
     /// The stored name (`signal`, `update`, `ignored`, `rejected`).
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageOutcome::Signal => "signal",
-            MessageOutcome::Update => "update",
-            MessageOutcome::Ignored => "ignored",
-            MessageOutcome::Rejected => "rejected",
+            MessageClass::Signal => "signal",
+            MessageClass::Update => "update",
+            MessageClass::Ignored => "ignored",
+            MessageClass::Rejected => "rejected",
         }
     }
 
@@ -49,10 +49,10 @@ impl MessageOutcome {
     pub fn of(outcome: &crate::model::ParseOutcome) -> Self {
         use crate::model::ParseOutcome;
         match outcome {
-            ParseOutcome::Signal(_) => MessageOutcome::Signal,
-            ParseOutcome::Update(_) => MessageOutcome::Update,
-            ParseOutcome::Ignored(_) => MessageOutcome::Ignored,
-            ParseOutcome::Rejected(_) => MessageOutcome::Rejected,
+            ParseOutcome::Signal(_) => MessageClass::Signal,
+            ParseOutcome::Update(_) => MessageClass::Update,
+            ParseOutcome::Ignored(_) => MessageClass::Ignored,
+            ParseOutcome::Rejected(_) => MessageClass::Rejected,
         }
     }
 }
@@ -74,7 +74,7 @@ pub struct MessageQuery {
     /// Continue after this row (newest first).
     pub cursor: Option<MessageCursor>,
     /// Only these outcomes; empty = all.
-    pub outcomes: Vec<MessageOutcome>,
+    pub outcomes: Vec<MessageClass>,
     /// Only this chat.
     pub channel: Option<ChannelId>,
     /// Message time at or after.
@@ -91,7 +91,7 @@ pub struct ArchivedMessage {
     /// The delivery as received.
     pub message: Message,
     /// What the parser made of it.
-    pub outcome: MessageOutcome,
+    pub outcome: MessageClass,
     /// Why it was ignored or rejected.
     pub reason: Option<String>,
     /// The parser that decided.
@@ -119,7 +119,7 @@ pub struct ReparseSelection {
     /// Message time before or at.
     pub to: Option<DateTime<Utc>>,
     /// Only these outcomes; empty = all.
-    pub outcomes: Vec<MessageOutcome>,
+    pub outcomes: Vec<MessageClass>,
     /// Only this chat.
     pub channel: Option<ChannelId>,
 }
@@ -132,7 +132,7 @@ pub struct Reclassification {
     /// Its message time (the partition column).
     pub message_date: DateTime<Utc>,
     /// The new outcome.
-    pub outcome: MessageOutcome,
+    pub outcome: MessageClass,
     /// The new reason.
     pub reason: Option<String>,
     /// The parser that decided.

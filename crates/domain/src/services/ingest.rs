@@ -26,7 +26,7 @@ use batch::{Batch, Run, event};
 /// What became of one delivery, as the gateway is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum IngestOutcome {
+pub enum Disposition {
     /// A new signal was stored.
     Signal,
     /// An update message (applied to a signal when one was open).
@@ -41,26 +41,26 @@ pub enum IngestOutcome {
     Edited,
 }
 
-impl IngestOutcome {
+impl Disposition {
     /// Every outcome, for metrics.
-    pub const ALL: [IngestOutcome; 6] = [
-        IngestOutcome::Signal,
-        IngestOutcome::Update,
-        IngestOutcome::Ignored,
-        IngestOutcome::Rejected,
-        IngestOutcome::Duplicate,
-        IngestOutcome::Edited,
+    pub const ALL: [Disposition; 6] = [
+        Disposition::Signal,
+        Disposition::Update,
+        Disposition::Ignored,
+        Disposition::Rejected,
+        Disposition::Duplicate,
+        Disposition::Edited,
     ];
 
     /// The machine name.
     pub fn as_str(self) -> &'static str {
         match self {
-            IngestOutcome::Signal => "signal",
-            IngestOutcome::Update => "update",
-            IngestOutcome::Ignored => "ignored",
-            IngestOutcome::Rejected => "rejected",
-            IngestOutcome::Duplicate => "duplicate",
-            IngestOutcome::Edited => "edited",
+            Disposition::Signal => "signal",
+            Disposition::Update => "update",
+            Disposition::Ignored => "ignored",
+            Disposition::Rejected => "rejected",
+            Disposition::Duplicate => "duplicate",
+            Disposition::Edited => "edited",
         }
     }
 }
@@ -75,7 +75,7 @@ pub struct IngestReceipt {
     /// Whether anything new was stored.
     pub stored: bool,
     /// What became of it.
-    pub outcome: IngestOutcome,
+    pub outcome: Disposition,
     /// The signal created, revised or updated.
     pub signal_id: Option<SignalId>,
     /// Why it was ignored or rejected, or why an update found nothing to change.
@@ -313,7 +313,7 @@ impl IngestService {
             batch.stats.received += 1;
             if !fresh {
                 batch.stats.duplicates += 1;
-                batch.receipt(message, false, IngestOutcome::Duplicate, None, None);
+                batch.receipt(message, false, Disposition::Duplicate, None, None);
                 continue;
             }
             match outcome {
@@ -322,12 +322,12 @@ impl IngestService {
                 ParseOutcome::Ignored(reason) => {
                     batch.stats.ignored += 1;
                     let reason = Some(reason.describe().to_owned());
-                    batch.receipt(message, true, IngestOutcome::Ignored, None, reason);
+                    batch.receipt(message, true, Disposition::Ignored, None, reason);
                 }
                 ParseOutcome::Rejected(reason) => {
                     batch.stats.rejected += 1;
                     let reason = Some(reason.to_string());
-                    batch.receipt(message, true, IngestOutcome::Rejected, None, reason);
+                    batch.receipt(message, true, Disposition::Rejected, None, reason);
                 }
             }
         }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::model::{ChannelId, Message};
 use crate::ports::{Clock, FeedError, FeedItem, FeedStatus, GatewayFeed, StoreError, SyncReport};
-use crate::services::{IngestOutcome, IngestReport, IngestService};
+use crate::services::{Disposition, IngestReport, IngestService};
 
 /// Where pulled messages are stored: the ingest use case, possibly wrapped (metrics).
 #[async_trait]
@@ -398,7 +398,7 @@ impl PullConsumer {
 
 fn count(report: &IngestReport, outcome: &mut PageOutcome) {
     for receipt in &report.receipts {
-        if receipt.outcome == IngestOutcome::Duplicate {
+        if receipt.outcome == Disposition::Duplicate {
             outcome.duplicates += 1;
         } else {
             outcome.stored += 1;

@@ -12,10 +12,10 @@ use super::reparse_diff::{Diff, FieldChange, ReparseChange};
 use crate::model::ParseOutcome;
 use crate::parser::{PARSER_VERSION, parse};
 use crate::ports::{
-    MessageArchive, MessageCursor, MessageOutcome, Reclassification, ReparseSelection, SignalCache,
+    MessageArchive, MessageClass, MessageCursor, Reclassification, ReparseSelection, SignalCache,
     StoreError,
 };
-use crate::services::{IngestOutcome, IngestService};
+use crate::services::{Disposition, IngestService};
 
 /// Deliveries read per round trip.
 const PAGE: u32 = 500;
@@ -37,9 +37,9 @@ pub struct ReparseRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeTransition {
     /// The stored outcome.
-    pub from: MessageOutcome,
+    pub from: MessageClass,
     /// The current parser's outcome.
-    pub to: MessageOutcome,
+    pub to: MessageClass,
     /// Deliveries.
     pub count: u32,
 }
@@ -137,7 +137,7 @@ impl ReparseService {
             let stored = self.ingest.stored_signals(&page, &parsed).await?;
             for (archived, parsed) in page.iter().zip(&parsed) {
                 let m = &archived.message;
-                let outcome = MessageOutcome::of(parsed);
+                let outcome = MessageClass::of(parsed);
                 diff.record(archived, parsed, outcome, &stored);
                 let reason = parsed.reason();
                 if outcome != archived.outcome {
@@ -159,9 +159,9 @@ impl ReparseService {
                 }
                 let was_dropped = matches!(
                     archived.outcome,
-                    MessageOutcome::Ignored | MessageOutcome::Rejected
+                    MessageClass::Ignored | MessageClass::Rejected
                 );
-                let now_taken = matches!(outcome, MessageOutcome::Signal | MessageOutcome::Update);
+                let now_taken = matches!(outcome, MessageClass::Signal | MessageClass::Update);
                 if was_dropped && now_taken {
                     to_apply.push(m.clone());
                 }
@@ -173,8 +173,8 @@ impl ReparseService {
                     let applied = self.ingest.apply_archived(&to_apply, traceparent).await?;
                     for r in &applied.receipts {
                         match (r.outcome, r.signal_id, &r.reason) {
-                            (IngestOutcome::Signal, Some(_), None) => report.signals_created += 1,
-                            (IngestOutcome::Update, Some(_), _) => report.updates_applied += 1,
+                            (Disposition::Signal, Some(_), None) => report.signals_created += 1,
+                            (Disposition::Update, Some(_), _) => report.updates_applied += 1,
                             _ => {}
                         }
                     }
@@ -199,8 +199,8 @@ impl ReparseService {
         report.transitions = transitions
             .into_iter()
             .map(|((from, to), count)| OutcomeTransition {
-                from: MessageOutcome::ALL[usize::from(from)],
-                to: MessageOutcome::ALL[usize::from(to)],
+                from: MessageClass::ALL[usize::from(from)],
+                to: MessageClass::ALL[usize::from(to)],
                 count,
             })
             .collect();
@@ -212,12 +212,12 @@ impl ReparseService {
     }
 }
 
-fn rank(outcome: MessageOutcome) -> u8 {
+fn rank(outcome: MessageClass) -> u8 {
     match outcome {
-        MessageOutcome::Signal => 0,
-        MessageOutcome::Update => 1,
-        MessageOutcome::Ignored => 2,
-        MessageOutcome::Rejected => 3,
+        MessageClass::Signal => 0,
+        MessageClass::Update => 1,
+        MessageClass::Ignored => 2,
+        MessageClass::Rejected => 3,
     }
 }
 
@@ -282,7 +282,7 @@ mod tests {
     fn rejected_set(limit: u32, dry_run: bool) -> ReparseRequest {
         ReparseRequest {
             selection: ReparseSelection {
-                outcomes: vec![MessageOutcome::Rejected],
+                outcomes: vec![MessageClass::Rejected],
                 ..ReparseSelection::default()
             },
             after: None,
@@ -316,13 +316,13 @@ mod tests {
             report.transitions,
             vec![
                 OutcomeTransition {
-                    from: MessageOutcome::Rejected,
-                    to: MessageOutcome::Signal,
+                    from: MessageClass::Rejected,
+                    to: MessageClass::Signal,
                     count: 1
                 },
                 OutcomeTransition {
-                    from: MessageOutcome::Rejected,
-                    to: MessageOutcome::Ignored,
+                    from: MessageClass::Rejected,
+                    to: MessageClass::Ignored,
                     count: 1
                 },
             ]
@@ -417,7 +417,7 @@ mod tests {
         );
         assert_eq!(
             (report.samples[2].from, report.samples[2].to),
-            (MessageOutcome::Update, MessageOutcome::Ignored)
+            (MessageClass::Update, MessageClass::Ignored)
         );
         let after = store.snapshot();
         assert_eq!(after.signals.len(), before.signals.len(), "nothing written");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{IngestService, ReparseReport};
 use crate::model::{ChannelId, MessageId, ParseOutcome, Signal, TradeCall};
-use crate::ports::{ArchivedMessage, MessageOutcome, StoreError};
+use crate::ports::{ArchivedMessage, MessageClass, StoreError};
 
 /// Samples kept per run.
 const SAMPLES: usize = 20;
@@ -30,9 +30,9 @@ pub struct ReparseChange {
     /// The message.
     pub message_id: MessageId,
     /// The stored outcome.
-    pub from: MessageOutcome,
+    pub from: MessageClass,
     /// The current parser's outcome.
-    pub to: MessageOutcome,
+    pub to: MessageClass,
     /// For a stored signal read again as a call: the fields that differ.
     pub fields: Vec<String>,
     /// The current parser's reason, for ignored and rejected.
@@ -74,21 +74,20 @@ impl Diff {
         &mut self,
         archived: &ArchivedMessage,
         parsed: &ParseOutcome,
-        outcome: MessageOutcome,
+        outcome: MessageClass,
         stored: &HashMap<Key, Signal>,
     ) {
         let m = &archived.message;
         let was_dropped = matches!(
             archived.outcome,
-            MessageOutcome::Ignored | MessageOutcome::Rejected
+            MessageClass::Ignored | MessageClass::Rejected
         );
-        if was_dropped && outcome == MessageOutcome::Signal {
+        if was_dropped && outcome == MessageClass::Signal {
             self.new_signals += 1;
         }
         let fields = match (parsed, stored.get(&(m.channel_id, m.message_id))) {
             (ParseOutcome::Signal(call), Some(signal))
-                if archived.outcome == MessageOutcome::Signal
-                    && signal.edit_date == m.edit_date =>
+                if archived.outcome == MessageClass::Signal && signal.edit_date == m.edit_date =>
             {
                 changed_fields(&signal.call, call)
             }
@@ -135,7 +134,7 @@ impl IngestService {
             .iter()
             .zip(parsed)
             .filter(|(a, p)| {
-                a.outcome == MessageOutcome::Signal && matches!(p, ParseOutcome::Signal(_))
+                a.outcome == MessageClass::Signal && matches!(p, ParseOutcome::Signal(_))
             })
             .map(|(a, _)| (a.message.channel_id, a.message.message_id))
             .collect();

@@ -1,6 +1,6 @@
 //! What the ingest API answers: one result per message, per batch, per deletion notice.
 
-use domain::services::{IngestOutcome, IngestReceipt};
+use domain::services::{Disposition, IngestReceipt};
 use serde::Serialize;
 use service_kit::problem::Problem;
 use utoipa::ToSchema;
@@ -10,7 +10,8 @@ use super::ItemError;
 /// What became of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+#[schema(as = Outcome)]
+pub enum DispositionDto {
     /// A new signal was stored.
     Signal,
     /// An update of an earlier signal.
@@ -25,15 +26,15 @@ pub enum Outcome {
     Edited,
 }
 
-impl From<IngestOutcome> for Outcome {
-    fn from(o: IngestOutcome) -> Self {
+impl From<Disposition> for DispositionDto {
+    fn from(o: Disposition) -> Self {
         match o {
-            IngestOutcome::Signal => Outcome::Signal,
-            IngestOutcome::Update => Outcome::Update,
-            IngestOutcome::Ignored => Outcome::Ignored,
-            IngestOutcome::Rejected => Outcome::Rejected,
-            IngestOutcome::Duplicate => Outcome::Duplicate,
-            IngestOutcome::Edited => Outcome::Edited,
+            Disposition::Signal => DispositionDto::Signal,
+            Disposition::Update => DispositionDto::Update,
+            Disposition::Ignored => DispositionDto::Ignored,
+            Disposition::Rejected => DispositionDto::Rejected,
+            Disposition::Duplicate => DispositionDto::Duplicate,
+            Disposition::Edited => DispositionDto::Edited,
         }
     }
 }
@@ -52,7 +53,7 @@ pub struct IngestResponse {
     /// Whether anything new was stored (false for a duplicate).
     pub stored: bool,
     /// What became of it.
-    pub outcome: Outcome,
+    pub outcome: DispositionDto,
     /// The signal created, revised or updated.
     pub signal_id: Option<i64>,
     /// Why it was ignored or rejected, or why an update changed nothing.

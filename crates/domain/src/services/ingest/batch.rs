@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::{IngestOutcome, IngestReceipt};
+use super::{Disposition, IngestReceipt};
 use crate::model::{
     ChannelId, Message, MessageId, Signal, SignalId, SignalStatus, SignalUpdate, StatusChange,
     TradeCall, UpdateEvent,
@@ -91,7 +91,7 @@ impl Batch {
         &mut self,
         m: &Message,
         stored: bool,
-        outcome: IngestOutcome,
+        outcome: Disposition,
         signal_id: Option<SignalId>,
         reason: Option<String>,
     ) {
@@ -133,7 +133,7 @@ impl Batch {
         };
         let Some(current) = self.existing.get(&key).cloned() else {
             self.stats.signals += 1;
-            self.receipt(m, true, IngestOutcome::Signal, None, None);
+            self.receipt(m, true, Disposition::Signal, None, None);
             self.pending.push((self.receipts.len() - 1, new));
             return Ok(());
         };
@@ -147,7 +147,7 @@ impl Batch {
             self.receipt(
                 m,
                 true,
-                IngestOutcome::Signal,
+                Disposition::Signal,
                 Some(current.id),
                 Some(reason.to_owned()),
             );
@@ -165,7 +165,7 @@ impl Batch {
             current.status,
             self.now,
         ));
-        self.receipt(m, true, IngestOutcome::Edited, Some(current.id), None);
+        self.receipt(m, true, Disposition::Edited, Some(current.id), None);
         let revised = Signal {
             revision: revision.revision,
             edit_date: revision.edit_date,
@@ -188,13 +188,7 @@ impl Batch {
         }
         let Some(asset) = &update.asset else {
             let reason = "the update names no asset: no signal changed";
-            self.receipt(
-                m,
-                true,
-                IngestOutcome::Update,
-                None,
-                Some(reason.to_owned()),
-            );
+            self.receipt(m, true, Disposition::Update, None, Some(reason.to_owned()));
             return Ok(());
         };
         // Only a pending call of this asset in this channel can be the one the update is about.
@@ -207,7 +201,7 @@ impl Batch {
         }
         let Some(signal) = self.tx.latest_open_signal(m.channel_id, asset).await? else {
             let reason = format!("no open signal of {asset} in this channel");
-            self.receipt(m, true, IngestOutcome::Update, None, Some(reason));
+            self.receipt(m, true, Disposition::Update, None, Some(reason));
             return Ok(());
         };
         self.apply_update(m, update, signal).await
@@ -286,7 +280,7 @@ impl Batch {
         {
             known.status = status;
         }
-        self.receipt(m, true, IngestOutcome::Update, Some(signal.id), None);
+        self.receipt(m, true, Disposition::Update, Some(signal.id), None);
         Ok(())
     }
 

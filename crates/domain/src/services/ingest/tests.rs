@@ -68,7 +68,7 @@ fn a_call_becomes_an_open_signal_and_is_announced() {
     let receipt = &report.receipts[0];
     assert_eq!(
         (receipt.outcome, receipt.stored),
-        (IngestOutcome::Signal, true)
+        (Disposition::Signal, true)
     );
     let state = w.store.snapshot();
     assert_eq!(state.signals.len(), 1);
@@ -147,12 +147,12 @@ fn redelivery_stores_once() {
     let w = world();
     let first = ingest(&w, &[message(-100, 1, CALL)]);
     let again = ingest(&w, &[message(-100, 1, CALL), message(-100, 1, CALL)]);
-    assert_eq!(first.receipts[0].outcome, IngestOutcome::Signal);
+    assert_eq!(first.receipts[0].outcome, Disposition::Signal);
     assert!(
         again
             .receipts
             .iter()
-            .all(|r| r.outcome == IngestOutcome::Duplicate && !r.stored)
+            .all(|r| r.outcome == Disposition::Duplicate && !r.stored)
     );
     let state = w.store.snapshot();
     assert_eq!((state.signals.len(), state.archive.len()), (1, 1));
@@ -163,10 +163,7 @@ fn duplicates_inside_one_batch_store_once() {
     let w = world();
     let report = ingest(&w, &[message(-100, 1, CALL), message(-100, 1, CALL)]);
     let outcomes: Vec<_> = report.receipts.iter().map(|r| r.outcome).collect();
-    assert_eq!(
-        outcomes,
-        vec![IngestOutcome::Signal, IngestOutcome::Duplicate]
-    );
+    assert_eq!(outcomes, vec![Disposition::Signal, Disposition::Duplicate]);
     assert_eq!(w.store.snapshot().signals.len(), 1);
 }
 
@@ -187,15 +184,15 @@ fn a_newer_edit_is_a_revision_and_an_older_one_changes_nothing() {
         ..message(-100, 1, "")
     };
     let report = ingest(&w, std::slice::from_ref(&edited));
-    assert_eq!(report.receipts[0].outcome, IngestOutcome::Edited);
+    assert_eq!(report.receipts[0].outcome, Disposition::Edited);
     let stale = Message {
         edit_date: Some(at(10)),
         text: CALL.replace("0,70", "0,60"),
         ..message(-100, 1, "")
     };
     let report = ingest(&w, &[stale, edited]);
-    assert_eq!(report.receipts[0].outcome, IngestOutcome::Signal);
-    assert_eq!(report.receipts[1].outcome, IngestOutcome::Duplicate);
+    assert_eq!(report.receipts[0].outcome, Disposition::Signal);
+    assert_eq!(report.receipts[1].outcome, Disposition::Duplicate);
     let state = w.store.snapshot();
     let signal = state.signals.values().next().expect("signal");
     assert_eq!(signal.revision, 2);
@@ -214,7 +211,7 @@ fn updates_change_the_latest_open_signal_of_that_asset_in_that_channel() {
     ingest(&w, &[message(-100, 1, CALL), message(-200, 1, CALL)]);
     let report = ingest(&w, &[message(-100, 2, "✅ Alvo 1 atingido em BOVAW32!")]);
     let receipt = &report.receipts[0];
-    assert_eq!(receipt.outcome, IngestOutcome::Update);
+    assert_eq!(receipt.outcome, Disposition::Update);
     let state = w.store.snapshot();
     let updated = &state.signals[&receipt.signal_id.expect("an updated signal")];
     assert_eq!(updated.channel_id, ChannelId(-100));
@@ -253,7 +250,7 @@ fn an_update_without_open_signal_is_archived_with_a_reason() {
     let receipt = &report.receipts[0];
     assert_eq!(
         (receipt.outcome, receipt.signal_id),
-        (IngestOutcome::Update, None)
+        (Disposition::Update, None)
     );
     assert!(
         receipt
@@ -275,7 +272,7 @@ fn calls_older_than_the_horizon_are_archived_as_rejected_not_applied() {
     };
     let report = ingest(&w, &[old, message(-100, 2, CALL)]);
     let outcomes: Vec<_> = report.receipts.iter().map(|r| r.outcome).collect();
-    assert_eq!(outcomes, [IngestOutcome::Rejected, IngestOutcome::Signal]);
+    assert_eq!(outcomes, [Disposition::Rejected, Disposition::Signal]);
     let reason = report.receipts[0].reason.as_deref().unwrap_or_default();
     assert!(reason.contains("30 days"), "{reason}");
     let state = w.store.snapshot();
@@ -298,9 +295,9 @@ fn ignored_and_rejected_messages_are_archived_with_reasons() {
     assert_eq!(
         outcomes,
         vec![
-            IngestOutcome::Ignored,
-            IngestOutcome::Ignored,
-            IngestOutcome::Rejected
+            Disposition::Ignored,
+            Disposition::Ignored,
+            Disposition::Rejected
         ]
     );
     let state = w.store.snapshot();
@@ -345,7 +342,7 @@ fn redis_down_never_fails_ingestion() {
     w.cache.set_unavailable(true);
     w.events.set_unavailable(true);
     let report = ingest(&w, &[message(-100, 1, CALL)]);
-    assert_eq!(report.receipts[0].outcome, IngestOutcome::Signal);
+    assert_eq!(report.receipts[0].outcome, Disposition::Signal);
     assert_eq!(report.side_effect_failures, 2);
     assert_eq!(w.store.snapshot().signals.len(), 1);
 }
@@ -375,7 +372,7 @@ fn a_commit_conflict_is_retried_once_in_a_new_transaction() {
     w.store.conflict_next_commits(1);
     let report = ingest(&w, &[message(-100, 1, CALL)]);
     assert_eq!(report.retries, 1);
-    assert_eq!(report.receipts[0].outcome, IngestOutcome::Signal);
+    assert_eq!(report.receipts[0].outcome, Disposition::Signal);
     let state = w.store.snapshot();
     assert_eq!((state.signals.len(), state.archive.len()), (1, 1));
     assert_eq!(w.events.published().len(), 1);
