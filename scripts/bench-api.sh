@@ -3,7 +3,8 @@
 # api, on a database seeded by ./scripts/seed-signals.sh. One run measures, in this order:
 #   1. /health/live, 64 connections                      -> the machine's ceiling, for the ratios
 #   2. the dashboard mix, 64 connections (cached)
-#   3. the same with Accept-Encoding: gzip (compressed)   -> n/a while the api does not compress
+#   3. the same with Accept-Encoding: gzip (compressed; every answer must come compressed)
+#   3b. /signals?limit=50 alone, without and with Accept-Encoding: gzip (cached; stored compressed)
 #   4. the dashboard mix, 1,000 connections (cached)      -> errors must be 0
 #   5. every request a new query, 64 connections (uncached: newest first, each filter, cursor
 #      pages, from/to, search; every `to` inside the data so pages hold rows)
@@ -66,6 +67,8 @@ fi
 hits0=$(cache_count hit); miss0=$(cache_count miss)
 run "dashboard mix, 64 connections (cached)" 64
 run "dashboard mix gzip, 64 connections (compressed)" 64 BENCH_GZIP=1
+run "/signals?limit=50, 64 connections (cached)" 64 BENCH_MODE=newest
+run "/signals?limit=50 gzip, 64 connections (cached)" 64 BENCH_MODE=newest BENCH_GZIP=1
 run "dashboard mix, 1000 connections (cached)" 1000
 hits1=$(cache_count hit); miss1=$(cache_count miss)
 run "new query each time, 64 connections (uncached)" 64 BENCH_MODE=uncached

@@ -2,7 +2,7 @@
 //! handling already in place, and a server runner with limits and graceful shutdown.
 //!
 //! Stack, outermost first: request tracing (root span, W3C parent) → metrics by route template
-//! → security headers → problem fallback (every error body is a problem) → request deadline →
+//! → security headers → compression (`Accept-Encoding`) → problem fallback (every error body is a problem) → request deadline →
 //! `HEAD` served as `GET` → the routes; unknown paths answer a 404 problem.
 
 use std::fmt;
@@ -17,7 +17,7 @@ use actix_web::{App, Error, HttpServer, web};
 
 use crate::extract::{self, JsonLimit};
 use crate::security::{self, RequestTimeout};
-use crate::{head, metrics, problem, telemetry};
+use crate::{compress, head, metrics, problem, telemetry};
 
 /// Limits and timeouts of a service's HTTP surface.
 #[derive(Debug, Clone)]
@@ -72,6 +72,7 @@ pub fn app(
         .wrap(from_fn(head::head_as_get))
         .wrap(from_fn(security::request_deadline))
         .wrap(from_fn(problem::problem_fallback))
+        .wrap(from_fn(compress::compress_responses))
         .wrap(security::security_headers())
         .wrap(from_fn(metrics::record_http))
         .wrap(telemetry::request_tracing())

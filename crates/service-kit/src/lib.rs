@@ -1,9 +1,11 @@
 //! What the api and ingest binaries share, implemented once: layered configuration with
 //! secrets ([`config`]), logs and traces ([`telemetry`]), Prometheus metrics ([`metrics`]),
 //! health endpoints ([`health`]), RFC 9457 problem responses ([`problem`]) and the extractors
-//! that produce them ([`extract`]), credential checks and hardening ([`security`]), the
-//! HTTP frame tying them together ([`http`]) and the containers' `healthcheck` probe ([`probe`]).
+//! that produce them ([`extract`]), credential checks and hardening ([`security`]), response
+//! compression ([`compress`]), `HEAD` ([`head`]), the HTTP frame tying them together
+//! ([`http`]) and the containers' `healthcheck` probe ([`probe`]).
 
+pub mod compress;
 pub mod config;
 pub mod extract;
 pub mod head;

@@ -82,6 +82,8 @@ impl Coalescer {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<u8>, StoreError>> + Send + 'static,
     {
+        // Stored with its gzip and brotli forms: a hit costs no compression.
+        let load = move || load().map(|body| body.map(service_kit::compress::pack));
         let flight = {
             let mut map = self.lock();
             match map.get(key) {

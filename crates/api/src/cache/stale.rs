@@ -68,7 +68,7 @@ impl LastGood {
 /// How a cached read was answered.
 #[derive(Debug, Clone)]
 pub struct Served {
-    /// The JSON body.
+    /// The JSON body, [`pack`](service_kit::compress::pack)ed with its compressed forms.
     pub body: Bytes,
     /// Where it came from.
     pub result: CacheResult,
@@ -92,7 +92,9 @@ impl Served {
             res.insert_header((header::AGE, age.as_secs().to_string()));
             res.insert_header((header::WARNING, "111 - \"Revalidation Failed\""));
         }
-        res.body(self.body)
+        let mut res = res.body(self.body);
+        service_kit::compress::mark_packed(&mut res);
+        res
     }
 }
 

@@ -1,0 +1,330 @@
+//! Response compression negotiated from `Accept-Encoding`: brotli or gzip (flate2, brotli) for
+//! JSON, CSV and other text bodies of at least [`MIN_SIZE`] bytes, with `Vary: Accept-Encoding`.
+//! Never for tiny bodies (the frame costs more than it saves) nor for SSE: a live event is a few
+//! hundred bytes that must leave at once, so each would be flushed alone and barely shrink, while
+//! every open stream would hold a compressor's window (~256 KiB for deflate) — 2,000 streams,
+//! half a gigabyte.
+//!
+//! A body served again and again (a cached read) is compressed once: [`pack`] stores it with its
+//! gzip and brotli forms, the handler answers the packed bytes marked [`Packed`], and
+//! [`compress_responses`] slices out the form the client accepts — a hit costs no compression.
+
+use std::io::Write as _;
+
+use actix_http::encoding::Encoder;
+use actix_web::HttpResponse;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentEncoding, HeaderMap, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+
+/// Bodies smaller than this are sent as they are.
+pub const MIN_SIZE: usize = 1024;
+/// gzip level of bodies compressed per request (fast: they are compressed every time).
+const GZIP_LEVEL: u32 = 4;
+/// brotli quality of bodies compressed per request.
+const BROTLI_QUALITY: u32 = 4;
+/// gzip level of packed (cached) forms: compressed once, served many times.
+const GZIP_PACKED_LEVEL: u32 = 6;
+/// brotli quality of packed forms.
+const BROTLI_PACKED_QUALITY: u32 = 5;
+/// brotli window (2^20 bytes): larger than any page we serve.
+const BROTLI_WINDOW: u32 = 20;
+/// The first bytes of a packed body (never the start of JSON or CSV).
+const MAGIC: &[u8; 4] = b"TPZ1";
+/// `MAGIC`, then the identity and gzip lengths (u32, little-endian), then the three forms.
+const PACKED_HEADER: usize = MAGIC.len() + 8;
+
+/// A content coding we send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// As is.
+    Identity,
+    /// `gzip`.
+    Gzip,
+    /// `br`.
+    Brotli,
+}
+
+impl Encoding {
+    fn content_encoding(self) -> ContentEncoding {
+        match self {
+            Encoding::Identity => ContentEncoding::Identity,
+            Encoding::Gzip => ContentEncoding::Gzip,
+            Encoding::Brotli => ContentEncoding::Brotli,
+        }
+    }
+}
+
+/// The coding to answer with, from an `Accept-Encoding` value (RFC 9110 §12.5.3): the higher `q`
+/// of `br` and `gzip` (a tie: br), unless `identity` is named with a higher one; `q=0` refuses a
+/// coding, `*` stands for the codings not named. No header, or both refused: identity.
+pub fn negotiate(accept: Option<&str>) -> Encoding {
+    let Some(accept) = accept else {
+        return Encoding::Identity;
+    };
+    let (mut br, mut gzip, mut identity, mut star) = (None, None, None, None);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("q").then(|| v.trim())
+            })
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        match coding.as_str() {
+            "br" => br = Some(q),
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "identity" => identity = Some(q),
+            "*" => star = Some(q),
+            _ => {}
+        }
+    }
+    let br = br.or(star).unwrap_or(0.0);
+    let gzip = gzip.or(star).unwrap_or(0.0);
+    let best = br.max(gzip);
+    // Identity is always acceptable; it wins only when named with a higher q.
+    if best <= 0.0 || identity.is_some_and(|q| q > best) {
+        Encoding::Identity
+    } else if br == best {
+        Encoding::Brotli
+    } else {
+        Encoding::Gzip
+    }
+}
+
+/// `body` in `encoding` at `level` (gzip 1-9, brotli 0-11).
+fn encode(encoding: Encoding, body: &[u8], level: u32) -> Vec<u8> {
+    // Writing to a Vec cannot fail.
+    match encoding {
+        Encoding::Identity => body.to_vec(),
+        Encoding::Gzip => {
+            let mut out = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4 + 64),
+                flate2::Compression::new(level),
+            );
+            let _ = out.write_all(body);
+            out.finish().unwrap_or_default()
+        }
+        Encoding::Brotli => {
+            let mut out = Vec::with_capacity(body.len() / 4 + 64);
+            {
+                let mut w =
+                    brotli::CompressorWriter::new(&mut out, 16 * 1024, level, BROTLI_WINDOW);
+                let _ = w.write_all(body);
+            }
+            out
+        }
+    }
+}
+
+/// `body` with its gzip and brotli forms, to store and serve marked [`Packed`]; a body under
+/// [`MIN_SIZE`] is kept as it is.
+pub fn pack(body: Vec<u8>) -> Vec<u8> {
+    if body.len() < MIN_SIZE || body.len() > u32::MAX as usize {
+        return body;
+    }
+    let gzip = encode(Encoding::Gzip, &body, GZIP_PACKED_LEVEL);
+    let br = encode(Encoding::Brotli, &body, BROTLI_PACKED_QUALITY);
+    let mut out = Vec::with_capacity(PACKED_HEADER + body.len() + gzip.len() + br.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(gzip.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&gzip);
+    out.extend_from_slice(&br);
+    out
+}
+
+/// The form of a [`pack`]ed body in `encoding`, without copying; a body that is not packed (a
+/// small one, an entry stored before packing existed) is its own identity form.
+pub fn unpack(packed: &Bytes, encoding: Encoding) -> (Bytes, Encoding) {
+    let plain = (packed.clone(), Encoding::Identity);
+    let Some(rest) = packed.strip_prefix(MAGIC.as_slice()) else {
+        return plain;
+    };
+    let len = |at: usize| {
+        rest.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| u32::from_le_bytes(b) as usize)
+    };
+    let (Some(identity), Some(gzip)) = (len(0), len(4)) else {
+        return plain;
+    };
+    let gzip_at = PACKED_HEADER + identity;
+    let br_at = gzip_at + gzip;
+    if br_at > packed.len() {
+        return plain;
+    }
+    match encoding {
+        Encoding::Gzip => (packed.slice(gzip_at..br_at), Encoding::Gzip),
+        Encoding::Brotli => (packed.slice(br_at..), Encoding::Brotli),
+        Encoding::Identity => (packed.slice(PACKED_HEADER..gzip_at), Encoding::Identity),
+    }
+}
+
+/// Marks a response whose body is [`pack`]ed (in its extensions): [`compress_responses`] sends
+/// the form the client accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Packed;
+
+/// Marks `res`, whose body was made by [`pack`], as [`Packed`].
+pub fn mark_packed(res: &mut HttpResponse) {
+    res.extensions_mut().insert(Packed);
+}
+
+fn compressible(headers: &HeaderMap) -> bool {
+    let Some(kind) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let kind = kind.split(';').next().unwrap_or("").trim();
+    kind != "text/event-stream"
+        && (kind.starts_with("text/")
+            || kind == "application/json"
+            || kind.ends_with("+json")
+            || kind == "application/javascript")
+}
+
+/// Middleware: serves the negotiated form of [`Packed`] bodies, compresses other compressible
+/// bodies of at least [`MIN_SIZE`] bytes (streamed ones, such as CSV exports, as they stream),
+/// and says `Vary: Accept-Encoding` wherever the coding could differ.
+pub async fn compress_responses(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let wanted = negotiate(
+        req.headers()
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let res = next.call(req).await?.map_into_boxed_body();
+    let packed = res.response().extensions().get::<Packed>().is_some();
+    let status = res.status();
+    let skip = res.headers().contains_key(header::CONTENT_ENCODING)
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational();
+    if skip || !(packed || compressible(res.headers())) {
+        return Ok(res);
+    }
+    let (req, res) = res.into_parts();
+    let (mut res, body) = res.into_parts();
+    let body = match body.try_into_bytes() {
+        Ok(bytes) => {
+            let (bytes, encoding) = if packed {
+                unpack(&bytes, wanted)
+            } else if bytes.len() < MIN_SIZE || wanted == Encoding::Identity {
+                (bytes, Encoding::Identity)
+            } else {
+                let level = match wanted {
+                    Encoding::Brotli => BROTLI_QUALITY,
+                    _ => GZIP_LEVEL,
+                };
+                (Bytes::from(encode(wanted, &bytes, level)), wanted)
+            };
+            let headers = res.headers_mut();
+            headers.remove(header::CONTENT_LENGTH);
+            if encoding != Encoding::Identity {
+                headers.insert(
+                    header::CONTENT_ENCODING,
+                    encoding.content_encoding().to_header_value(),
+                );
+            }
+            vary(headers);
+            BoxBody::new(bytes)
+        }
+        // A stream: actix-http's encoder compresses it as it goes (and says Vary itself).
+        Err(stream) if wanted != Encoding::Identity => BoxBody::new(Encoder::response(
+            wanted.content_encoding(),
+            res.head_mut(),
+            stream,
+        )),
+        Err(stream) => {
+            vary(res.headers_mut());
+            stream
+        }
+    };
+    Ok(ServiceResponse::new(req, res.set_body(body)))
+}
+
+fn vary(headers: &mut HeaderMap) {
+    headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_q_values() {
+        use Encoding::*;
+        let cases = [
+            (None, Identity),
+            (Some(""), Identity),
+            (Some("gzip"), Gzip),
+            (Some("br"), Brotli),
+            (Some("gzip, deflate, br, zstd"), Brotli),
+            (Some("gzip;q=1.0, br;q=0.5"), Gzip),
+            (Some("br;q=0, gzip"), Gzip),
+            (Some("gzip;q=0"), Identity),
+            (Some("br;q=0, gzip;q=0"), Identity),
+            (Some("identity"), Identity),
+            (Some("identity;q=0, gzip;q=0.1"), Gzip),
+            (Some("gzip;q=0.5, identity"), Identity),
+            (Some("*"), Brotli),
+            (Some("*;q=0, identity"), Identity),
+            (Some("deflate"), Identity),
+            (Some("GZIP ; Q=0.8"), Gzip),
+            (Some("gzip;q=nonsense"), Gzip),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn packed_forms_round_trip() {
+        use std::io::Read as _;
+        let body = br#"{"data":[{"asset":"PETR4","price":"38.50"}]}"#.repeat(100);
+        let packed = Bytes::from(pack(body.clone()));
+        assert!(
+            packed.len() < body.len() * 2,
+            "the compressed forms are small"
+        );
+        let (identity, e) = unpack(&packed, Encoding::Identity);
+        assert_eq!(
+            (identity.as_ref(), e),
+            (body.as_slice(), Encoding::Identity)
+        );
+        let (gzip, e) = unpack(&packed, Encoding::Gzip);
+        assert_eq!(e, Encoding::Gzip);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(gzip.as_ref())
+            .read_to_end(&mut out)
+            .expect("gzip");
+        assert_eq!(out, body);
+        let (br, e) = unpack(&packed, Encoding::Brotli);
+        assert_eq!(e, Encoding::Brotli);
+        let mut out = Vec::new();
+        brotli::Decompressor::new(br.as_ref(), 4096)
+            .read_to_end(&mut out)
+            .expect("br");
+        assert_eq!(out, body);
+        // Small and unpacked bodies are their own identity form.
+        let small = Bytes::from(pack(b"{}".to_vec()));
+        assert_eq!(
+            unpack(&small, Encoding::Gzip),
+            (small.clone(), Encoding::Identity)
+        );
+        let truncated = packed.slice(..PACKED_HEADER + 10);
+        assert_eq!(unpack(&truncated, Encoding::Gzip).1, Encoding::Identity);
+    }
+}
