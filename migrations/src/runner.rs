@@ -15,7 +15,7 @@ use crate::{
     m20251105_000008_legacy_import, m20251106_000009_delivery_keys,
     m20251128_000010_positive_prices, m20251205_000011_search_index_per_week,
     m20251206_000012_channel_label_learned, m20251207_000013_exact_rollups,
-    m20251209_000013_change_feed,
+    m20251209_000013_change_feed, m20251214_000014_rollup_newest_index,
 };
 
 /// The migrations, in order.
@@ -38,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251206_000012_channel_label_learned::Migration),
             Box::new(m20251207_000013_exact_rollups::Migration),
             Box::new(m20251209_000013_change_feed::Migration),
+            Box::new(m20251214_000014_rollup_newest_index::Migration),
         ]
     }
 }

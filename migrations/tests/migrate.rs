@@ -7,7 +7,7 @@ use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases, env_or_sk
 use migrations::{AggregateMode, RetentionMode};
 use sea_orm::sqlx::{AssertSqlSafe, Executor, PgConnection};
 
-const ALL: [&str; 13] = [
+const ALL: [&str; 14] = [
     "m20251101_000001_foundation",
     "m20251101_000002_signals",
     "m20251101_000003_message_archive",
@@ -21,6 +21,7 @@ const ALL: [&str; 13] = [
     "m20251206_000012_channel_label_learned",
     "m20251207_000013_exact_rollups",
     "m20251209_000013_change_feed",
+    "m20251214_000014_rollup_newest_index",
 ];
 
 /// A fresh database on the TimescaleDB server, with or without the extension installed.

@@ -10,6 +10,7 @@ mod edition;
 mod error;
 mod list;
 mod maintenance;
+mod newest;
 mod read;
 mod reads;
 mod reception;

@@ -1,7 +1,8 @@
 //! Channels with their activity and the signal statistics, read from the exact rollups of
 //! migration `m20251207_000013_exact_rollups` plus their pending deltas: triggers keep both in
 //! the transaction of every write, so each answer equals a direct count at once, on every
-//! edition. The newest signal or message of a group is one index probe into the raw table.
+//! edition. The newest signal or message of a group is read where the rollups say it is
+//! (`crate::newest`), in the same snapshot as the counts.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,49 +11,43 @@ use domain::ports::{
     AssetStats, ChannelDirectory, ChannelStats, ChannelSummary, ChannelUpdate, GroupStats,
     HourlyCount, OutcomeCounts, SignalStatistics, SignalStats, StatsQuery, StoreError,
 };
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, IsolationLevel, Statement,
+    TransactionTrait,
+};
 
 use crate::error::{corrupt, map_db_err};
+use crate::newest::{Group, Scope, newest_messages, newest_signals};
 use crate::reads::Sql;
 use crate::rows::parse_kind;
 use crate::store::PgStore;
 
-/// The hourly rollup rows and pending deltas in the window as a `hourly` CTE, and the same
-/// window as a filter on `signals.signals s` (for the newest-signal probes).
+/// The hourly rollup rows and pending deltas in the window as a `hourly` CTE.
 fn hourly_cte(
     sql: &mut Sql,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     channel: Option<ChannelId>,
     asset: Option<&Ticker>,
-) -> String {
+) {
     let mut filter = String::new();
-    let mut raw = String::new();
     if let Some(from) = from {
         let f = sql.bind(from);
         filter.push_str(&format!(
             " AND bucket >= pg_catalog.date_trunc('hour', {f})"
         ));
-        raw.push_str(&format!(
-            " AND s.message_date >= pg_catalog.date_trunc('hour', {f})"
-        ));
     }
     if let Some(to) = to {
         let t = sql.bind(to);
         filter.push_str(&format!(" AND bucket <= {t}"));
-        raw.push_str(&format!(
-            " AND s.message_date < pg_catalog.date_trunc('hour', {t}) + INTERVAL '1 hour'"
-        ));
     }
     if let Some(channel) = channel {
         let c = sql.bind(channel.0);
         filter.push_str(&format!(" AND channel_id = {c}"));
-        raw.push_str(&format!(" AND s.channel_id = {c}"));
     }
     if let Some(asset) = asset {
         let a = sql.bind(asset.as_str().to_owned());
         filter.push_str(&format!(" AND asset = {a}"));
-        raw.push_str(&format!(" AND s.asset = {a}"));
     }
     const COLUMNS: &str = "bucket, channel_id, asset, signal_count, range_sum, range_n, \
                            upside_sum, upside_n, downside_sum, downside_n";
@@ -63,8 +58,11 @@ fn hourly_cte(
            SELECT {COLUMNS} FROM metrics.signal_rollup_delta WHERE TRUE{filter}
          )"
     ));
-    raw
 }
+
+/// The newest hour a group of `hourly` rows counts a live signal in, or a later one: an upper
+/// bound of its newest signal's hour (`crate::newest`).
+const NEWEST_HOUR: &str = "pg_catalog.max(bucket) FILTER (WHERE signal_count > 0) AS newest_hour";
 
 /// Count and averages of a group of `hourly` rows (percentages for upside and downside).
 const MEASURES: &str = "pg_catalog.sum(signal_count)::bigint AS n,
@@ -90,10 +88,13 @@ impl PgStore {
         };
         sql.push(&format!(
             "WITH sig AS (
-               SELECT channel_id, pg_catalog.sum(signal_count)::bigint AS signal_count
-               FROM (SELECT channel_id, signal_count FROM metrics.channel_signal_totals{filter}
+               SELECT channel_id, pg_catalog.sum(signal_count)::bigint AS signal_count,
+                      pg_catalog.max(hour) AS delta_hour
+               FROM (SELECT channel_id, signal_count, NULL::timestamptz AS hour
+                     FROM metrics.channel_signal_totals{filter}
                      UNION ALL
-                     SELECT channel_id, signal_count FROM metrics.signal_rollup_delta{filter}) x
+                     SELECT channel_id, signal_count, CASE WHEN signal_count > 0 THEN bucket END
+                     FROM metrics.signal_rollup_delta{filter}) x
                GROUP BY channel_id HAVING pg_catalog.sum(signal_count) <> 0
              ),
              msg AS (
@@ -114,12 +115,12 @@ impl PgStore {
              )
              SELECT ids.channel_id, c.label, c.default_kind,
                     COALESCE(sig.signal_count, 0) AS signal_count,
-                    (SELECT pg_catalog.max(s.message_date) FROM signals.signals s
-                     WHERE s.channel_id = ids.channel_id AND s.deleted_at IS NULL) AS last_signal_at,
+                    CASE WHEN sig.signal_count > 0 THEN GREATEST(sig.delta_hour,
+                      (SELECT r.bucket FROM metrics.signal_rollup r
+                       WHERE r.channel_id = ids.channel_id AND r.signal_count > 0
+                       ORDER BY r.bucket DESC LIMIT 1)) END AS newest_hour,
                     COALESCE(msg.n_signal, 0) AS n_signal, COALESCE(msg.n_update, 0) AS n_update,
-                    COALESCE(msg.n_ignored, 0) AS n_ignored, COALESCE(msg.n_rejected, 0) AS n_rejected,
-                    (SELECT pg_catalog.max(m.message_date) FROM forwarded_messages.messages m
-                     WHERE m.channel_id = ids.channel_id) AS last_message_at
+                    COALESCE(msg.n_ignored, 0) AS n_ignored, COALESCE(msg.n_rejected, 0) AS n_rejected
              FROM ids
              LEFT JOIN signals.channels c ON c.channel_id = ids.channel_id
              LEFT JOIN sig ON sig.channel_id = ids.channel_id
@@ -127,39 +128,73 @@ impl PgStore {
              ORDER BY ids.channel_id"
         ));
         let what = "list_channels";
-        self.rows(what, sql.statement())
-            .await?
-            .iter()
-            .map(|r| {
+        self.timed(what, async {
+            let tx = snapshot(self, what).await?;
+            let rows = tx
+                .query_all_raw(sql.statement())
+                .await
+                .map_err(|e| map_db_err(what, e))?;
+            let mut summaries = Vec::with_capacity(rows.len());
+            let mut hours = Vec::new();
+            let mut with_messages = Vec::new();
+            for r in &rows {
                 let get_i64 = |c: &str| r.try_get::<i64>("", c).map_err(|e| map_db_err(what, e));
                 let count = |c: &str| get_i64(c).map(|n| u64::try_from(n).unwrap_or(0));
                 let channel_id = get_i64("channel_id")?;
                 let default_kind: Option<String> = r
                     .try_get("", "default_kind")
                     .map_err(|e| map_db_err(what, e))?;
-                Ok(ChannelSummary {
+                let newest_hour: Option<DateTime<Utc>> = r
+                    .try_get("", "newest_hour")
+                    .map_err(|e| map_db_err(what, e))?;
+                if let Some(hour) = newest_hour {
+                    hours.push((Group::Channel(channel_id), hour));
+                }
+                let messages = OutcomeCounts {
+                    signal: count("n_signal")?,
+                    update: count("n_update")?,
+                    ignored: count("n_ignored")?,
+                    rejected: count("n_rejected")?,
+                };
+                if messages.signal + messages.update + messages.ignored + messages.rejected > 0 {
+                    with_messages.push(channel_id);
+                }
+                summaries.push(ChannelSummary {
                     channel_id: ChannelId(channel_id),
                     label: r.try_get("", "label").map_err(|e| map_db_err(what, e))?,
                     default_kind: default_kind
                         .map(|k| parse_kind(&format!("channel {channel_id}"), &k))
                         .transpose()?,
                     signal_count: count("signal_count")?,
-                    last_signal_at: r
-                        .try_get("", "last_signal_at")
-                        .map_err(|e| map_db_err(what, e))?,
-                    messages: OutcomeCounts {
-                        signal: count("n_signal")?,
-                        update: count("n_update")?,
-                        ignored: count("n_ignored")?,
-                        rejected: count("n_rejected")?,
-                    },
-                    last_message_at: r
-                        .try_get("", "last_message_at")
-                        .map_err(|e| map_db_err(what, e))?,
-                })
-            })
-            .collect()
+                    last_signal_at: None,
+                    messages,
+                    last_message_at: None,
+                });
+            }
+            let signals = newest_signals(&tx, &hours, &Scope::default()).await?;
+            let messages = newest_messages(&tx, &with_messages, Utc::now()).await?;
+            tx.commit().await.map_err(|e| map_db_err(what, e))?;
+            for s in &mut summaries {
+                s.last_signal_at = signals.get(&Group::Channel(s.channel_id.0)).copied();
+                s.last_message_at = messages.get(&s.channel_id.0).copied();
+            }
+            Ok(summaries)
+        })
+        .await
     }
+}
+
+/// A read-only transaction on one snapshot: the counts and the newest-time probes after them
+/// see the same rows.
+async fn snapshot(store: &PgStore, what: &str) -> Result<DatabaseTransaction, StoreError> {
+    store
+        .db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await
+        .map_err(|e| map_db_err(what, e))
 }
 
 #[async_trait]
@@ -224,79 +259,101 @@ impl SignalStatistics for PgStore {
 
     async fn signal_stats(&self, q: &StatsQuery) -> Result<SignalStats, StoreError> {
         let mut sql = Sql::default();
-        let raw = hourly_cte(&mut sql, q.from, q.to, q.channel, q.asset.as_ref());
+        hourly_cte(&mut sql, q.from, q.to, q.channel, q.asset.as_ref());
         let top = sql.bind(i64::from(q.top_assets.max(1)));
-        let newest = |key: &str| {
-            format!(
-                "(SELECT pg_catalog.max(s.message_date) FROM signals.signals s
-                  WHERE s.{key} = x.{key} AND s.deleted_at IS NULL{raw}) AS last_signal_at"
-            )
-        };
         sql.push(&format!(
             "
              SELECT
                (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object('bucket', bucket, 'n', n) ORDER BY bucket), '[]')
                 FROM (SELECT bucket, pg_catalog.sum(signal_count)::bigint AS n FROM hourly
                       GROUP BY bucket HAVING pg_catalog.sum(signal_count) > 0) x) AS by_hour,
-               (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.row_to_json(y) ORDER BY y.n DESC, y.asset), '[]')
-                FROM (SELECT x.*, {asset_newest}
-                      FROM (SELECT asset, {MEASURES} FROM hourly GROUP BY asset
-                            HAVING pg_catalog.sum(signal_count) > 0
-                            ORDER BY n DESC, asset LIMIT {top}) x) y) AS by_asset,
+               (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.row_to_json(x) ORDER BY x.n DESC, x.asset), '[]')
+                FROM (SELECT asset, {MEASURES}, {NEWEST_HOUR} FROM hourly GROUP BY asset
+                      HAVING pg_catalog.sum(signal_count) > 0
+                      ORDER BY n DESC, asset LIMIT {top}) x) AS by_asset,
                (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.row_to_json(y) ORDER BY y.n DESC, y.channel_id), '[]')
-                FROM (SELECT x.*, c.label, {channel_newest}
-                      FROM (SELECT channel_id, {MEASURES} FROM hourly GROUP BY channel_id
+                FROM (SELECT x.*, c.label
+                      FROM (SELECT channel_id, {MEASURES}, {NEWEST_HOUR} FROM hourly GROUP BY channel_id
                             HAVING pg_catalog.sum(signal_count) > 0) x
                       LEFT JOIN signals.channels c ON c.channel_id = x.channel_id) y) AS by_channel",
-            asset_newest = newest("asset"),
-            channel_newest = newest("channel_id"),
         ));
         let what = "signal_stats";
-        let rows = self.rows(what, sql.statement()).await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| StoreError::Internal(format!("{what}: no row")))?;
-        let json = |c: &str| -> Result<Vec<serde_json::Value>, StoreError> {
-            let v = row
-                .try_get::<serde_json::Value>("", c)
+        self.timed(what, async {
+            let tx = snapshot(self, what).await?;
+            let rows = tx
+                .query_all_raw(sql.statement())
+                .await
                 .map_err(|e| map_db_err(what, e))?;
-            Ok(v.as_array().cloned().unwrap_or_default())
-        };
-        let by_hour: Vec<HourlyCount> = json("by_hour")?
-            .iter()
-            .map(|h| {
-                Ok(HourlyCount {
-                    bucket: timestamp(&h["bucket"])
-                        .ok_or_else(|| corrupt(format!("{what}: bucket {}", h["bucket"])))?,
-                    signal_count: h["n"].as_u64().unwrap_or(0),
+            let row = rows
+                .first()
+                .ok_or_else(|| StoreError::Internal(format!("{what}: no row")))?;
+            let json = |c: &str| -> Result<Vec<serde_json::Value>, StoreError> {
+                let v = row
+                    .try_get::<serde_json::Value>("", c)
+                    .map_err(|e| map_db_err(what, e))?;
+                Ok(v.as_array().cloned().unwrap_or_default())
+            };
+            let by_hour: Vec<HourlyCount> = json("by_hour")?
+                .iter()
+                .map(|h| {
+                    Ok(HourlyCount {
+                        bucket: timestamp(&h["bucket"])
+                            .ok_or_else(|| corrupt(format!("{what}: bucket {}", h["bucket"])))?,
+                        signal_count: h["n"].as_u64().unwrap_or(0),
+                    })
                 })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let by_asset = json("by_asset")?
-            .iter()
-            .filter_map(|a| {
-                Some(AssetStats {
-                    asset: Ticker::parse(a["asset"].as_str()?)?,
-                    stats: group(a),
+                .collect::<Result<_, StoreError>>()?;
+            let mut hours = Vec::new();
+            let mut by_asset: Vec<AssetStats> = json("by_asset")?
+                .iter()
+                .filter_map(|a| {
+                    let asset = Ticker::parse(a["asset"].as_str()?)?;
+                    if let Some(hour) = timestamp(&a["newest_hour"]) {
+                        hours.push((Group::Asset(asset.as_str().to_owned()), hour));
+                    }
+                    Some(AssetStats {
+                        asset,
+                        stats: group(a),
+                    })
                 })
-            })
-            .collect();
-        let by_channel = json("by_channel")?
-            .iter()
-            .filter_map(|c| {
-                Some(ChannelStats {
-                    channel_id: ChannelId(c["channel_id"].as_i64()?),
-                    label: c["label"].as_str().map(str::to_owned),
-                    stats: group(c),
+                .collect();
+            let mut by_channel: Vec<ChannelStats> = json("by_channel")?
+                .iter()
+                .filter_map(|c| {
+                    let channel_id = c["channel_id"].as_i64()?;
+                    if let Some(hour) = timestamp(&c["newest_hour"]) {
+                        hours.push((Group::Channel(channel_id), hour));
+                    }
+                    Some(ChannelStats {
+                        channel_id: ChannelId(channel_id),
+                        label: c["label"].as_str().map(str::to_owned),
+                        stats: group(c),
+                    })
                 })
+                .collect();
+            let scope = Scope {
+                channel: q.channel.map(|c| c.0),
+                asset: q.asset.as_ref().map(|a| a.as_str().to_owned()),
+                from: q.from,
+            };
+            let newest = newest_signals(&tx, &hours, &scope).await?;
+            tx.commit().await.map_err(|e| map_db_err(what, e))?;
+            for a in &mut by_asset {
+                a.stats.last_signal_at = newest
+                    .get(&Group::Asset(a.asset.as_str().to_owned()))
+                    .copied();
+            }
+            for c in &mut by_channel {
+                c.stats.last_signal_at = newest.get(&Group::Channel(c.channel_id.0)).copied();
+            }
+            Ok(SignalStats {
+                total: by_hour.iter().map(|h| h.signal_count).sum(),
+                by_hour,
+                by_asset,
+                by_channel,
             })
-            .collect();
-        Ok(SignalStats {
-            total: by_hour.iter().map(|h| h.signal_count).sum(),
-            by_hour,
-            by_asset,
-            by_channel,
         })
+        .await
     }
 }
 
@@ -319,6 +376,6 @@ fn group(v: &serde_json::Value) -> GroupStats {
         avg_range: v["avg_range"].as_f64(),
         avg_upside_pct: v["avg_upside_pct"].as_f64(),
         avg_downside_pct: v["avg_downside_pct"].as_f64(),
-        last_signal_at: timestamp(&v["last_signal_at"]),
+        last_signal_at: None,
     }
 }

@@ -135,6 +135,15 @@ async fn observe(
             .await,
         );
         assert_eq!(a.stats.signal_count as i64, n, "{}", a.asset);
+        let newest = scalar(
+            raw,
+            "SELECT COALESCE((extract(epoch FROM max(message_date)) * 1e6)::bigint, -1) \
+             FROM signals.signals WHERE channel_id = $1 AND asset = $2 \
+             AND deleted_at IS NULL AND message_date >= date_trunc('hour', $3::timestamptz)",
+            vec![ch.0.into(), a.asset.as_str().into(), from.into()],
+        )
+        .await;
+        assert_eq!(micros(a.stats.last_signal_at), newest, "{} newest", a.asset);
         let got = (a.stats.avg_upside_pct.expect("upside") * 1e6).round() as i64;
         assert_eq!(got, upside, "{} upside", a.asset);
     }
@@ -155,6 +164,31 @@ async fn observe(
         scalar(raw, &live(""), vec![ch.0.into()]).await,
         "channel signal count = SQL count"
     );
+    let newest_signal = "SELECT COALESCE((extract(epoch FROM max(message_date)) * 1e6)::bigint, -1) \
+        FROM signals.signals WHERE channel_id = $1 AND deleted_at IS NULL";
+    let newest_message = "SELECT COALESCE((extract(epoch FROM max(message_date)) * 1e6)::bigint, -1) \
+        FROM forwarded_messages.messages WHERE channel_id = $1";
+    let in_stats = stats.by_channel.iter().find(|c| c.channel_id == ch);
+    assert_eq!(
+        micros(summary.last_signal_at),
+        scalar(raw, newest_signal, vec![ch.0.into()]).await,
+        "channel newest signal = SQL max"
+    );
+    assert_eq!(
+        micros(in_stats.and_then(|c| c.stats.last_signal_at)),
+        scalar(
+            raw,
+            &format!("{newest_signal} AND message_date >= date_trunc('hour', $2::timestamptz)"),
+            vec![ch.0.into(), from.into()]
+        )
+        .await,
+        "stats newest signal = SQL max"
+    );
+    assert_eq!(
+        micros(summary.last_message_at),
+        scalar(raw, newest_message, vec![ch.0.into()]).await,
+        "channel newest message = SQL max"
+    );
     for (outcome, n) in [
         ("signal", summary.messages.signal),
         ("update", summary.messages.update),
@@ -166,6 +200,11 @@ async fn observe(
         assert_eq!(n as i64, want, "{outcome} messages = SQL count");
     }
     (stats, summary)
+}
+
+/// A time as microseconds since the epoch, -1 for none (what the SQL checks return).
+fn micros(t: Option<DateTime<Utc>>) -> i64 {
+    t.map_or(-1, |t| t.timestamp_micros())
 }
 
 /// The scripted history on one database; the observations after each step.
@@ -190,8 +229,12 @@ async fn scenario(url: &str, now: DateTime<Utc>) -> Vec<(SignalStats, ChannelSum
     deliver(&store, ch, 7, now - Duration::days(40), short_call("VALE3")).await;
     seen.push(observe(&store, &raw, ch, from).await);
 
-    // An operator delete and a re-parse that changes the asset and the direction.
+    // An operator delete and a re-parse that changes the asset and the direction; the newest
+    // signal (dated ahead) deleted before its delta is folded: its hour still counts one.
     store.soft_delete(doomed, now).await.expect("delete");
+    let ahead = deliver(&store, ch, 9, now + Duration::hours(2), long_call("PETR4")).await;
+    seen.push(observe(&store, &raw, ch, from).await);
+    store.soft_delete(ahead, now).await.expect("delete");
     let mut tx = store.begin().await.expect("begin");
     let mut revision = new_signal(ch, 4, now - Duration::hours(4), short_call("WEGE3"));
     revision.revision = 2;
@@ -267,17 +310,19 @@ async fn stats_and_channels_are_exact_and_identical(timescale: &FreshDb, plain: 
         assert_eq!(t, p, "step {step}: TimescaleDB and plain PostgreSQL differ");
     }
     let totals: Vec<u64> = on_plain.iter().map(|(s, _)| s.total).collect();
-    // 4 recent; +2 late; -1 deleted; the 400-day-old one was never in the window; +1 late.
-    assert_eq!(totals, [4, 6, 5, 5, 6]);
+    // 4 recent; +2 late; -1 deleted +1 ahead; -1 ahead deleted; the 400-day-old one was never
+    // in the window; +1 late.
+    assert_eq!(totals, [4, 6, 6, 5, 5, 6]);
     let channel: Vec<u64> = on_plain.iter().map(|(_, c)| c.signal_count).collect();
     // The 400-day-old signal counts until the one-year retention deletes it.
-    assert_eq!(channel, [5, 7, 6, 5, 6]);
+    assert_eq!(channel, [5, 7, 7, 6, 5, 6]);
     let messages: Vec<(u64, u64)> = on_plain
         .iter()
         .map(|(_, c)| (c.messages.signal, c.messages.rejected))
         .collect();
-    // Re-parse moves one message to rejected; retention drops those 40 and 400 days old.
-    assert_eq!(messages, [(5, 0), (7, 0), (6, 1), (4, 1), (5, 1)]);
+    // The message ahead stays when its signal is deleted; re-parse moves one message to
+    // rejected; retention drops those 40 and 400 days old.
+    assert_eq!(messages, [(5, 0), (7, 0), (8, 0), (7, 1), (5, 1), (6, 1)]);
 }
 
 /// Messages and signals of `ch` left after a maintenance run keeping `days` (0 = keep).
