@@ -22,14 +22,11 @@ use actix_web::web::Bytes;
 
 /// Bodies smaller than this are sent as they are.
 pub const MIN_SIZE: usize = 1024;
-/// gzip level of bodies compressed per request (fast: they are compressed every time).
+/// gzip level, per request and when packing. Packing is paid by every cache miss: on a 31 KB page
+/// (release build) level 4 takes 0.25 ms for 3.4 KB, level 6 0.45 ms for 3.3 KB.
 const GZIP_LEVEL: u32 = 4;
-/// brotli quality of bodies compressed per request.
+/// brotli quality, likewise: quality 4 takes 0.44 ms for 2.3 KB, quality 5 0.73 ms for 2.0 KB.
 const BROTLI_QUALITY: u32 = 4;
-/// gzip level of packed (cached) forms: compressed once, served many times.
-const GZIP_PACKED_LEVEL: u32 = 6;
-/// brotli quality of packed forms.
-const BROTLI_PACKED_QUALITY: u32 = 5;
 /// brotli window (2^20 bytes): larger than any page we serve.
 const BROTLI_WINDOW: u32 = 20;
 /// The first bytes of a packed body (never the start of JSON or CSV).
@@ -129,8 +126,8 @@ pub fn pack(body: Vec<u8>) -> Vec<u8> {
     if body.len() < MIN_SIZE || body.len() > u32::MAX as usize {
         return body;
     }
-    let gzip = encode(Encoding::Gzip, &body, GZIP_PACKED_LEVEL);
-    let br = encode(Encoding::Brotli, &body, BROTLI_PACKED_QUALITY);
+    let gzip = encode(Encoding::Gzip, &body, GZIP_LEVEL);
+    let br = encode(Encoding::Brotli, &body, BROTLI_QUALITY);
     let mut out = Vec::with_capacity(PACKED_HEADER + body.len() + gzip.len() + br.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
