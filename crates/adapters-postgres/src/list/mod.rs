@@ -109,6 +109,7 @@ impl PgStore {
         };
         let selective = query.kind.is_some() || search_term(query).is_some();
         let mut found = Vec::with_capacity(fetch);
+        let mut rare = false;
         for window in windows(query, Utc::now()) {
             let mut plan = Plan {
                 q: query,
@@ -118,7 +119,9 @@ impl PgStore {
             };
             let need = fetch - found.len();
             let rows = if selective {
-                self.selective_rows(&mut plan, need).await?
+                let (rows, was_rare) = self.selective_rows(&mut plan, need, rare).await?;
+                rare = was_rare;
+                rows
             } else {
                 let rows = self
                     .query_all("list_signals", list_statement(&plan, need).statement())
@@ -134,18 +137,25 @@ impl PgStore {
         Ok(page(found, limit))
     }
 
-    /// Up to `fetch` rows of one window matching a `search` or `kind` filter, newest first.
+    /// Up to `fetch` rows of one window matching a `search` or `kind` filter, newest first, and
+    /// whether the window's matches were rare (collected by the bitmap strategy). After a rare
+    /// window (`rare`) the next one skips the probe: a term missing from the newest weeks would
+    /// otherwise pay a 2,000-row walk in every window.
     async fn selective_rows(
         &self,
         plan: &mut Plan<'_>,
         fetch: usize,
-    ) -> Result<Vec<SignalRow>, StoreError> {
-        // Dense matches: the newest rows of the ordered index hold them.
-        let probed = self
-            .query_all("list_signals", probe_statement(plan, fetch).statement())
-            .await?;
+        rare: bool,
+    ) -> Result<(Vec<SignalRow>, bool), StoreError> {
         let mut found = Vec::with_capacity(fetch);
         let mut probe_end = None;
+        // Dense matches: the newest rows of the ordered index hold them.
+        let probed = if rare {
+            Vec::new()
+        } else {
+            self.query_all("list_signals", probe_statement(plan, fetch).statement())
+                .await?
+        };
         for r in &probed {
             let read = |e| map_db_err("list_signals", e);
             let hit = r.try_get::<bool>("", "probe_hit").map_err(read)?;
@@ -159,10 +169,10 @@ impl PgStore {
                 found.push(signal_row(r)?);
             }
         }
-        let Some(probe_end) = probe_end.filter(|_| found.len() < fetch) else {
+        if found.len() >= fetch || (!rare && probe_end.is_none()) {
             found.truncate(fetch);
-            return Ok(found);
-        };
+            return Ok((found, false));
+        }
         // Rare matches: collect them all through bitmap scans and sort them.
         let collected = self
             .timed("list_signals", async {
@@ -191,10 +201,11 @@ impl PgStore {
                     rows.push(signal_row(r)?);
                 }
             }
-            return Ok(rows);
+            return Ok((rows, true));
         }
-        // Many matches, all older than the probe: walk on in order from where it stopped.
-        plan.after_probe = Some(probe_end);
+        // Many matches, all older than the probe: walk on in order from where it stopped (from
+        // the window's top when no probe ran).
+        plan.after_probe = probe_end;
         let rows = self
             .query_all(
                 "list_signals",
@@ -202,7 +213,7 @@ impl PgStore {
             )
             .await?;
         found.extend(rows_of(&rows)?);
-        Ok(found)
+        Ok((found, false))
     }
 
     /// The channels a `channel` filter names: its id when numeric, and every channel whose label
