@@ -3,7 +3,9 @@
 # request the cache generation is bumped (what each ingest does), so each answer is computed by
 # PostgreSQL from the exact rollups. Checks every answer (200, `X-Cache: miss`, a non-empty body,
 # the stats total equal to a direct SQL count) and prints p50 / p95 / max per query, with the data
-# shape (signals, rollup rows, pending deltas, chunks).
+# shape (signals, rollup rows, pending deltas, chunks). With SEARCH=term also `search=term`
+# newest first (a full page of 50 required; the script prints how recent the term's newest
+# match is — for issue 15 item 2, a term absent from the newest week).
 #   ./scripts/stats-latency.sh [N=100]        (the stack must be running: deploy/local/stack.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,3 +56,10 @@ channels_ok() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys
 echo "stats window: 7 days before $to, expected total $want (direct SQL count)"
 measure "GET /signals/stats (7 days)" "/signals/stats?to=$to" stats_ok
 measure "GET /channels" "/channels" channels_ok
+if [[ -n ${SEARCH:-} ]]; then
+  [[ $SEARCH =~ ^[[:alnum:]]+$ ]] || { echo "SEARCH: letters and digits only" >&2; exit 2; }
+  echo "search=$SEARCH: $(sql "SELECT count(*) || ' matches, newest ' || COALESCE(round(extract(epoch FROM now() - max(message_date)) / 86400)::text, '?') || ' days ago'
+    FROM signals.signals WHERE deleted_at IS NULL AND (raw_message ILIKE '%$SEARCH%' OR asset ILIKE '%$SEARCH%')")"
+  page_ok() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d['data']) == 50 else 1)" "$1"; }
+  measure "GET /signals?search=$SEARCH&limit=50" "/signals?search=$SEARCH&limit=50" page_ok
+fi
