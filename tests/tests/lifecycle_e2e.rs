@@ -8,23 +8,14 @@
 //! a database of its own (on the stack's server) and its own Redis namespace: the other tests'
 //! signals on the shared database stay as they are.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, SecondsFormat, Utc};
 use e2e::{binary, stack_var};
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use serde_json::{Value, json};
-
-/// A child process killed when the test ends, pass or fail.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use test_support::process::{Service, spawn_ready};
 
 /// A database of this test, dropped at the end.
 struct Database {
@@ -61,13 +52,6 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{prefix}/{name}{query}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// The environment every process of this test shares: its database and Redis namespace.
 fn isolate(cmd: &mut Command, db_url: &str, namespace: &str) {
     cmd.env("TP_CAPITAL_DATABASE_URL", db_url)
@@ -88,21 +72,10 @@ async fn start(
     db_url: &str,
     namespace: &str,
 ) -> (Service, String) {
-    let port = free_port();
     let mut cmd = Command::new(binary(name));
-    cmd.args(args).env(bind_var, format!("127.0.0.1:{port}"));
+    cmd.args(args);
     isolate(&mut cmd, db_url, namespace);
-    let service = Service(cmd.spawn().expect("spawn"));
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = http.get(format!("{url}/health/ready")).send().await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            return (service, url);
-        }
-        assert!(Instant::now() < deadline, "{name} never became ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    spawn_ready(http, cmd, bind_var).await
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> Value {

@@ -2,32 +2,14 @@
 //! own namespace (on the stack's database and Redis) still see each other's events, so a
 //! deployment that sets it keeps its live stream and cache invalidation.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::{binary, stack_var};
 use serde_json::json;
+use test_support::process::{Service, spawn_ready};
 
-/// A child process killed when the test ends, pass or fail.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Starts `name` (`args`) listening on a free port under `bind_var`, in `namespace`, and waits
-/// for its `/health/ready`.
+/// Starts `name` (`args`) on a free port under `bind_var`, in `namespace`, once ready.
 async fn start(
     http: &reqwest::Client,
     name: &str,
@@ -35,27 +17,13 @@ async fn start(
     bind_var: &str,
     namespace: &str,
 ) -> (Service, String) {
-    let port = free_port();
-    let child = Command::new(binary(name))
-        .args(args)
-        .env(bind_var, format!("127.0.0.1:{port}"))
+    let mut cmd = Command::new(binary(name));
+    cmd.args(args)
         .env("TP_CAPITAL_REDIS_NAMESPACE", namespace)
         .env("TP_CAPITAL_MAINTENANCE_INTERVAL_SECS", "0")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let service = Service(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = http.get(format!("{url}/health/ready")).send().await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            return (service, url);
-        }
-        assert!(Instant::now() < deadline, "{name} never became ready");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        .stderr(Stdio::null());
+    spawn_ready(http, cmd, bind_var).await
 }
 
 #[tokio::test]

@@ -45,12 +45,7 @@ async fn a_dry_run_reports_what_a_parser_version_would_change_and_writes_nothing
     );
     let chatter = message(ch, 4, t0 + Duration::minutes(3), "Bom dia!");
     let mut tx = store.begin().await.expect("begin");
-    let entry = |message, outcome| ArchiveEntry {
-        message,
-        outcome,
-        reason: None,
-        parser_version: "2.0.0",
-    };
+    let entry = |message, outcome| ArchiveEntry::classed(message, outcome, "2.0.0");
     tx.archive(&[
         entry(&stored, "signal"),
         entry(&one_line, "ignored"),

@@ -2,8 +2,10 @@
 //! existing Telegram gateway that behaves as `shared/GATEWAY.md` says — its REST API with ids as
 //! strings, duplicate rows, message ids repeating across channels, an acknowledgement without a
 //! channel filter, 429 bursts, 500s, slow answers, a restart that loses its in-memory
-//! acknowledgements — and its push sender with the real retry schedule.
+//! acknowledgements — and its push sender with the real retry schedule; and the real binaries
+//! started as test servers ([`process`]).
 
 pub mod gateway;
+pub mod process;
 
 pub use gateway::{FakeGateway, GatewayMessage, Row};

@@ -22,6 +22,18 @@ pub struct ArchiveEntry<'a> {
     pub parser_version: &'a str,
 }
 
+impl<'a> ArchiveEntry<'a> {
+    /// `message` as `parser_version` classed it (`outcome`), with no reason given.
+    pub fn classed(message: &'a Message, outcome: &'a str, parser_version: &'a str) -> Self {
+        Self {
+            message,
+            outcome,
+            reason: None,
+            parser_version,
+        }
+    }
+}
+
 /// A signal to store: a new message's call, or a new revision of an edited one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSignal {

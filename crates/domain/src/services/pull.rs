@@ -90,6 +90,22 @@ pub struct PullReport {
     pub lag_seconds: f64,
 }
 
+impl PullReport {
+    /// Adds `other`'s counts to these; the lag is the larger of the two.
+    pub fn absorb(&mut self, other: &PullReport) {
+        self.pages += other.pages;
+        self.seen += other.seen;
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.invalid += other.invalid;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.acknowledged += other.acknowledged;
+        self.healed += other.healed;
+        self.lag_seconds = self.lag_seconds.max(other.lag_seconds);
+    }
+}
+
 /// What a [`PullConsumer::sync`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SyncSummary {
@@ -254,15 +270,7 @@ impl PullConsumer {
         let gateway = self.feed.request_sync(limit).await?;
         let mut pulled = PullReport::default();
         for &channel in channels {
-            let r = self.drain(channel, max_pages).await?;
-            pulled.pages += r.pages;
-            pulled.seen += r.seen;
-            pulled.stored += r.stored;
-            pulled.duplicates += r.duplicates;
-            pulled.invalid += r.invalid;
-            pulled.failed += r.failed;
-            pulled.acknowledged += r.acknowledged;
-            pulled.lag_seconds = pulled.lag_seconds.max(r.lag_seconds);
+            pulled.absorb(&self.drain(channel, max_pages).await?);
         }
         Ok(SyncSummary { gateway, pulled })
     }

@@ -353,12 +353,7 @@ mod tests {
         let summary = message(3, "Balanço do mês: 12 alvos atingidos e 3 stops");
         block_on(async {
             let mut tx = store.begin().await.expect("begin");
-            let entry = |message, outcome| ArchiveEntry {
-                message,
-                outcome,
-                reason: None,
-                parser_version: "2.0.0",
-            };
+            let entry = |message, outcome| ArchiveEntry::classed(message, outcome, "2.0.0");
             tx.archive(&[
                 entry(&stored_call, "signal"),
                 entry(&dropped_call, "ignored"),

@@ -59,13 +59,7 @@ pub async fn run(
                     summary(&total)
                 )
             })?;
-        total.seen += page.seen;
-        total.stored += page.stored;
-        total.duplicates += page.duplicates;
-        total.invalid += page.invalid;
-        total.failed += page.failed;
-        total.skipped += page.skipped;
-        total.acknowledged += page.acknowledged;
+        total.absorb(&page);
         bar.set_message(summary(&total));
         if page.seen == 0 || page.acknowledged == 0 {
             break;
