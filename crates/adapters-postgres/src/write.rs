@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::model::{ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker};
+use domain::model::{
+    ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker, json_without_nul, without_nul,
+};
 use domain::ports::{
     ArchiveEntry, BatchStats, NewSignal, SignalStore, StoreError, StoreTransaction,
 };
@@ -21,8 +23,8 @@ use crate::rows::{SIGNAL_COLUMNS, SignalRecord};
 use crate::store::{PgStore, timed};
 
 use params::{
-    ARCHIVE_SQL, ArchiveRow, CHANGE_STATUS_SQL, DeliveryKey, LEARN_TITLES_SQL, SignalJson, clean,
-    clean_json, insert_signals_sql, json_param, micros, revise_sql, status_parts, stmt, ts,
+    ARCHIVE_SQL, ArchiveRow, CHANGE_STATUS_SQL, DeliveryKey, LEARN_TITLES_SQL, SignalJson,
+    insert_signals_sql, json_param, micros, revise_sql, status_parts, stmt, ts,
 };
 
 #[async_trait]
@@ -109,12 +111,12 @@ impl StoreTransaction for PgTransaction {
                     message_id: m.message_id.0,
                     message_date: ts(m.date),
                     edit_date: m.edit_date.map(ts),
-                    text: clean(&m.text),
-                    media_type: m.media_type.as_deref().map(clean),
-                    source: m.source.as_deref().map(clean),
-                    metadata: clean_json(&m.metadata),
+                    text: without_nul(&m.text),
+                    media_type: m.media_type.as_deref().map(without_nul),
+                    source: m.source.as_deref().map(without_nul),
+                    metadata: json_without_nul(&m.metadata),
                     outcome: e.outcome,
-                    reason: e.reason.map(clean),
+                    reason: e.reason.map(without_nul),
                     parser_version: e.parser_version,
                 }
             })
@@ -267,7 +269,7 @@ impl StoreTransaction for PgTransaction {
             micros(change.at).into(),
             channel.into(),
             message.into(),
-            clean(&change.reason).into_owned().into(),
+            without_nul(&change.reason).into_owned().into(),
         ];
         let rows = self
             .query("change_status", stmt(CHANGE_STATUS_SQL, values))
@@ -311,7 +313,10 @@ impl StoreTransaction for PgTransaction {
         titles.sort_by_key(|(c, _)| *c);
         titles.dedup_by_key(|(c, _)| *c);
         let channels: Vec<i64> = titles.iter().map(|(c, _)| c.0).collect();
-        let labels: Vec<String> = titles.iter().map(|(_, t)| clean(t).into_owned()).collect();
+        let labels: Vec<String> = titles
+            .iter()
+            .map(|(_, t)| without_nul(t).into_owned())
+            .collect();
         self.execute(
             "learn_channel_titles",
             stmt(LEARN_TITLES_SQL, [channels.into(), labels.into()]),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::model::{Price, SignalStatus, TradeCall};
+use domain::model::{Price, SignalStatus, TradeCall, without_nul};
 use domain::ports::{NewSignal, StoreError};
 use sea_orm::{DbBackend, Statement, Value};
 use serde::Serialize;
@@ -21,43 +21,6 @@ pub(super) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
     micros(t).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// PostgreSQL text and jsonb cannot hold NUL; it becomes U+FFFD rather than failing the batch
-/// forever on every retry.
-pub(super) fn clean(s: &str) -> Cow<'_, str> {
-    if s.contains('\0') {
-        Cow::Owned(s.replace('\0', "\u{FFFD}"))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-pub(super) fn clean_json(v: &serde_json::Value) -> Cow<'_, serde_json::Value> {
-    pub(super) fn has_nul(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(s) => s.contains('\0'),
-            serde_json::Value::Array(a) => a.iter().any(has_nul),
-            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
-    pub(super) fn scrub(v: &serde_json::Value) -> serde_json::Value {
-        match v {
-            serde_json::Value::String(s) => serde_json::Value::String(clean(s).into_owned()),
-            serde_json::Value::Array(a) => a.iter().map(scrub).collect(),
-            serde_json::Value::Object(o) => o
-                .iter()
-                .map(|(k, v)| (clean(k).into_owned(), scrub(v)))
-                .collect(),
-            other => other.clone(),
-        }
-    }
-    if has_nul(v) {
-        Cow::Owned(scrub(v))
-    } else {
-        Cow::Borrowed(v)
-    }
 }
 
 pub(super) fn json_param<T: Serialize>(what: &str, rows: &T) -> Result<Value, StoreError> {
@@ -136,7 +99,7 @@ impl<'a> CallJson<'a> {
             target_final: call.target_final.map(p),
             stop: call.stop.map(p),
             valid_until: call.valid_until.map(|d| d.format("%Y-%m-%d").to_string()),
-            warnings: call.warnings.iter().map(|w| clean(w)).collect(),
+            warnings: call.warnings.iter().map(|w| without_nul(w)).collect(),
         }
     }
 }
@@ -165,9 +128,9 @@ impl<'a> SignalJson<'a> {
             edit_date: s.edit_date.map(ts),
             revision: s.revision,
             call: CallJson::new(&s.call),
-            raw_message: clean(&s.raw_message),
+            raw_message: without_nul(&s.raw_message),
             parser_version: &s.parser_version,
-            source: s.source.as_deref().map(clean),
+            source: s.source.as_deref().map(without_nul),
             recorded_at: ts(s.recorded_at),
         }
     }

@@ -2,6 +2,7 @@
 
 mod expiry;
 mod message;
+mod nul;
 mod outcome;
 mod price;
 mod signal;
@@ -9,6 +10,7 @@ mod ticker;
 
 pub use expiry::*;
 pub use message::*;
+pub use nul::*;
 pub use outcome::*;
 pub use price::*;
 pub use signal::*;

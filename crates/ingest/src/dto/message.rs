@@ -199,50 +199,22 @@ impl GatewayMessage {
             metadata.entry(key).or_insert(value);
         }
 
-        let mut metadata = Value::Object(metadata);
-        without_nul_in_json(&mut metadata);
+        let metadata = Value::Object(metadata);
         Ok(Message {
             channel_id,
             message_id,
-            text: without_nul(text),
+            text,
             date: date.0,
             edit_date: self.edit_date.map(|d| d.0),
-            media_type: media_type.map(without_nul),
+            media_type,
             source: Some(
                 self.source
                     .filter(|s| !s.trim().is_empty())
-                    .map_or_else(|| domain::DEFAULT_SOURCE.to_owned(), without_nul),
+                    .unwrap_or_else(|| domain::DEFAULT_SOURCE.to_owned()),
             ),
             metadata,
-        })
-    }
-}
-
-/// PostgreSQL text and JSONB cannot hold U+0000: it becomes U+FFFD, so such a message is
-/// archived (recognisably) instead of failing the transaction.
-fn without_nul(text: String) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "\u{FFFD}")
-    } else {
-        text
-    }
-}
-
-fn without_nul_in_json(value: &mut Value) {
-    match value {
-        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
-        Value::Array(items) => items.iter_mut().for_each(without_nul_in_json),
-        Value::Object(map) => {
-            let keys_with_nul: Vec<String> =
-                map.keys().filter(|k| k.contains('\0')).cloned().collect();
-            for key in keys_with_nul {
-                if let Some(v) = map.remove(&key) {
-                    map.insert(key.replace('\0', "\u{FFFD}"), v);
-                }
-            }
-            map.values_mut().for_each(without_nul_in_json);
         }
-        _ => {}
+        .without_nul())
     }
 }
 
