@@ -5,13 +5,17 @@
 --                 filter, cursor pages, from/to), so nothing can come from the cache; search:
 --                 newest first with `search=$BENCH_SEARCH`, every request a new key (a `to` after
 --                 the newest signal), pages checked for rows; newest: only /signals?limit=50
---                 (one cached page, the compression benchmark); health:
---                 GET /health/live (the machine's ceiling, through the same checks).
+--                 (one cached page: the compression benchmark, and its latency alone next to another
+--                 run); dashboard: the cached mix plus /channels and /signals/stats (what the
+--                 dashboard page loads); health: GET /health/live (the machine's ceiling, through
+--                 the same checks).
 --   BENCH_NEWEST_MS, BENCH_OLDEST_MS   the seeded data's time span (epoch ms): uncached queries
 --                 pick their `to` inside it, so every page holds rows (./scripts/bench-api.sh sets them).
 --   BENCH_GZIP=1  sends Accept-Encoding: gzip and counts the answers that are compressed.
--- Every response is checked: status 200, and for /signals a page with at least one row (`"data":[{`)
--- unless compressed (the api compresses only bodies of 1 KB or more, never an empty page). The RESULT line counts what failed; bench-api.sh fails the run on any.
+-- Every response is checked: status 200, and for /signals and /channels a page with at least one row
+-- (`"data":[{`), for /signals/stats a non-zero total, unless compressed (the api compresses only
+-- bodies of 1 KB or more, never an empty page). The RESULT line counts what failed; bench-api.sh
+-- fails the run on any.
 local mode = os.getenv("BENCH_MODE") or "cached"
 local gzip = os.getenv("BENCH_GZIP") == "1"
 local newest = tonumber(os.getenv("BENCH_NEWEST_MS") or "0")
@@ -34,6 +38,8 @@ local paths = {
   "/signals?limit=50&status=open",
   "/signals?limit=50&channel=Canal%202&search=VALE",
 }
+local dashboard_paths = {"/channels", "/signals/stats"}
+for _, p in ipairs(paths) do table.insert(dashboard_paths, p) end
 -- Assets every seeded week holds (scripts/seed-signals.sh).
 local assets = {"PETR5", "VALE4", "BOVA5", "ITUB4", "BBDC5", "WEGE6", "ABEV5", "KLBN4", "MGLU5", "TAEE6"}
 local threads = {}
@@ -95,6 +101,8 @@ function request()
     return wrk.format("GET", uncached_path())
   elseif mode == "newest" then
     return wrk.format("GET", "/signals?limit=50")
+  elseif mode == "dashboard" then
+    return wrk.format("GET", dashboard_paths[counter % #dashboard_paths + 1])
   end
   return wrk.format("GET", paths[counter % #paths + 1])
 end
@@ -107,7 +115,11 @@ function response(status, headers, body)
   local encoding = headers["Content-Encoding"] or headers["content-encoding"]
   if encoding then
     compressed = compressed + 1
-  elseif mode ~= "health" and not string.find(body, '"data":[{', 1, true) then
+  elseif mode == "health" then
+    return
+  elseif string.find(body, '"total":', 1, true) then
+    if string.find(body, '"total":0,', 1, true) then empty = empty + 1 end
+  elseif not string.find(body, '"data":[{', 1, true) then
     empty = empty + 1
   end
 end

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use adapters_redis::{Redis, RedisConfig, connect};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use domain::ports::SignalCache;
+use domain::ports::{CacheScope, SignalCache};
 use fred::prelude::{Builder, ClientLike, Config, KeysInterface, Pool};
 use tokio::runtime::Runtime;
 
@@ -52,18 +52,31 @@ fn setup() -> Option<Setup> {
             handles.push((pool, redis));
         }
         let cache = handles[0].1.cache();
-        let generation = cache.get("hot").await.expect("get").generation;
+        let generation = cache
+            .get("hot", CacheScope::Wide)
+            .await
+            .expect("get")
+            .generation;
         cache
             .put(
                 "hot",
+                CacheScope::Wide,
                 generation,
                 &vec![b'x'; VALUE],
+                chrono::Utc::now() + chrono::Duration::seconds(300),
                 Duration::from_secs(600),
             )
             .await
             .expect("put");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(cache.get("hot").await.expect("get").value.is_some());
+        assert!(
+            cache
+                .get("hot", CacheScope::Wide)
+                .await
+                .expect("get")
+                .value
+                .is_some()
+        );
         handles
     });
     let plain = runtime.block_on(async {
@@ -123,7 +136,10 @@ fn bench(c: &mut Criterion) {
     // A fresh handle learns the generation on its first lookup (a miss): warm each one.
     let warm = |redis: &Redis| {
         let cache = redis.cache();
-        let lookup = setup.runtime.block_on(cache.get("hot")).expect("get");
+        let lookup = setup
+            .runtime
+            .block_on(cache.get("hot", CacheScope::Wide))
+            .expect("get");
         assert!(
             lookup.value.is_none(),
             "first lookup of a handle learns the generation"
@@ -131,7 +147,7 @@ fn bench(c: &mut Criterion) {
         assert!(
             setup
                 .runtime
-                .block_on(cache.get("hot"))
+                .block_on(cache.get("hot", CacheScope::Wide))
                 .expect("get")
                 .value
                 .is_some()
@@ -147,7 +163,7 @@ fn bench(c: &mut Criterion) {
             setup.runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let lookup = cache.get("hot").await.expect("get");
+                    let lookup = cache.get("hot", CacheScope::Wide).await.expect("get");
                     assert!(lookup.value.is_some());
                 }
                 started.elapsed()
@@ -168,7 +184,7 @@ fn bench(c: &mut Criterion) {
                         Arc::new(move || {
                             let cache = Arc::clone(&cache);
                             async move {
-                                let lookup = cache.get("hot").await.expect("get");
+                                let lookup = cache.get("hot", CacheScope::Wide).await.expect("get");
                                 assert!(lookup.value.is_some());
                             }
                         }),

@@ -39,6 +39,10 @@ pub struct RedisConfig {
     /// How often the replica's link to the master is checked; reads move to the master while
     /// the replica is unlinked or down.
     pub replica_check_interval: Duration,
+    /// The freshness window of the answers that span channels: their invalidation runs at
+    /// once, then at most once per window (the latest commit of a window waits for its end).
+    /// 500 ms keeps SPEC §4's "never staler than 1 s after a commit"; zero invalidates at once.
+    pub invalidation_window: Duration,
 }
 
 impl RedisConfig {
@@ -54,6 +58,7 @@ impl RedisConfig {
             reconnect_max_delay: Duration::from_secs(2),
             replica_pool_size: 2,
             replica_check_interval: Duration::from_millis(500),
+            invalidation_window: Duration::from_millis(500),
         }
     }
 
@@ -146,6 +151,9 @@ impl RedisConfig {
         if self.replica_pool_size == 0 || self.replica_pool_size > 64 {
             return invalid("replica_pool_size", "must be in 1..=64");
         }
+        if self.invalidation_window > Duration::from_secs(1) {
+            return invalid("invalidation_window", "must be <= 1 s (SPEC §4 freshness)");
+        }
         if self.replica_check_interval < Duration::from_millis(10) {
             return invalid("replica_check_interval", "must be >= 10 ms");
         }
@@ -172,6 +180,7 @@ impl fmt::Debug for RedisConfig {
             .field("reconnect_max_delay", &self.reconnect_max_delay)
             .field("replica_pool_size", &self.replica_pool_size)
             .field("replica_check_interval", &self.replica_check_interval)
+            .field("invalidation_window", &self.invalidation_window)
             .finish()
     }
 }

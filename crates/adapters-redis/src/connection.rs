@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::cache::RedisCache;
 use crate::config::{ClientSettings, ConfigError, RedisConfig};
 use crate::events::{EventHub, RedisEvents};
+use crate::invalidation::WideThrottle;
 use crate::scripts::{Script, generation_seed};
 
 /// A live handle on Redis: cheap to clone, shared by [`RedisCache`] and [`RedisEvents`].
@@ -139,6 +140,7 @@ pub async fn connect(config: RedisConfig) -> Result<Redis, ConfigError> {
         max_attempts: Some(1),
         ..Options::default()
     };
+    let wide = WideThrottle::new(config.invalidation_window);
     Ok(Redis {
         shared: Arc::new(Shared {
             config,
@@ -148,6 +150,7 @@ pub async fn connect(config: RedisConfig) -> Result<Redis, ConfigError> {
             fail_fast,
             state,
             bump: Script::bump(),
+            wide,
             hub: OnceCell::new(),
             tasks: Mutex::new(tasks),
         }),
@@ -186,9 +189,10 @@ impl Redis {
         self.shared.ping().await
     }
 
-    /// Closes every connection and stops the background tasks. Idempotent; the handles fail
-    /// with `Unavailable` afterwards.
+    /// Runs a deferred cache invalidation, closes every connection and stops the background
+    /// tasks. Idempotent; the handles fail with `Unavailable` afterwards.
     pub async fn shutdown(&self) {
+        crate::invalidation::flush(&self.shared).await;
         self.shared.abort_tasks();
         let hub = async {
             if let Some(hub) = self.shared.hub.get() {
@@ -286,6 +290,7 @@ pub(crate) struct Shared {
     pub fail_fast: Options,
     pub state: Arc<State>,
     pub bump: Script,
+    pub wide: WideThrottle,
     pub hub: OnceCell<EventHub>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }

@@ -25,6 +25,7 @@ mod config;
 mod connection;
 mod counter;
 mod events;
+mod invalidation;
 mod scripts;
 
 pub use cache::RedisCache;

@@ -6,13 +6,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fred::prelude::{ClientLike, Error, Value};
 use fred::types::{ClusterHash, CustomCommand};
 
-/// Increments the generation `KEYS[1]`. A missing counter (evicted, flushed, lost in a restart)
-/// restarts at `ARGV[1]`, the current time in microseconds, so a number already handed out —
-/// and a value still cached under it — is never current again.
-const BUMP: &str = "if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SET', KEYS[1], ARGV[1])
+/// Increments every generation in `KEYS`, returning the new value of `KEYS[1]`. A missing
+/// counter (evicted, flushed, lost in a restart) restarts at `ARGV[1]`, the current time in
+/// microseconds, so a number already handed out — and a value still cached under it — is never
+/// current again.
+const BUMP: &str = "local first
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SET', key, ARGV[1])
+  end
+  local n = redis.call('INCR', key)
+  if i == 1 then first = n end
 end
-return redis.call('INCR', KEYS[1])
+return first
 ";
 
 /// A script run by SHA1, re-sent in full when the server does not know it (after a restart).
@@ -23,7 +29,7 @@ pub(crate) struct Script {
 }
 
 impl Script {
-    /// The generation bump script.
+    /// The generation bump script (one or more counters).
     pub fn bump() -> Self {
         Self {
             body: BUMP,

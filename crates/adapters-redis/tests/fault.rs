@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{connect_stack, event, fault_lock, poll, stack_config};
+use common::{WideCache, connect_stack, event, fault_lock, poll, stack_config};
 use domain::ports::{CacheError, SignalCache, SignalEvents};
 use futures_util::StreamExt;
 
@@ -59,13 +59,13 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     let mut stream = events.subscribe().await.expect("subscribe");
 
     // In use: a cached value and a delivered event.
-    let before = cache.get("hot").await.expect("get");
+    let before = cache.get_wide("hot").await.expect("get");
     cache
-        .put("hot", before.generation, b"cached before the restart", TTL)
+        .put_wide("hot", before.generation, b"cached before the restart", TTL)
         .await
         .expect("put");
     poll(Duration::from_secs(1), || async {
-        cache.get("hot").await.expect("get").value
+        cache.get_wide("hot").await.expect("get").value
     })
     .await
     .expect("hit before the restart");
@@ -87,11 +87,11 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     for _ in 0..10 {
         let started = Instant::now();
         assert!(matches!(
-            cache.get("hot").await,
+            cache.get_wide("hot").await,
             Err(CacheError::Unavailable(_))
         ));
         assert!(matches!(
-            cache.put("hot", before.generation, b"x", TTL).await,
+            cache.put_wide("hot", before.generation, b"x", TTL).await,
             Err(CacheError::Unavailable(_))
         ));
         assert!(matches!(
@@ -118,7 +118,7 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     stack("start-component", "redis-master", &script);
     let restarted = Instant::now();
     let healed = poll(Duration::from_secs(10), || async {
-        cache.get("hot").await.ok()
+        cache.get_wide("hot").await.ok()
     })
     .await
     .expect("cache reads heal within 10 s of the restart");
@@ -134,7 +134,7 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     assert_eq!(healed.value, None);
     redis.ping().await.expect("ping after the restart");
     cache
-        .put("hot", healed.generation, b"after", TTL)
+        .put_wide("hot", healed.generation, b"after", TTL)
         .await
         .expect("put after the restart");
     cache
@@ -192,10 +192,13 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
     let redis = connect_stack(config).await;
     let cache = redis.cache();
     assert_eq!(redis.status().replica_in_use, Some(true));
-    let generation = cache.get("k").await.expect("get").generation;
-    cache.put("k", generation, b"v", TTL).await.expect("put");
+    let generation = cache.get_wide("k").await.expect("get").generation;
+    cache
+        .put_wide("k", generation, b"v", TTL)
+        .await
+        .expect("put");
     poll(Duration::from_secs(1), || async {
-        cache.get("k").await.expect("get").value
+        cache.get_wide("k").await.expect("get").value
     })
     .await
     .expect("hit");
@@ -210,7 +213,7 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
     let mut reads = 0;
     while started.elapsed() < Duration::from_secs(2) {
         let lookup = cache
-            .get("k")
+            .get_wide("k")
             .await
             .expect("reads never fail during a replica outage");
         assert_eq!(lookup.value.as_deref(), Some(&b"v"[..]));
@@ -223,10 +226,13 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
         Some(false),
         "reads moved to the master"
     );
-    let generation = cache.get("k2").await.expect("get").generation;
-    cache.put("k2", generation, b"w", TTL).await.expect("put");
+    let generation = cache.get_wide("k2").await.expect("get").generation;
+    cache
+        .put_wide("k2", generation, b"w", TTL)
+        .await
+        .expect("put");
     assert_eq!(
-        cache.get("k2").await.expect("get").value.as_deref(),
+        cache.get_wide("k2").await.expect("get").value.as_deref(),
         Some(&b"w"[..]),
         "read-your-writes while the master serves reads"
     );
@@ -248,7 +254,7 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
         restarted.elapsed()
     );
     assert_eq!(
-        cache.get("k2").await.expect("get").value.as_deref(),
+        cache.get_wide("k2").await.expect("get").value.as_deref(),
         Some(&b"w"[..]),
         "the resynced replica serves what the master holds"
     );

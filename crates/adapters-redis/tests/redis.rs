@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use adapters_redis::{RedisConfig, connect};
-use common::{connect_stack, event, fault_lock, poll, stack_config};
+use common::{WideCache, connect_stack, event, fault_lock, poll, stack_config};
 use domain::ports::{CacheError, SignalCache, SignalEvents};
 use futures_util::StreamExt;
 
@@ -22,15 +22,15 @@ async fn a_miss_then_a_hit_after_put() {
     let redis = connect_stack(config).await;
     let cache = redis.cache();
 
-    let miss = cache.get("signals?limit=50").await.expect("get");
+    let miss = cache.get_wide("signals?limit=50").await.expect("get");
     assert_eq!(miss.value, None);
 
     cache
-        .put("signals?limit=50", miss.generation, b"[1,2,3]", TTL)
+        .put_wide("signals?limit=50", miss.generation, b"[1,2,3]", TTL)
         .await
         .expect("put");
     let hit = poll(REPLICATION_BOUND, || async {
-        let lookup = cache.get("signals?limit=50").await.expect("get");
+        let lookup = cache.get_wide("signals?limit=50").await.expect("get");
         lookup.value.is_some().then_some(lookup)
     })
     .await
@@ -38,7 +38,7 @@ async fn a_miss_then_a_hit_after_put() {
     assert_eq!(hit.value.as_deref(), Some(&b"[1,2,3]"[..]));
     assert_eq!(hit.generation, miss.generation);
     assert_eq!(
-        cache.get("signals?limit=10").await.expect("get").value,
+        cache.get_wide("signals?limit=10").await.expect("get").value,
         None,
         "another key is still a miss"
     );
@@ -55,13 +55,13 @@ async fn binary_values_round_trip_and_expire() {
     let cache = redis.cache();
     let bytes: Vec<u8> = (0..=255).chain([0, 0, 0xff]).collect();
 
-    let generation = cache.get("bin").await.expect("get").generation;
+    let generation = cache.get_wide("bin").await.expect("get").generation;
     cache
-        .put("bin", generation, &bytes, Duration::from_millis(400))
+        .put_wide("bin", generation, &bytes, Duration::from_millis(400))
         .await
         .expect("put");
     let hit = poll(REPLICATION_BOUND, || async {
-        cache.get("bin").await.expect("get").value
+        cache.get_wide("bin").await.expect("get").value
     })
     .await
     .expect("hit");
@@ -72,7 +72,7 @@ async fn binary_values_round_trip_and_expire() {
 
     let expired = poll(Duration::from_secs(3), || async {
         cache
-            .get("bin")
+            .get_wide("bin")
             .await
             .expect("get")
             .value
@@ -93,16 +93,16 @@ async fn invalidate_all_makes_every_key_a_miss() {
     let redis = connect_stack(config).await;
     let cache = redis.cache();
 
-    let generation = cache.get("a").await.expect("get").generation;
+    let generation = cache.get_wide("a").await.expect("get").generation;
     for key in ["a", "b", "c"] {
         cache
-            .put(key, generation, key.as_bytes(), TTL)
+            .put_wide(key, generation, key.as_bytes(), TTL)
             .await
             .expect("put");
     }
     for key in ["a", "b", "c"] {
         let hit = poll(REPLICATION_BOUND, || async {
-            cache.get(key).await.expect("get").value
+            cache.get_wide(key).await.expect("get").value
         })
         .await;
         assert_eq!(hit.as_deref(), Some(key.as_bytes()));
@@ -111,7 +111,7 @@ async fn invalidate_all_makes_every_key_a_miss() {
     cache.invalidate_all().await.expect("invalidate");
     for key in ["a", "b", "c"] {
         let after = poll(REPLICATION_BOUND, || async {
-            let lookup = cache.get(key).await.expect("get");
+            let lookup = cache.get_wide(key).await.expect("get");
             (lookup.generation > generation).then_some(lookup)
         })
         .await
@@ -132,30 +132,30 @@ async fn a_value_put_under_an_old_generation_is_never_served() {
     let cache = redis.cache();
 
     // A reader looks up, then loads from the database while an ingest invalidates.
-    let before = cache.get("q").await.expect("get");
+    let before = cache.get_wide("q").await.expect("get");
     cache.invalidate_all().await.expect("invalidate");
     // The slow reader writes back what it loaded before the invalidation.
     cache
-        .put("q", before.generation, b"stale", TTL)
+        .put_wide("q", before.generation, b"stale", TTL)
         .await
         .expect("put");
 
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(500) {
-        let lookup = cache.get("q").await.expect("get");
+        let lookup = cache.get_wide("q").await.expect("get");
         assert_eq!(lookup.value, None, "the stale value is never served");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
     // A reader of the new generation caches normally.
-    let current = cache.get("q").await.expect("get");
+    let current = cache.get_wide("q").await.expect("get");
     assert!(current.generation > before.generation);
     cache
-        .put("q", current.generation, b"fresh", TTL)
+        .put_wide("q", current.generation, b"fresh", TTL)
         .await
         .expect("put");
     let hit = poll(REPLICATION_BOUND, || async {
-        cache.get("q").await.expect("get").value
+        cache.get_wide("q").await.expect("get").value
     })
     .await;
     assert_eq!(hit.as_deref(), Some(&b"fresh"[..]));
@@ -180,14 +180,14 @@ async fn reads_come_from_the_linked_replica_and_see_master_writes() {
     // Many writes in a row: each one is readable from the replica within the bound.
     for round in 0..20_u8 {
         let key = format!("k{round}");
-        let generation = cache.get(&key).await.expect("get").generation;
+        let generation = cache.get_wide(&key).await.expect("get").generation;
         let written = Instant::now();
         cache
-            .put(&key, generation, &[round], TTL)
+            .put_wide(&key, generation, &[round], TTL)
             .await
             .expect("put");
         let seen = poll(REPLICATION_BOUND, || async {
-            cache.get(&key).await.expect("get").value
+            cache.get_wide(&key).await.expect("get").value
         })
         .await;
         assert_eq!(seen, Some(vec![round]), "round {round}");
@@ -210,10 +210,13 @@ async fn without_a_replica_reads_go_to_the_master() {
     let redis = connect_stack(config).await;
     assert_eq!(redis.status().replica_in_use, None);
     let cache = redis.cache();
-    let generation = cache.get("m").await.expect("get").generation;
-    cache.put("m", generation, b"v", TTL).await.expect("put");
+    let generation = cache.get_wide("m").await.expect("get").generation;
+    cache
+        .put_wide("m", generation, b"v", TTL)
+        .await
+        .expect("put");
     assert_eq!(
-        cache.get("m").await.expect("get").value.as_deref(),
+        cache.get_wide("m").await.expect("get").value.as_deref(),
         Some(&b"v"[..]),
         "read-your-writes on the master, no polling needed"
     );
@@ -230,16 +233,16 @@ async fn namespaces_do_not_see_each_other() {
     };
     let _lock = fault_lock(false);
     let (one, two) = (connect_stack(first).await, connect_stack(second).await);
-    let generation = one.cache().get("x").await.expect("get").generation;
+    let generation = one.cache().get_wide("x").await.expect("get").generation;
     one.cache()
-        .put("x", generation, b"1", TTL)
+        .put_wide("x", generation, b"1", TTL)
         .await
         .expect("put");
-    let two_before = two.cache().get("x").await.expect("get");
+    let two_before = two.cache().get_wide("x").await.expect("get");
     assert_eq!(two_before.value, None);
     one.cache().invalidate_all().await.expect("invalidate");
     assert_eq!(
-        two.cache().get("x").await.expect("get").generation,
+        two.cache().get_wide("x").await.expect("get").generation,
         two_before.generation,
         "an invalidation in one namespace leaves the other alone"
     );
@@ -351,11 +354,11 @@ async fn a_dead_redis_at_startup_does_not_fail_startup_and_calls_fail_fast() {
     for _ in 0..5 {
         let started = Instant::now();
         assert!(matches!(
-            cache.get("k").await,
+            cache.get_wide("k").await,
             Err(CacheError::Unavailable(_))
         ));
         assert!(matches!(
-            cache.put("k", 1, b"v", TTL).await,
+            cache.put_wide("k", Default::default(), b"v", TTL).await,
             Err(CacheError::Unavailable(_))
         ));
         assert!(matches!(

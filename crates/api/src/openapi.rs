@@ -22,7 +22,7 @@ use service_kit::Problem;
     info(
         title = "TP-Capital API",
         description = "Trading signals parsed from Telegram channels (B3 options and stocks), for the \
-trading dashboard. Reads are cached (Redis) and invalidated on every ingest. Writes and admin calls need \
+trading dashboard. Reads are cached (Redis) and invalidated by what each commit changed: never staler than 1 s after a commit. Writes and admin calls need \
 an `X-API-Key`. Every error is `application/problem+json` (RFC 9457).",
         license(name = "MIT")
     ),

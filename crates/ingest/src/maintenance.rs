@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use adapters_postgres::{PgStore, Removed, Retention};
 use chrono::{DateTime, Utc};
-use domain::ports::{SignalCache, SignalEvents, StoreError};
+use domain::model::ChannelId;
+use domain::ports::{Invalidation, SignalCache, SignalEvents, StoreError};
 
 /// Maintenance runs, by `result` (`ok`, `skipped`, `error`).
 pub const RUNS: &str = "tpcapital_maintenance_runs_total";
@@ -90,7 +91,8 @@ where
 }
 
 /// One run as the service does it: the store's upkeep in one transaction, then, once committed,
-/// a cache invalidation when readers would see a change (expired signals, retention deletes) and
+/// a cache invalidation when readers would see a change (the channels of expired signals;
+/// everything after retention deletes) and
 /// a `status_changed` event per expired signal. A failed invalidation or publish is logged, not
 /// fatal: cached entries also expire by themselves.
 pub async fn run(
@@ -105,8 +107,19 @@ pub async fn run(
         return Ok(MaintenanceRun::Skipped);
     }
     let removed = |r: Removed| matches!(r, Removed::Chunks(n) | Removed::Rows(n) if n > 0);
-    let changed = !report.expired.is_empty() || removed(report.messages) || removed(report.signals);
-    if changed && let Err(e) = cache.invalidate_all().await {
+    let invalidation = if removed(report.messages) || removed(report.signals) {
+        Some(Invalidation::Everything)
+    } else if report.expired.is_empty() {
+        None
+    } else {
+        let mut channels: Vec<ChannelId> = report.expired.iter().map(|e| e.channel_id).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        Some(Invalidation::Channels(channels))
+    };
+    if let Some(what) = invalidation
+        && let Err(e) = cache.invalidate(&what).await
+    {
         tracing::warn!(error = %e, "maintenance: cache invalidation failed");
     }
     let unpublished = events.publish_all(&report.expired).await;

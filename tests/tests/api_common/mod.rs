@@ -156,6 +156,22 @@ impl Stack {
         reply.json()
     }
 
+    /// GET `path` as JSON once `check` holds on it, polling for up to SPEC §4's freshness bound
+    /// (1 s after a commit: answers across channels follow a commit within 500 ms); the last
+    /// answer either way, for the caller's assertion.
+    pub async fn fresh(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let r = self.get(path).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            let v = r.json();
+            if check(&v) || tokio::time::Instant::now() >= deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The `/signals` rows of `channel`.
     pub async fn signals_of(&self, channel: i64, extra: &str) -> Vec<Value> {
         let r = self

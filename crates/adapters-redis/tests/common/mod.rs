@@ -7,10 +7,13 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use adapters_redis::{Redis, RedisConfig, connect};
+use adapters_redis::{Redis, RedisCache, RedisConfig, connect};
+use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use domain::model::{ChannelId, SignalId, SignalStatus, Ticker};
-use domain::ports::{SignalEvent, SignalEventKind};
+use domain::ports::{
+    CacheError, CacheGeneration, CacheScope, SignalCache, SignalEvent, SignalEventKind,
+};
 
 /// The value of `name`, or `None` after a loud skip notice; panics instead under
 /// `TP_REQUIRE_STACK=1`.
@@ -106,5 +109,66 @@ where
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A lookup as these tests compare it: the answer's bytes and the generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub value: Option<Vec<u8>>,
+    pub generation: CacheGeneration,
+}
+
+/// The cache port as these tests use it: bytes in, bytes out, answers due for refresh in 5
+/// minutes; `_wide` on [`CacheScope::Wide`].
+#[async_trait]
+pub trait WideCache {
+    async fn get_in(&self, key: &str, scope: CacheScope) -> Result<Lookup, CacheError>;
+    async fn put_in(
+        &self,
+        key: &str,
+        scope: CacheScope,
+        generation: CacheGeneration,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+
+    async fn get_wide(&self, key: &str) -> Result<Lookup, CacheError> {
+        self.get_in(key, CacheScope::Wide).await
+    }
+
+    async fn put_wide(
+        &self,
+        key: &str,
+        generation: CacheGeneration,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        self.put_in(key, CacheScope::Wide, generation, value, ttl)
+            .await
+    }
+}
+
+#[async_trait]
+impl WideCache for RedisCache {
+    async fn get_in(&self, key: &str, scope: CacheScope) -> Result<Lookup, CacheError> {
+        let lookup = self.get(key, scope).await?;
+        Ok(Lookup {
+            value: lookup.value.map(|v| v.bytes),
+            generation: lookup.generation,
+        })
+    }
+
+    async fn put_in(
+        &self,
+        key: &str,
+        scope: CacheScope,
+        generation: CacheGeneration,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        let refresh_at = Utc::now() + chrono::Duration::minutes(5);
+        self.put(key, scope, generation, value, refresh_at, ttl)
+            .await
     }
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
-use domain::ports::StoreError;
+use domain::ports::{CacheGeneration, CacheScope, StoreError};
 use domain::services::{CacheResult, CachedReads};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
@@ -69,13 +69,14 @@ impl Coalescer {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `reads.get_or_load(key, load, …)`, shared with every concurrent request for `key`; an
+    /// `reads.get_or_load(key, scope, load, …)`, shared with every concurrent request for `key`; an
     /// entry due for refresh is reloaded in the background. While the database is down, the
     /// last good answer of `key` (if any, within [`STALE_IF_ERROR`]) is served stale.
     pub async fn read<F, Fut>(
         &self,
         reads: &CachedReads,
         key: &str,
+        scope: CacheScope,
         load: F,
     ) -> Result<Served, StoreError>
     where
@@ -95,8 +96,9 @@ impl Coalescer {
                     let flight = async move {
                         let (stale_reads, stale_key) = (reads.clone(), owned_key.clone());
                         reads
-                            .get_or_load(&owned_key, load, |load, generation| {
-                                refresh(stale_reads, refreshing, stale_key, generation, load);
+                            .get_or_load(&owned_key, scope, load, |load, generation| {
+                                let at = (stale_key, scope, generation);
+                                refresh(stale_reads, refreshing, at, load);
                             })
                             .await
                             .map(|(body, result)| (Bytes::from(body), result))
@@ -149,8 +151,7 @@ impl Coalescer {
 fn refresh<F, Fut>(
     reads: CachedReads,
     refreshing: Arc<Mutex<HashSet<String>>>,
-    key: String,
-    generation: u64,
+    (key, scope, generation): (String, CacheScope, CacheGeneration),
     load: F,
 ) where
     F: FnOnce() -> Fut + Send + 'static,
@@ -168,7 +169,7 @@ fn refresh<F, Fut>(
     };
     actix_web::rt::spawn(async move {
         if let Ok(body) = load().await {
-            reads.store(&guard.key, generation, &body).await;
+            reads.store(&guard.key, scope, generation, &body).await;
         }
         drop(guard);
     });
@@ -187,6 +188,8 @@ mod tests {
 
     use super::*;
 
+    const W: CacheScope = CacheScope::Wide;
+
     fn reads() -> (Arc<FixedClock>, CachedReads) {
         let clock = Arc::new(FixedClock::new(
             chrono::DateTime::from_timestamp(1_760_965_500, 0).expect("time"),
@@ -204,7 +207,7 @@ mod tests {
         let (clock, reads) = reads();
         let coalescer = Arc::new(Coalescer::default());
         let Served { body, result, .. } = coalescer
-            .read(&reads, "k", || async { Ok(b"v1".to_vec()) })
+            .read(&reads, "k", W, || async { Ok(b"v1".to_vec()) })
             .await
             .expect("first read");
         assert_eq!((&body[..], result), (&b"v1"[..], CacheResult::Miss));
@@ -215,7 +218,7 @@ mod tests {
         for _ in 0..3 {
             let (loads, opened) = (loads.clone(), opened.clone());
             let Served { body, result, .. } = coalescer
-                .read(&reads, "k", move || async move {
+                .read(&reads, "k", W, move || async move {
                     loads.fetch_add(1, Ordering::SeqCst);
                     if let Some(opened) = opened.lock().await.take() {
                         opened.await.ok();
@@ -232,12 +235,12 @@ mod tests {
         }
         gate.send(()).expect("open the gate");
         for _ in 0..100 {
-            if matches!(reads.lookup("k").await, Lookup::Fresh(_)) {
+            if matches!(reads.lookup("k", W).await, Lookup::Fresh(_)) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(reads.lookup("k").await, Lookup::Fresh(b"v2".to_vec()));
+        assert_eq!(reads.lookup("k", W).await, Lookup::Fresh(b"v2".to_vec()));
         assert_eq!(loads.load(Ordering::SeqCst), 1, "one background reload");
     }
 
@@ -251,7 +254,7 @@ mod tests {
                 let (reads, coalescer, loads) = (reads.clone(), coalescer.clone(), loads.clone());
                 actix_web::rt::spawn(async move {
                     coalescer
-                        .read(&reads, "k", move || async move {
+                        .read(&reads, "k", W, move || async move {
                             loads.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             Ok(b"v".to_vec())
@@ -267,7 +270,7 @@ mod tests {
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         assert_eq!(coalescer.in_flight(), 0, "landed flights are removed");
         let again = coalescer
-            .read(&reads, "k", || async { Ok(b"w".to_vec()) })
+            .read(&reads, "k", W, || async { Ok(b"w".to_vec()) })
             .await
             .expect("read")
             .result;
@@ -280,11 +283,11 @@ mod tests {
         let coalescer = Coalescer::default();
         let down = || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into())) };
         assert!(
-            coalescer.read(&reads, "never", down).await.is_err(),
+            coalescer.read(&reads, "never", W, down).await.is_err(),
             "nothing to serve"
         );
         coalescer
-            .read(&reads, "k", || async { Ok(b"v1".to_vec()) })
+            .read(&reads, "k", W, || async { Ok(b"v1".to_vec()) })
             .await
             .expect("read");
         // The entry is gone (an invalidation), then the database goes down.
@@ -293,12 +296,15 @@ mod tests {
             Arc::new(FixedClock::new(chrono::Utc::now())),
             Duration::from_secs(30),
         );
-        let served = coalescer.read(&cache_gone, "k", down).await.expect("stale");
+        let served = coalescer
+            .read(&cache_gone, "k", W, down)
+            .await
+            .expect("stale");
         assert_eq!(&served.body[..], b"v1");
         assert!(served.stale_for.is_some());
         let internal = || async { Err::<Vec<u8>, _>(StoreError::Internal("bug".into())) };
         assert!(
-            coalescer.read(&cache_gone, "k", internal).await.is_err(),
+            coalescer.read(&cache_gone, "k", W, internal).await.is_err(),
             "only an unavailable store is covered"
         );
     }

@@ -1,13 +1,19 @@
 //! The api's side of the cache: the keys of the cached reads (every filter, normalised,
-//! length-prefixed, so equal queries share an entry and different ones never do), request
-//! coalescing ([`coalesce`]), stale-if-error ([`stale`]) and the cache metrics.
+//! length-prefixed, so equal queries share an entry and different ones never do) and the scope
+//! each depends on, request coalescing ([`coalesce`]), stale-if-error ([`stale`]) and the
+//! cache metrics.
+//!
+//! Freshness: a read restricted to one channel (by its id) is invalidated by the commit that
+//! changes it; every other read (unfiltered lists, searches, label filters, `/channels`, stats)
+//! at most `invalidation_window` (500 ms, `adapters-redis`) after it, so no answer is staler
+//! than SPEC §4's 1 s after a commit.
 
 pub mod coalesce;
 pub mod stale;
 
 use chrono::{DateTime, Utc};
 use domain::model::{ChannelId, Ticker};
-use domain::ports::SignalQuery;
+use domain::ports::{CacheScope, SignalQuery};
 
 pub use coalesce::Coalescer;
 pub use stale::Served;
@@ -52,6 +58,20 @@ pub fn signal_cache_key(prefix: &str, q: &SignalQuery) -> String {
         push_field(&mut key, "t", &t.timestamp_micros().to_string());
     }
     key
+}
+
+/// The scope of a signal query: its channel when the filter names one by id, else wide. A
+/// filter that is not a Telegram chat id (negative) may be a label, which can name any channel.
+pub fn signal_scope(q: &SignalQuery) -> CacheScope {
+    match q.channel.as_deref().map(str::parse::<i64>) {
+        Some(Ok(id)) if id < 0 => CacheScope::Channel(ChannelId(id)),
+        _ => CacheScope::Wide,
+    }
+}
+
+/// The scope of a `/signals/stats` query: its channel, else wide.
+pub fn stats_scope(channel: Option<ChannelId>) -> CacheScope {
+    channel.map_or(CacheScope::Wide, CacheScope::Channel)
 }
 
 /// The key of a `/signals/stats` query, from its parameters as given (a default window stays

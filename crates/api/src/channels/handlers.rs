@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use domain::model::ChannelId;
-use domain::ports::ChannelUpdate;
+use domain::ports::{CacheScope, ChannelUpdate};
 use service_kit::Problem;
 use service_kit::extract::Json;
 
@@ -18,7 +18,7 @@ use crate::state::ApiState;
 const MAX_LABEL: usize = 100;
 
 /// Every channel with its label, default kind, signal count, last signal and message counts
-/// per outcome. Cached; invalidated by every ingest and settings change.
+/// per outcome. Cached; at most 500 ms behind an ingest, at once after a settings change.
 #[utoipa::path(
     get, path = "/channels", tag = "channels", operation_id = "list_channels",
     responses(
@@ -30,12 +30,17 @@ pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
     let channels = state.ports.channels.clone();
     let served = state
         .flights
-        .read(&state.reads, CHANNELS_KEY, move || async move {
-            let list = channels.list_channels().await?;
-            to_json(&ChannelListBody {
-                data: list.into_iter().map(ChannelItem::from).collect(),
-            })
-        })
+        .read(
+            &state.reads,
+            CHANNELS_KEY,
+            CacheScope::Wide,
+            move || async move {
+                let list = channels.list_channels().await?;
+                to_json(&ChannelListBody {
+                    data: list.into_iter().map(ChannelItem::from).collect(),
+                })
+            },
+        )
         .await?;
     Ok(served.respond("channels"))
 }

@@ -2,14 +2,14 @@
 
 use actix_web::{HttpResponse, web};
 use domain::model::SignalId;
-use domain::ports::{SignalEvent, SignalEventKind, SignalPage};
+use domain::ports::{Invalidation, SignalEvent, SignalEventKind, SignalPage};
 use service_kit::Problem;
 use service_kit::extract::Query;
 
 use super::dto::{SignalDetailBody, SignalItem, SignalPageBody};
 use super::params::SignalParams;
 use crate::auth::Admin;
-use crate::cache::signal_cache_key;
+use crate::cache::{signal_cache_key, signal_scope};
 use crate::common::{json_bytes, to_json, traceparent};
 use crate::cursor;
 use crate::state::ApiState;
@@ -25,8 +25,9 @@ pub fn render_page(page: &SignalPage) -> Result<Vec<u8>, domain::ports::StoreErr
 /// List signals, newest first.
 ///
 /// Every filter is applied in the database before the limit. Answers are cached (Redis) and
-/// invalidated by every ingest; `X-Cache` says `hit`, `miss` or `error` (cache down, read from
-/// the database).
+/// invalidated by the changes they can show: a page of one channel (`channel` = its id) by that
+/// channel's commits, at once; every other page at most 500 ms after a commit. `X-Cache` says
+/// `hit`, `miss` or `error` (cache down, read from the database).
 #[utoipa::path(
     get, path = "/signals", tag = "signals", operation_id = "list_signals",
     params(SignalParams),
@@ -48,11 +49,12 @@ pub async fn list(
         return Ok(json_bytes(render_page(&empty)?, None));
     }
     let key = signal_cache_key("signals1", &filter.query);
+    let scope = signal_scope(&filter.query);
     let queries = state.ports.queries.clone();
     let query = filter.query;
     let served = state
         .flights
-        .read(&state.reads, &key, move || async move {
+        .read(&state.reads, &key, scope, move || async move {
             let page = queries.list_signals(&query).await?;
             render_page(&page)
         })
@@ -129,8 +131,11 @@ pub async fn soft_delete(state: &ApiState, id: i64) -> Result<(), Problem> {
         .await
         .map_err(|e| not_found_as(e, id))?;
     tracing::info!(signal = id, "signal soft-deleted by an operator");
-    let _ = ports.cache.invalidate_all().await;
     let signal = &detail.row.signal;
+    let _ = ports
+        .cache
+        .invalidate(&Invalidation::Channels(vec![signal.channel_id]))
+        .await;
     let event = SignalEvent {
         kind: SignalEventKind::Deleted,
         signal_id: signal.id,

@@ -6,6 +6,7 @@ use service_kit::extract::Query;
 
 use super::dto::StatsBody;
 use super::params::StatsParams;
+use crate::cache;
 use crate::common::{json_bytes, to_json};
 use crate::state::ApiState;
 
@@ -37,10 +38,11 @@ pub async fn stats(
             None,
         ));
     };
+    let scope = cache::stats_scope(query.channel);
     let stats = state.ports.stats.clone();
     let served = state
         .flights
-        .read(&state.reads, &key, move || async move {
+        .read(&state.reads, &key, scope, move || async move {
             let (from, to) = (query.from, query.to);
             let s = stats.signal_stats(&query).await?;
             to_json(&StatsBody::new(s, from, to))

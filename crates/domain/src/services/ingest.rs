@@ -16,8 +16,8 @@ use crate::model::{
 };
 use crate::parser::{PARSER_VERSION, parse};
 use crate::ports::{
-    ArchiveEntry, BatchStats, Clock, SignalCache, SignalEvent, SignalEventKind, SignalEvents,
-    SignalStore, StoreError, StoreTransaction,
+    ArchiveEntry, BatchStats, Clock, Invalidation, SignalCache, SignalEvent, SignalEventKind,
+    SignalEvents, SignalStore, StoreError, StoreTransaction,
 };
 use crate::services::{ChannelTitles, ReceiptClock};
 
@@ -338,9 +338,10 @@ impl IngestService {
         };
         batch.tx.learn_channel_titles(&titles).await?;
         let (receipts, events, stats) = batch.finish(record_stats).await?;
+        let mut touched: Vec<ChannelId> = titles.iter().map(|(channel, _)| *channel).collect();
         self.titles.learned(titles);
-        let stored_any = receipts.iter().any(|r| r.stored);
-        let side_effect_failures = self.after_commit(events, stored_any, traceparent).await;
+        touched.extend(receipts.iter().filter(|r| r.stored).map(|r| r.channel_id));
+        let side_effect_failures = self.after_commit(events, touched, traceparent).await;
         Ok(IngestReport {
             receipts,
             stats,
@@ -405,7 +406,12 @@ impl IngestService {
         }
         tx.commit().await?;
         let changed = archived_flagged > 0 || !cancelled.is_empty();
-        let side_effect_failures = self.after_commit(events, changed, traceparent).await;
+        let touched = if changed {
+            vec![channel_id]
+        } else {
+            Vec::new()
+        };
+        let side_effect_failures = self.after_commit(events, touched, traceparent).await;
         Ok(DeletionReport {
             archived_flagged,
             cancelled,
@@ -414,19 +420,28 @@ impl IngestService {
         })
     }
 
-    /// Invalidates the cache when the commit changed anything readers see (signals, and the
-    /// archive behind channel counts and logs), then publishes the events.
+    /// Invalidates the cached answers of the channels the commit changed (signals, and the
+    /// archive behind channel counts and logs; `touched` plus the events' channels), then
+    /// publishes the events.
     async fn after_commit(
         &self,
         events: Vec<SignalEvent>,
-        changed: bool,
+        mut touched: Vec<ChannelId>,
         traceparent: Option<&str>,
     ) -> u32 {
         let mut failures = 0;
-        if !changed && events.is_empty() {
+        touched.extend(events.iter().map(|e| e.channel_id));
+        if touched.is_empty() {
             return 0;
         }
-        if self.cache.invalidate_all().await.is_err() {
+        touched.sort_unstable();
+        touched.dedup();
+        if self
+            .cache
+            .invalidate(&Invalidation::Channels(touched))
+            .await
+            .is_err()
+        {
             failures += 1;
         }
         let mut events = events;

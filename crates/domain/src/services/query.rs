@@ -4,7 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{CacheLookup, Clock, SignalCache, StoreError};
+use crate::ports::{
+    CacheGeneration, CacheLookup, CacheScope, CachedValue, Clock, SignalCache, StoreError,
+};
 
 /// How a read was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +31,13 @@ impl CacheResult {
 }
 
 /// Cache-aside reads: the rendered answer of a query is cached under a key derived from the
-/// query, for a short time, and the whole cache is invalidated by every ingest commit.
+/// query, in the [`CacheScope`] it depends on, for a short time; each commit invalidates the
+/// scopes it touched ([`Invalidation`](crate::ports::Invalidation)).
 ///
 /// An entry lives `ttl` (the safety net against a missed invalidation) but is due for refresh
 /// after half of it: from then on [`CachedReads::lookup`] reports it [`Lookup::Stale`], so the
 /// caller can serve it and reload it in the background, and a slow query is never waited for
-/// just because its entry aged out. Each stored value starts with its refresh time (8 bytes,
-/// milliseconds since the epoch, big-endian).
+/// just because its entry aged out. How an entry is stored is the cache adapter's business.
 #[derive(Clone)]
 pub struct CachedReads {
     cache: Arc<dyn SignalCache>,
@@ -57,17 +59,12 @@ pub enum Lookup {
     /// A current answer.
     Fresh(Vec<u8>),
     /// A current answer (same generation) due for refresh: serve it, reload it.
-    Stale(Vec<u8>, u64),
+    Stale(Vec<u8>, CacheGeneration),
     /// Nothing for the current generation (given).
-    Missing(u64),
+    Missing(CacheGeneration),
     /// The cache cannot be used.
     Unavailable,
 }
-
-const HEADER: usize = 8;
-
-/// Prefixed to every key: the layout of stored values (a deploy never reads the old layout).
-const LAYOUT: &str = "r2|";
 
 impl CachedReads {
     /// Caches answers for `ttl` (a safety net; invalidation is what keeps them fresh); they are
@@ -76,23 +73,17 @@ impl CachedReads {
         Self { cache, clock, ttl }
     }
 
-    fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
-    }
-
-    /// What the cache holds for `key`; a cache failure is [`Lookup::Unavailable`].
-    pub async fn lookup(&self, key: &str) -> Lookup {
-        match self.cache.get(&format!("{LAYOUT}{key}")).await {
+    /// What the cache holds for `key` of `scope`; a cache failure is [`Lookup::Unavailable`].
+    pub async fn lookup(&self, key: &str, scope: CacheScope) -> Lookup {
+        match self.cache.get(key, scope).await {
             Ok(CacheLookup {
-                value: Some(stored),
+                value: Some(CachedValue { bytes, refresh_at }),
                 generation,
-            }) if stored.len() >= HEADER => {
-                let (head, body) = stored.split_at(HEADER);
-                let refresh_at = i64::from_be_bytes(head.try_into().unwrap_or([0; HEADER]));
-                if self.now_ms() < refresh_at {
-                    Lookup::Fresh(body.to_vec())
+            }) => {
+                if self.clock.now() < refresh_at {
+                    Lookup::Fresh(bytes)
                 } else {
-                    Lookup::Stale(body.to_vec(), generation)
+                    Lookup::Stale(bytes, generation)
                 }
             }
             Ok(CacheLookup { generation, .. }) => Lookup::Missing(generation),
@@ -100,35 +91,46 @@ impl CachedReads {
         }
     }
 
-    /// Caches `body` for `key` under `generation` (the one the lookup saw, so an answer loaded
-    /// across an invalidation is never stored as current). `Miss` when stored.
-    pub async fn store(&self, key: &str, generation: u64, body: &[u8]) -> CacheResult {
-        let half = i64::try_from(self.ttl.as_millis() / 2).unwrap_or(i64::MAX);
-        let refresh_at = self.now_ms().saturating_add(half);
-        let mut stored = Vec::with_capacity(HEADER + body.len());
-        stored.extend_from_slice(&refresh_at.to_be_bytes());
-        stored.extend_from_slice(body);
-        let key = format!("{LAYOUT}{key}");
-        match self.cache.put(&key, generation, &stored, self.ttl).await {
+    /// Caches `body` for `key` of `scope` under `generation` (the one the lookup saw, so an
+    /// answer loaded across an invalidation is never stored as current). `Miss` when stored.
+    pub async fn store(
+        &self,
+        key: &str,
+        scope: CacheScope,
+        generation: CacheGeneration,
+        body: &[u8],
+    ) -> CacheResult {
+        let now = self.clock.now();
+        let refresh_at = chrono::Duration::from_std(self.ttl / 2)
+            .ok()
+            .and_then(|half| now.checked_add_signed(half))
+            .unwrap_or(now);
+        match self
+            .cache
+            .put(key, scope, generation, body, refresh_at, self.ttl)
+            .await
+        {
             Ok(()) => CacheResult::Miss,
             Err(_) => CacheResult::Unavailable,
         }
     }
 
-    /// Returns the cached bytes for `key`, or runs `load`, caches and returns its bytes. An entry
-    /// due for refresh is returned too, after handing `load` and its generation to `on_stale`
-    /// (which may reload it in the background). A cache failure never fails the read.
+    /// Returns the cached bytes for `key` of `scope`, or runs `load`, caches and returns its
+    /// bytes. An entry due for refresh is returned too, after handing `load` and its generation
+    /// to `on_stale` (which may reload it in the background). A cache failure never fails the
+    /// read.
     pub async fn get_or_load<F, Fut>(
         &self,
         key: &str,
+        scope: CacheScope,
         load: F,
-        on_stale: impl FnOnce(F, u64),
+        on_stale: impl FnOnce(F, CacheGeneration),
     ) -> Result<(Vec<u8>, CacheResult), StoreError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, StoreError>>,
     {
-        match self.lookup(key).await {
+        match self.lookup(key, scope).await {
             Lookup::Fresh(bytes) => Ok((bytes, CacheResult::Hit)),
             Lookup::Stale(bytes, generation) => {
                 on_stale(load, generation);
@@ -136,7 +138,7 @@ impl CachedReads {
             }
             Lookup::Missing(generation) => {
                 let bytes = load().await?;
-                let result = self.store(key, generation, &bytes).await;
+                let result = self.store(key, scope, generation, &bytes).await;
                 Ok((bytes, result))
             }
             Lookup::Unavailable => Ok((load().await?, CacheResult::Unavailable)),
@@ -153,6 +155,10 @@ mod tests {
 
     use super::*;
     use crate::memory::{FixedClock, MemoryCache};
+    use crate::model::ChannelId;
+    use crate::ports::Invalidation;
+
+    const W: CacheScope = CacheScope::Wide;
 
     fn reads_at() -> (Arc<MemoryCache>, Arc<FixedClock>, CachedReads) {
         let cache = Arc::new(MemoryCache::new());
@@ -171,23 +177,27 @@ mod tests {
     #[test]
     fn an_entry_is_due_for_refresh_after_half_its_ttl_and_a_store_renews_it() {
         let (cache, clock, reads) = reads_at();
-        let generation = match block_on(reads.lookup("q")) {
+        let generation = match block_on(reads.lookup("q", W)) {
             Lookup::Missing(g) => g,
             other => panic!("expected a miss, got {other:?}"),
         };
         assert_eq!(
-            block_on(reads.store("q", generation, b"v1")),
+            block_on(reads.store("q", W, generation, b"v1")),
             CacheResult::Miss
         );
         clock.advance(chrono::Duration::seconds(14));
-        assert_eq!(block_on(reads.lookup("q")), Lookup::Fresh(b"v1".to_vec()));
+        assert_eq!(
+            block_on(reads.lookup("q", W)),
+            Lookup::Fresh(b"v1".to_vec())
+        );
         clock.advance(chrono::Duration::seconds(2));
         assert_eq!(
-            block_on(reads.lookup("q")),
+            block_on(reads.lookup("q", W)),
             Lookup::Stale(b"v1".to_vec(), generation)
         );
         let served = block_on(reads.get_or_load(
             "q",
+            W,
             || async {
                 Err::<Vec<u8>, _>(StoreError::Internal(
                     "a stale entry is served, not reloaded".into(),
@@ -197,10 +207,19 @@ mod tests {
         ))
         .expect("stale read");
         assert_eq!(served, (b"v1".to_vec(), CacheResult::Hit));
-        block_on(reads.store("q", generation, b"v2"));
-        assert_eq!(block_on(reads.lookup("q")), Lookup::Fresh(b"v2".to_vec()));
+        block_on(reads.store("q", W, generation, b"v2"));
+        assert_eq!(
+            block_on(reads.lookup("q", W)),
+            Lookup::Fresh(b"v2".to_vec())
+        );
         block_on(cache.invalidate_all()).expect("invalidate");
-        assert_eq!(block_on(reads.lookup("q")), Lookup::Missing(generation + 1));
+        assert_eq!(
+            block_on(reads.lookup("q", W)),
+            Lookup::Missing(CacheGeneration {
+                everything: generation.everything + 1,
+                ..generation
+            })
+        );
     }
 
     fn load(n: &mut u32) -> impl Future<Output = Result<Vec<u8>, StoreError>> {
@@ -213,13 +232,15 @@ mod tests {
     fn miss_then_hit_then_miss_after_invalidation() {
         let (cache, reads) = reads();
         let mut loads = 0;
-        let first = block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
+        let first =
+            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
         let second =
-            block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
+            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
         assert_eq!((first.1, second.1), (CacheResult::Miss, CacheResult::Hit));
         assert_eq!(second.0, b"v1");
         block_on(cache.invalidate_all()).expect("invalidate");
-        let third = block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
+        let third =
+            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
         assert_eq!(
             (third.0.as_slice(), third.1),
             (b"v2".as_slice(), CacheResult::Miss)
@@ -232,7 +253,7 @@ mod tests {
         cache.set_unavailable(true);
         let mut loads = 0;
         let (body, result) =
-            block_on(reads.get_or_load("q", || load(&mut loads), |_, _| {})).expect("read");
+            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
         assert_eq!(
             (body.as_slice(), result),
             (b"v1".as_slice(), CacheResult::Unavailable)
@@ -244,9 +265,34 @@ mod tests {
         let (_, reads) = reads();
         let err = block_on(reads.get_or_load(
             "q",
+            W,
             || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into())) },
             |_, _| {},
         ));
         assert!(matches!(err, Err(StoreError::Unavailable(_))));
+    }
+
+    #[test]
+    fn a_change_of_one_channel_leaves_the_other_channels_answers_cached() {
+        let (cache, reads) = reads();
+        let (a, b) = (
+            CacheScope::Channel(ChannelId(-1)),
+            CacheScope::Channel(ChannelId(-2)),
+        );
+        let mut loads = 0;
+        for scope in [a, b, W] {
+            block_on(reads.get_or_load("q", scope, || load(&mut loads), |_, _| {})).expect("read");
+        }
+        block_on(cache.invalidate(&Invalidation::Channels(vec![ChannelId(-1)])))
+            .expect("invalidate");
+        let result = |scope| {
+            let mut n = 0;
+            block_on(reads.get_or_load("q", scope, || load(&mut n), |_, _| {}))
+                .expect("read")
+                .1
+        };
+        assert_eq!(result(b), CacheResult::Hit, "channel B untouched");
+        assert_eq!(result(a), CacheResult::Miss, "channel A reloaded");
+        assert_eq!(result(W), CacheResult::Miss, "the wide answers reloaded");
     }
 }

@@ -231,7 +231,7 @@ mod tests {
     use super::*;
     use crate::memory::{FixedClock, MemoryCache, MemoryEvents, MemoryStore};
     use crate::model::{ChannelId, Message, MessageId};
-    use crate::ports::{ArchiveEntry, NewSignal, SignalCache, SignalStore};
+    use crate::ports::{ArchiveEntry, CacheScope, NewSignal, SignalCache, SignalStore};
 
     const CALL: &str = "Ativo: PETR4\nCompra: 30,00 a 30,50\nAlvo 1: 32,00\nStop: 29,00";
 
@@ -297,7 +297,10 @@ mod tests {
         let cache = Arc::new(MemoryCache::new());
         archive_as_rejected(&store, &[message(1, CALL), message(2, "Bom dia!")]);
         let reparse = service(&store, cache.clone());
-        let generation = block_on(cache.get("k")).expect("cache").generation;
+        let generation = block_on(cache.get("k", CacheScope::Wide))
+            .expect("cache")
+            .generation
+            .everything;
 
         let dry = block_on(reparse.reparse(&rejected_set(100, true), None)).expect("dry run");
         assert_eq!(
@@ -337,7 +340,14 @@ mod tests {
                 .iter()
                 .all(|a| a.parser_version == PARSER_VERSION)
         );
-        assert!(block_on(cache.get("k")).expect("cache").generation > generation);
+        assert!(
+            block_on(cache.get("k", CacheScope::Channel(ChannelId(-5))))
+                .expect("cache")
+                .generation
+                .everything
+                > generation,
+            "a reparse invalidates everything"
+        );
 
         let again = block_on(reparse.reparse(&rejected_set(100, false), None)).expect("again");
         assert_eq!(again.examined, 0, "nothing is rejected any more");

@@ -7,7 +7,7 @@ use futures_executor::block_on;
 
 use super::*;
 use crate::memory::{FixedClock, MemoryCache, MemoryEvents, MemoryStore};
-use crate::ports::{CacheLookup, SignalCache};
+use crate::ports::{CacheLookup, CacheScope, SignalCache};
 
 const CALL: &str =
     "🟢Swing Trade\nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nStop: 0,70";
@@ -348,20 +348,25 @@ fn redis_down_never_fails_ingestion() {
 }
 
 #[test]
-fn every_commit_with_changes_invalidates_the_cache() {
+fn every_commit_with_changes_invalidates_its_channel_and_the_wide_answers() {
     let w = world();
-    let generation = |c: &MemoryCache| {
-        block_on(c.get("k"))
-            .map(|l: CacheLookup| l.generation)
+    let generation = |c: &MemoryCache, scope| {
+        block_on(c.get("k", scope))
+            .map(|l: CacheLookup| l.generation.scope)
             .expect("cache up")
     };
-    let before = generation(&w.cache);
+    let (mine, other) = (
+        CacheScope::Channel(ChannelId(-100)),
+        CacheScope::Channel(ChannelId(-200)),
+    );
+    let before = [mine, other, CacheScope::Wide].map(|s| generation(&w.cache, s));
     ingest(&w, &[message(-100, 1, CALL)]);
-    assert_eq!(generation(&w.cache), before + 1);
+    let after = [mine, other, CacheScope::Wide].map(|s| generation(&w.cache, s));
+    assert_eq!(after, [before[0] + 1, before[1], before[2] + 1]);
     ingest(&w, &[message(-100, 1, CALL)]);
     assert_eq!(
-        generation(&w.cache),
-        before + 1,
+        [mine, other, CacheScope::Wide].map(|s| generation(&w.cache, s)),
+        after,
         "a duplicate changes nothing"
     );
 }
