@@ -44,40 +44,51 @@ snapshot() { for e in "" signals channels stats; do for r in hit miss error stal
 
 # The ingest loop: paced, keep-alive, every answer checked; prints "sent ok failed seconds".
 python3 - "$INGEST" "$TP_CAPITAL_GATEWAY_TOKEN" "$RATE" "$(( S + 2 ))" >"$WORK/ingest" 2>&1 <<'PY' &
-import http.client, json, sys, time, urllib.parse
+import http.client, json, sys, threading, time, urllib.parse
 url, token, rate, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 u = urllib.parse.urlsplit(url)
-conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
 roots = ["PETR", "VALE", "BOVA", "ITUB", "BBDC", "WEGE", "ABEV", "KLBN", "MGLU", "TAEE"]
 run = int(time.time() * 1000) * 1000
-sent = ok = failed = 0
+THREADS = 4  # a slow answer must not slow the pace: each thread sends every THREADS-th message
+counts = [[0, 0, 0] for _ in range(THREADS)]
 start = time.monotonic()
-while time.monotonic() - start < seconds:
-    due = start + sent / rate
-    if due > time.monotonic():
-        time.sleep(due - time.monotonic())
-    channel = -1009000000000 - (sent % 20 + 1)
-    asset = roots[sent % 10] + str(sent % 4 + 3)
-    if sent % 5 == 4:
-        text = "✅ Alvo 1 atingido em %s! Parabéns a quem entrou." % asset
-    else:
-        px = sent % 90 + 10
-        text = "🟢Swing Trade\nAtivo: %s\nCompra: %d,00 a %d,50\nAlvo 1: %d,00\nStop: %d,00" % (asset, px, px, px + 2, px - 2)
-    body = json.dumps({"channelId": str(channel), "messageId": run + sent, "text": text,
-                       "timestamp": int(time.time()), "source": "bench-cache"})
-    sent += 1
-    try:
-        conn.request("POST", "/ingest", body, {"Content-Type": "application/json", "X-Gateway-Token": token})
-        res = conn.getresponse()
-        res.read()
-        if res.status == 200:
-            ok += 1
+
+def send(t):
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    n = t
+    while True:
+        due = start + n / rate
+        if due - start >= seconds:
+            break
+        if due > time.monotonic():
+            time.sleep(due - time.monotonic())
+        channel = -1009000000000 - (n % 20 + 1)
+        asset = roots[n % 10] + str(n % 4 + 3)
+        if n % 5 == 4:
+            text = "✅ Alvo 1 atingido em %s! Parabéns a quem entrou." % asset
         else:
-            failed += 1
-    except Exception:
-        failed += 1
-        conn.close()
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            px = n % 90 + 10
+            text = "🟢Swing Trade\nAtivo: %s\nCompra: %d,00 a %d,50\nAlvo 1: %d,00\nStop: %d,00" % (asset, px, px, px + 2, px - 2)
+        body = json.dumps({"channelId": str(channel), "messageId": run + n, "text": text,
+                           "timestamp": int(time.time()), "source": "bench-cache"})
+        counts[t][0] += 1
+        try:
+            conn.request("POST", "/ingest", body, {"Content-Type": "application/json", "X-Gateway-Token": token})
+            res = conn.getresponse()
+            res.read()
+            counts[t][1 if res.status == 200 else 2] += 1
+        except Exception:
+            counts[t][2] += 1
+            conn.close()
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        n += THREADS
+
+threads = [threading.Thread(target=send, args=(t,)) for t in range(THREADS)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+sent, ok, failed = (sum(c[i] for c in counts) for i in range(3))
 print(sent, ok, failed, round(time.monotonic() - start, 2))
 PY
 INGEST_PID=$!

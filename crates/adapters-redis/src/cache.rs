@@ -8,9 +8,13 @@
 //! `PX` expiry, each the refresh time (8 bytes, milliseconds since the epoch, big-endian) then
 //! the answer. How the generations are bumped is in [`crate::invalidation`].
 //!
-//! A lookup is ONE `MGET` of both generations and of the key under the generations this process
-//! saw last for that scope; the value counts only when both still hold them (MGET reads the
-//! three at one instant), otherwise the lookup is a miss that reports the new ones. Lookups go
+//! A lookup is ONE `MGET` of both generations, of the generation the scope's last bump ended
+//! (`…:prev`), and of the key under the generations this process assumes for it (the ones it
+//! stored it under, else the scope's last seen); the value counts only when both generations
+//! still hold them (MGET reads the four at one instant), otherwise the lookup is a miss that
+//! reports the new ones — with the value as superseded when the last bump is the one that ended
+//! its generation (generations are the time of their bump in µs: that bump's time says how
+//! stale it may be, and the domain serves it only briefly while it reloads). Lookups go
 //! to the replica: the generations and the value come from the same snapshot, so a lagging
 //! replica shows an answer at most its lag older than the master's, never an answer of a
 //! generation it does not hold; the watcher moves reads to the master while the replica is
@@ -30,6 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::{
     CacheError, CacheGeneration, CacheLookup, CacheScope, CachedValue, Invalidation, SignalCache,
+    Superseded,
 };
 use fred::prelude::{ClientLike, Expiration, KeysInterface, Value};
 
@@ -40,9 +45,9 @@ use crate::invalidation::{invalidate, scope_key};
 const LAYOUT: &str = "r3|";
 /// Bytes of the refresh time before the answer.
 const HEADER: usize = 8;
-/// Scopes whose last generation a handle remembers; past it, it forgets them all (each then
-/// costs one miss), so queries for arbitrary channels cannot grow it without bound.
-const REMEMBERED_SCOPES: usize = 4096;
+/// Keys and scopes whose generations a handle remembers; past it, it forgets them all (each
+/// then costs one miss), so queries for arbitrary keys cannot grow them without bound.
+const REMEMBERED: usize = 4096;
 
 /// [`SignalCache`] over Redis. Cheap to clone; made by [`crate::Redis::cache`].
 ///
@@ -51,21 +56,54 @@ const REMEMBERED_SCOPES: usize = 4096;
 /// command, until the background bump succeeds — because an invalidation may have been lost
 /// meanwhile: a cache that might be stale answers nothing rather than stale.
 ///
-/// Each handle remembers the generations its last lookup of each scope found; the first lookup
-/// of a scope by a new handle, and the first after each invalidation, is a miss. Make one
-/// handle per process and clone it.
+/// Each handle remembers the generations its last lookup of each scope found, and the ones it
+/// stored each key under; the first lookup of a scope by a new handle, and the first after each
+/// invalidation, is a miss (or a superseded answer). Make one handle per process and clone it.
 #[derive(Debug, Clone)]
 pub struct RedisCache {
     shared: Arc<Shared>,
-    /// The generations the last lookup of each scope found; lookups ask for the key under them.
-    last: Arc<Mutex<HashMap<CacheScope, CacheGeneration>>>,
+    assumed: Arc<Mutex<Assumed>>,
+}
+
+/// The generations lookups ask for a key under.
+#[derive(Debug, Default)]
+struct Assumed {
+    /// The latest each scope was seen at.
+    scopes: HashMap<CacheScope, CacheGeneration>,
+    /// The one each key was stored under by this handle, while its scope's moved on since.
+    keys: HashMap<String, CacheGeneration>,
+}
+
+impl Assumed {
+    fn of(&self, key: &str, scope: CacheScope) -> CacheGeneration {
+        self.keys
+            .get(key)
+            .or_else(|| self.scopes.get(&scope))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn saw(&mut self, scope: CacheScope, generation: CacheGeneration) {
+        if self.scopes.len() >= REMEMBERED && !self.scopes.contains_key(&scope) {
+            self.scopes.clear();
+        }
+        let latest = self.scopes.entry(scope).or_default();
+        *latest = (*latest).max(generation);
+    }
+
+    fn stored(&mut self, key: &str, generation: CacheGeneration) {
+        if self.keys.len() >= REMEMBERED && !self.keys.contains_key(key) {
+            self.keys.clear();
+        }
+        self.keys.insert(key.to_owned(), generation);
+    }
 }
 
 impl RedisCache {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            last: Arc::new(Mutex::new(HashMap::new())),
+            assumed: Arc::new(Mutex::new(Assumed::default())),
         }
     }
 
@@ -77,17 +115,8 @@ impl RedisCache {
         )
     }
 
-    fn remembered(&self, scope: CacheScope) -> CacheGeneration {
-        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        last.get(&scope).copied().unwrap_or_default()
-    }
-
-    fn remember(&self, scope: CacheScope, generation: CacheGeneration) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.len() >= REMEMBERED_SCOPES && !last.contains_key(&scope) {
-            last.clear();
-        }
-        last.insert(scope, generation);
+    fn assumed(&self) -> std::sync::MutexGuard<'_, Assumed> {
+        self.assumed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn lookup_on<C: ClientLike + KeysInterface>(
@@ -103,10 +132,12 @@ impl RedisCache {
 impl SignalCache for RedisCache {
     async fn get(&self, key: &str, scope: CacheScope) -> Result<CacheLookup, CacheError> {
         self.shared.ensure_trusted()?;
-        let assumed = self.remembered(scope);
+        let assumed = self.assumed().of(key, scope);
+        let scope_key = scope_key(&self.shared, scope);
         let keys = vec![
             self.shared.keys.generation_key.clone(),
-            scope_key(&self.shared, scope),
+            format!("{scope_key}:prev"),
+            scope_key,
             self.value_key(assumed, key),
         ];
         let reply = match self.shared.read_from_replica() {
@@ -126,7 +157,14 @@ impl SignalCache for RedisCache {
         };
         let lookup = parse_lookup(reply, assumed)?;
         if lookup.generation != assumed {
-            self.remember(scope, lookup.generation);
+            let mut remembered = self.assumed();
+            remembered.saw(scope, lookup.generation);
+            if lookup.superseded.is_some() {
+                // Keep finding it (served while reloaded) until the reload stores it anew.
+                remembered.stored(key, assumed);
+            } else {
+                remembered.keys.remove(key);
+            }
         }
         Ok(lookup)
     }
@@ -154,6 +192,7 @@ impl SignalCache for RedisCache {
             )
             .await
             .map_err(|error| shared.master_error(error))?;
+        self.assumed().stored(key, generation);
         Ok(())
     }
 
@@ -184,15 +223,16 @@ fn decode(stored: &[u8]) -> Option<CachedValue> {
     })
 }
 
-/// `MGET everything scope value-under-assumed` → the lookup: the value counts only when both
-/// generations are still the assumed ones. A missing counter is generation 0.
+/// `MGET everything scope:prev scope value-under-assumed` → the lookup: the value counts only
+/// when both generations are still the assumed ones; when only the scope moved on, by exactly
+/// one bump, it is the superseded answer, since that bump. A missing counter is generation 0.
 fn parse_lookup(reply: Value, assumed: CacheGeneration) -> Result<CacheLookup, CacheError> {
     let Value::Array(parts) = reply else {
         return Err(CacheError::Unavailable(format!(
             "redis: unexpected cache reply {reply:?}"
         )));
     };
-    let Ok::<[Value; 3], _>([everything, scope, value]) = parts.try_into() else {
+    let Ok::<[Value; 4], _>([everything, previous, scope, value]) = parts.try_into() else {
         return Err(CacheError::Unavailable(
             "redis: unexpected cache reply length".into(),
         ));
@@ -205,19 +245,40 @@ fn parse_lookup(reply: Value, assumed: CacheGeneration) -> Result<CacheLookup, C
         everything: counter(everything)?,
         scope: counter(scope)?,
     };
-    let value = value
-        .into_owned_bytes()
-        .filter(|_| generation == assumed)
-        .and_then(|stored| decode(&stored));
-    Ok(CacheLookup { value, generation })
+    let value = value.into_owned_bytes().and_then(|stored| decode(&stored));
+    if generation == assumed {
+        return Ok(CacheLookup {
+            value,
+            generation,
+            superseded: None,
+        });
+    }
+    // The bump that made the current generation ended the assumed one (an unknown `prev`,
+    // e.g. evicted, proves nothing).
+    let next_of_assumed = generation.everything == assumed.everything
+        && !matches!(previous, Value::Null)
+        && counter(previous)? == assumed.scope;
+    let since = i64::try_from(generation.scope)
+        .ok()
+        .and_then(DateTime::from_timestamp_micros);
+    let superseded = match (value, since) {
+        (Some(value), Some(since)) if next_of_assumed => Some(Superseded { value, since }),
+        _ => None,
+    };
+    Ok(CacheLookup {
+        value: None,
+        generation,
+        superseded,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn reply(everything: Value, scope: Value, value: Value) -> Value {
-        Value::Array(vec![everything, scope, value])
+    fn reply(everything: u64, previous: u64, scope: u64, value: Value) -> Value {
+        let n = |g: u64| Value::from(g.to_string());
+        Value::Array(vec![n(everything), n(previous), n(scope), value])
     }
 
     fn generation(everything: u64, scope: u64) -> CacheGeneration {
@@ -232,47 +293,52 @@ mod tests {
             bytes: b"payload".to_vec(),
             refresh_at: at,
         };
+        let (old, bump) = (1_764_000_000_000_000, 1_764_000_000_500_000);
         assert_eq!(
-            parse_lookup(reply("12".into(), "3".into(), payload()), generation(12, 3)),
+            parse_lookup(reply(12, 3, old, payload()), generation(12, old)),
             Ok(CacheLookup {
-                value: Some(cached),
-                generation: generation(12, 3)
+                value: Some(cached.clone()),
+                generation: generation(12, old),
+                superseded: None,
             })
         );
-        for moved in [generation(13, 3), generation(12, 4)] {
-            let reply = reply(
-                moved.everything.to_string().into(),
-                moved.scope.to_string().into(),
-                payload(),
-            );
-            assert_eq!(
-                parse_lookup(reply, generation(12, 3)),
-                Ok(CacheLookup {
-                    value: None,
-                    generation: moved
-                }),
-                "a generation moved on: a miss reporting the new ones"
-            );
-        }
         assert_eq!(
-            parse_lookup(
-                reply(Value::Null, Value::Null, Value::Null),
-                generation(0, 0)
-            ),
+            parse_lookup(reply(12, old, bump, payload()), generation(12, old)),
             Ok(CacheLookup {
                 value: None,
-                generation: generation(0, 0)
+                generation: generation(12, bump),
+                superseded: Some(Superseded {
+                    value: cached,
+                    since: DateTime::from_timestamp_micros(1_764_000_000_500_000).expect("t"),
+                }),
+            }),
+            "the scope moved on by one bump: superseded since that bump"
+        );
+        for (moved, previous) in [(generation(13, old), old), (generation(12, bump), bump - 1)] {
+            let reply = reply(moved.everything, previous, moved.scope, payload());
+            assert_eq!(
+                parse_lookup(reply, generation(12, old)),
+                Ok(CacheLookup {
+                    value: None,
+                    generation: moved,
+                    superseded: None,
+                }),
+                "everything moved on, or the scope by more than one bump: a plain miss"
+            );
+        }
+        let null = Value::Array(vec![Value::Null, Value::Null, Value::Null, Value::Null]);
+        assert_eq!(
+            parse_lookup(null, generation(0, 0)),
+            Ok(CacheLookup {
+                value: None,
+                generation: generation(0, 0),
+                superseded: None,
             })
         );
         assert!(parse_lookup(Value::Null, generation(0, 0)).is_err());
-        assert!(
-            parse_lookup(
-                reply("x".into(), Value::Null, Value::Null),
-                generation(0, 0)
-            )
-            .is_err()
-        );
-        let short = reply("1".into(), "1".into(), Value::Bytes(b"abc".to_vec().into()));
+        let bad = Value::Array(vec!["x".into(), Value::Null, Value::Null, Value::Null]);
+        assert!(parse_lookup(bad, generation(0, 0)).is_err());
+        let short = reply(1, 0, 1, Value::Bytes(b"abc".to_vec().into()));
         assert_eq!(
             parse_lookup(short, generation(1, 1)).map(|l| l.value),
             Ok(None),

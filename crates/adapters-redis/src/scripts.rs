@@ -6,17 +6,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fred::prelude::{ClientLike, Error, Value};
 use fred::types::{ClusterHash, CustomCommand};
 
-/// Increments every generation in `KEYS`, returning the new value of `KEYS[1]`. A missing
-/// counter (evicted, flushed, lost in a restart) restarts at `ARGV[1]`, the current time in
-/// microseconds, so a number already handed out — and a value still cached under it — is never
-/// current again.
+/// Moves every generation in `KEYS` on, returning the new value of `KEYS[1]`: the new value is
+/// the current time in microseconds (`ARGV[1]`), or the old one plus one if that is not more, so
+/// a number is never handed out twice — even when the counter was lost (evicted, flushed, lost
+/// in a restart) and a value is still cached under an old number — and a generation tells when
+/// it began. The generation it ended is kept at `{key}:prev`.
 const BUMP: &str = "local first
 for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('SET', key, ARGV[1])
-  end
-  local n = redis.call('INCR', key)
-  if i == 1 then first = n end
+  local old = tonumber(redis.call('GET', key) or '0')
+  local new = math.max(old + 1, tonumber(ARGV[1]))
+  redis.call('SET', key, string.format('%.0f', new))
+  redis.call('SET', key .. ':prev', string.format('%.0f', old))
+  if i == 1 then first = new end
 end
 return first
 ";

@@ -71,6 +71,7 @@ impl SignalCache for MemoryCache {
                 .get(&(scope, generation, key.to_owned()))
                 .cloned(),
             generation,
+            superseded: None,
         })
     }
 

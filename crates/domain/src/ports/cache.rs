@@ -58,6 +58,19 @@ pub struct CacheLookup {
     pub value: Option<CachedValue>,
     /// The generation current at lookup time.
     pub generation: CacheGeneration,
+    /// Without a current answer: the answer of the scope's previous generation, when the
+    /// adapter knows it and when it was superseded (the bump that ended that generation).
+    pub superseded: Option<Superseded>,
+}
+
+/// An answer whose scope was invalidated since it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superseded {
+    /// The answer as it was.
+    pub value: CachedValue,
+    /// When its generation ended: it may miss changes committed up to the invalidation
+    /// window before this.
+    pub since: DateTime<Utc>,
 }
 
 /// Cache-aside storage of serialised query results, invalidated by what each commit changed.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::ports::{
     CacheGeneration, CacheLookup, CacheScope, CachedValue, Clock, SignalCache, StoreError,
+    Superseded,
 };
 
 /// How a read was served.
@@ -37,7 +38,9 @@ impl CacheResult {
 /// An entry lives `ttl` (the safety net against a missed invalidation) but is due for refresh
 /// after half of it: from then on [`CachedReads::lookup`] reports it [`Lookup::Stale`], so the
 /// caller can serve it and reload it in the background, and a slow query is never waited for
-/// just because its entry aged out. How an entry is stored is the cache adapter's business.
+/// just because its entry aged out. An answer whose scope was invalidated less than
+/// [`SUPERSEDED_GRACE`] ago is served the same way while it is reloaded, so a burst of readers
+/// does not queue behind each reload. How an entry is stored is the cache adapter's business.
 #[derive(Clone)]
 pub struct CachedReads {
     cache: Arc<dyn SignalCache>,
@@ -66,6 +69,11 @@ pub enum Lookup {
     Unavailable,
 }
 
+/// How long after its invalidation an answer may still be served while it is reloaded. With the
+/// invalidation window of the answers across channels (500 ms, `adapters-redis`), an answer is
+/// never more than 900 ms (plus a round trip) behind a commit: SPEC §4's bound is 1 s.
+pub const SUPERSEDED_GRACE: Duration = Duration::from_millis(400);
+
 impl CachedReads {
     /// Caches answers for `ttl` (a safety net; invalidation is what keeps them fresh); they are
     /// due for refresh after `ttl / 2` by `clock`.
@@ -79,12 +87,22 @@ impl CachedReads {
             Ok(CacheLookup {
                 value: Some(CachedValue { bytes, refresh_at }),
                 generation,
+                ..
             }) => {
                 if self.clock.now() < refresh_at {
                     Lookup::Fresh(bytes)
                 } else {
                     Lookup::Stale(bytes, generation)
                 }
+            }
+            Ok(CacheLookup {
+                superseded: Some(Superseded { value, since }),
+                generation,
+                ..
+            }) if self.clock.now() - since
+                < chrono::Duration::from_std(SUPERSEDED_GRACE).unwrap_or_default() =>
+            {
+                Lookup::Stale(value.bytes, generation)
             }
             Ok(CacheLookup { generation, .. }) => Lookup::Missing(generation),
             Err(_) => Lookup::Unavailable,
@@ -156,7 +174,7 @@ mod tests {
     use super::*;
     use crate::memory::{FixedClock, MemoryCache};
     use crate::model::ChannelId;
-    use crate::ports::Invalidation;
+    use crate::ports::{CacheError, Invalidation};
 
     const W: CacheScope = CacheScope::Wide;
 
@@ -294,5 +312,74 @@ mod tests {
         assert_eq!(result(b), CacheResult::Hit, "channel B untouched");
         assert_eq!(result(a), CacheResult::Miss, "channel A reloaded");
         assert_eq!(result(W), CacheResult::Miss, "the wide answers reloaded");
+    }
+
+    /// A cache whose every answer was superseded at `since`.
+    struct Superseding {
+        since: chrono::DateTime<chrono::Utc>,
+    }
+
+    #[async_trait::async_trait]
+    impl SignalCache for Superseding {
+        async fn get(&self, _: &str, _: CacheScope) -> Result<CacheLookup, CacheError> {
+            let value = CachedValue {
+                bytes: b"old".to_vec(),
+                refresh_at: self.since,
+            };
+            Ok(CacheLookup {
+                value: None,
+                generation: CacheGeneration {
+                    everything: 1,
+                    scope: 2,
+                },
+                superseded: Some(Superseded {
+                    value,
+                    since: self.since,
+                }),
+            })
+        }
+        async fn put(
+            &self,
+            _: &str,
+            _: CacheScope,
+            _: CacheGeneration,
+            _: &[u8],
+            _: chrono::DateTime<chrono::Utc>,
+            _: Duration,
+        ) -> Result<(), CacheError> {
+            Ok(())
+        }
+        async fn invalidate(&self, _: &Invalidation) -> Result<(), CacheError> {
+            Ok(())
+        }
+        async fn ping(&self) -> Result<(), CacheError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_superseded_answer_is_served_while_reloaded_only_within_the_grace() {
+        let now = chrono::DateTime::from_timestamp(1_760_965_500, 0).expect("time");
+        let current = CacheGeneration {
+            everything: 1,
+            scope: 2,
+        };
+        let at = |ago_ms: i64| {
+            let cache = Arc::new(Superseding {
+                since: now - chrono::Duration::milliseconds(ago_ms),
+            });
+            let reads = CachedReads::new(
+                cache,
+                Arc::new(FixedClock::new(now)),
+                Duration::from_secs(30),
+            );
+            block_on(reads.lookup("q", W))
+        };
+        assert_eq!(at(300), Lookup::Stale(b"old".to_vec(), current));
+        assert_eq!(
+            at(500),
+            Lookup::Missing(current),
+            "past the grace: reload first"
+        );
     }
 }
