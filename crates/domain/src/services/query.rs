@@ -38,9 +38,10 @@ impl CacheResult {
 /// An entry lives `ttl` (the safety net against a missed invalidation) but is due for refresh
 /// after half of it: from then on [`CachedReads::lookup`] reports it [`Lookup::Stale`], so the
 /// caller can serve it and reload it in the background, and a slow query is never waited for
-/// just because its entry aged out. An answer whose scope was invalidated less than
+/// just because its entry aged out. A wide answer (across channels) invalidated less than
 /// [`SUPERSEDED_GRACE`] ago is served the same way while it is reloaded, so a burst of readers
-/// does not queue behind each reload. How an entry is stored is the cache adapter's business.
+/// does not queue behind each reload; an answer of one channel is reloaded at once (cheap, and
+/// its channel's writer reads its own writes). How an entry is stored is the cache adapter's business.
 #[derive(Clone)]
 pub struct CachedReads {
     cache: Arc<dyn SignalCache>,
@@ -99,8 +100,9 @@ impl CachedReads {
                 superseded: Some(Superseded { value, since }),
                 generation,
                 ..
-            }) if self.clock.now() - since
-                < chrono::Duration::from_std(SUPERSEDED_GRACE).unwrap_or_default() =>
+            }) if scope == CacheScope::Wide
+                && self.clock.now() - since
+                    < chrono::Duration::from_std(SUPERSEDED_GRACE).unwrap_or_default() =>
             {
                 Lookup::Stale(value.bytes, generation)
             }
@@ -364,7 +366,7 @@ mod tests {
             everything: 1,
             scope: 2,
         };
-        let at = |ago_ms: i64| {
+        let at = |ago_ms: i64, scope| {
             let cache = Arc::new(Superseding {
                 since: now - chrono::Duration::milliseconds(ago_ms),
             });
@@ -373,13 +375,18 @@ mod tests {
                 Arc::new(FixedClock::new(now)),
                 Duration::from_secs(30),
             );
-            block_on(reads.lookup("q", W))
+            block_on(reads.lookup("q", scope))
         };
-        assert_eq!(at(300), Lookup::Stale(b"old".to_vec(), current));
+        assert_eq!(at(300, W), Lookup::Stale(b"old".to_vec(), current));
         assert_eq!(
-            at(500),
+            at(500, W),
             Lookup::Missing(current),
             "past the grace: reload first"
+        );
+        assert_eq!(
+            at(1, CacheScope::Channel(ChannelId(-1))),
+            Lookup::Missing(current),
+            "one channel's answers: at once"
         );
     }
 }
