@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: cargo xtask <task>
   ci              static checks, one build, an ephemeral stack, every test phase, schemathesis,
-                  the deployment checks (and the Docker stack with TP_DOCKER_STACK_TEST=1)
+                  the deployment checks (and the Docker stack unless TP_DOCKER_STACK_TEST=0)
   free-ports N    N free TCP ports on 127.0.0.1";
 
 fn free_ports(n: Option<&str>) -> Result<(), String> {
