@@ -68,18 +68,20 @@ impl FromRequest for GatewayAuth {
             .is_some_and(|t| t.admits(presented));
         ready(if admitted {
             Ok(GatewayAuth)
-        } else if presented.is_none() {
-            Err(Problem::unauthorized(
-                "X-Gateway-Token",
-                "the X-Gateway-Token header is required",
-            ))
         } else {
-            Err(Problem::unauthorized(
-                "X-Gateway-Token",
-                "the X-Gateway-Token is not valid",
-            ))
+            Err(refused_credential("X-Gateway-Token", presented.is_some()))
         })
     }
+}
+
+/// The 401 for a token header that is missing or (when `presented`) not valid.
+pub(crate) fn refused_credential(header: &str, presented: bool) -> Problem {
+    let detail = if presented {
+        format!("the {header} is not valid")
+    } else {
+        format!("the {header} header is required")
+    };
+    Problem::unauthorized(header, detail)
 }
 
 /// Everything the handlers share; cheap to clone into every worker.

@@ -17,6 +17,8 @@ use serde::Serialize;
 use service_kit::config::SecretList;
 use service_kit::problem::{Problem, method_not_allowed};
 
+use crate::http::refused_credential;
+
 /// Header carrying the sync token (`TP_CAPITAL_SYNC_TOKEN`).
 pub const SYNC_TOKEN_HEADER: &str = "x-sync-token";
 /// The route.
@@ -63,14 +65,7 @@ impl FromRequest for SyncAuth {
         ready(match presented {
             _ if sync.tokens.is_empty() && sync.dev_mode => Ok(SyncAuth),
             Some(p) if sync.tokens.matches_any(p) => Ok(SyncAuth),
-            Some(_) => Err(Problem::unauthorized(
-                "X-Sync-Token",
-                "the X-Sync-Token is not valid",
-            )),
-            None => Err(Problem::unauthorized(
-                "X-Sync-Token",
-                "the X-Sync-Token header is required",
-            )),
+            p => Err(refused_credential("X-Sync-Token", p.is_some())),
         })
     }
 }
