@@ -136,6 +136,6 @@ fn the_check_sees_a_named_problem_and_not_a_mention() {
         "let p = ProblemDetails::new(); // not the type"
     ));
     assert!(allowed("signals/handlers.rs", API_HTTP));
-    assert!(!allowed("stream/hub.rs", API_HTTP));
+    assert!(!allowed("stream/fanout.rs", API_HTTP));
     assert!(!allowed("ingestion.rs", INGEST_HTTP));
 }

@@ -41,7 +41,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::meta::OpenApiJson;
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::state::{AdminKeys, ApiState, Ports};
-use crate::stream::EventHub;
+use crate::stream::LiveFanout;
 
 /// The service name in metrics and traces.
 pub const SERVICE: &str = "tp-capital-api";
@@ -96,7 +96,7 @@ pub fn state(
         flights: cache::Coalescer::default(),
         reparse: ReparseService::new(ports.archive.clone(), ingest, ports.cache.clone()),
         admin,
-        hub: EventHub::new(sse_max_clients),
+        fanout: LiveFanout::new(sse_max_clients),
         export_slots: export::handlers::export_slots(),
         desk_zone: common::instant::DEFAULT_DESK_ZONE,
         sync: None,

@@ -95,7 +95,7 @@ async fn run(config: ApiConfig) -> Result<(), String> {
         )?);
     }
     let state = web::Data::new(state);
-    state.hub.spawn(ports);
+    state.fanout.spawn(ports);
 
     let health = web::Data::new(health);
     Health::spawn_probe(health.clone(), Duration::from_secs(15));

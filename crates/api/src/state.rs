@@ -10,7 +10,7 @@ use domain::ports::{
 use domain::services::{CachedReads, ReparseService};
 use service_kit::SecretList;
 
-use crate::stream::EventHub;
+use crate::stream::LiveFanout;
 
 /// The adapters the api reads and writes through.
 #[derive(Clone)]
@@ -63,7 +63,7 @@ pub struct ApiState {
     /// Admin credentials.
     pub admin: AdminKeys,
     /// Live fan-out of signal events to SSE clients.
-    pub hub: EventHub,
+    pub fanout: LiveFanout,
     /// Concurrent exports per client.
     pub export_slots: crate::common::slots::ClientSlots,
     /// The desk's time zone: date-only `from`/`to` are its days.

@@ -34,7 +34,7 @@ async fn read_until<B: MessageBody>(
 #[actix_web::test]
 async fn new_signals_reach_subscribers_and_reconnections_catch_up() {
     let w = world();
-    w.parts.state.hub.spawn(w.parts.state.ports.clone());
+    w.parts.state.fanout.spawn(w.parts.state.ports.clone());
     tokio::time::sleep(Duration::from_millis(50)).await;
     let svc = test::init_service(api::app(&w.parts)).await;
     let res = test::call_service(&svc, get("/signals/stream").to_request()).await;
@@ -86,10 +86,10 @@ async fn new_signals_reach_subscribers_and_reconnections_catch_up() {
 }
 
 #[actix_web::test]
-async fn keep_alives_flow_and_the_hub_is_capped() {
+async fn keep_alives_flow_and_the_fanout_is_capped() {
     let w = world();
-    let hub = &w.parts.state.hub;
-    let (rx, guard) = hub.join(None).expect("room");
+    let fanout = &w.parts.state.fanout;
+    let (rx, guard) = fanout.join(None).expect("room");
     let mut body = Box::pin(api::stream::body(
         Vec::new(),
         None,
@@ -102,16 +102,16 @@ async fn keep_alives_flow_and_the_hub_is_capped() {
     assert!(String::from_utf8_lossy(&first).contains("retry: 3000"));
     let second = body.next().await.expect("keep-alive").expect("bytes");
     assert_eq!(&second[..], b": keep-alive\n\n");
-    // The test hub holds 4 clients.
+    // The test fan-out holds 4 clients.
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(hub.join(None).expect("room"));
+        held.push(fanout.join(None).expect("room"));
     }
     let full = send(&w, get("/signals/stream")).await;
     full.problem(503);
     drop(held);
     drop(body);
-    assert_eq!(hub.clients(), 0);
+    assert_eq!(fanout.clients(), 0);
     let _ = w.events.subscribe().await;
 }
 
@@ -169,19 +169,25 @@ async fn replay_needs_a_position_of_this_feed_and_is_bounded_without_a_key() {
 #[actix_web::test]
 async fn a_client_holds_at_most_its_share_of_streams() {
     use api::common::slots::ClientId;
-    let hub = api::stream::EventHub::with_per_client(10, 2);
+    let fanout = api::stream::LiveFanout::with_per_client(10, 2);
     let me = ClientId::Ip("10.0.0.1".parse().expect("ip"));
-    let first = hub.join(Some(me.clone())).expect("1st");
-    let _second = hub.join(Some(me.clone())).expect("2nd");
-    let refused = hub.join(Some(me.clone())).expect_err("capped");
+    let first = fanout.join(Some(me.clone())).expect("1st");
+    let _second = fanout.join(Some(me.clone())).expect("2nd");
+    let refused = fanout.join(Some(me.clone())).expect_err("capped");
     assert_eq!(refused, api::stream::JoinRefused::ClientShare);
     assert_eq!(
         service_kit::Problem::from(refused).status_code().as_u16(),
         429
     );
-    assert!(hub.join(Some(ClientId::Key(1))).is_ok(), "others have room");
+    assert!(
+        fanout.join(Some(ClientId::Key(1))).is_ok(),
+        "others have room"
+    );
     drop(first);
-    assert!(hub.join(Some(me)).is_ok(), "a closed stream frees its slot");
+    assert!(
+        fanout.join(Some(me)).is_ok(),
+        "a closed stream frees its slot"
+    );
 }
 
 #[actix_web::test]

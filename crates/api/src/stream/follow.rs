@@ -1,4 +1,4 @@
-//! The hub's follower: one task per process reads the store's change feed from where it last
+//! The fan-out's follower: one task per process reads the store's change feed from where it last
 //! was and broadcasts every change in feed order. Redis events are only wake-ups (and say what
 //! kind of change it was, and whose trace it continues); a poll every [`POLL`] covers events
 //! lost while Redis is down, so a broker outage delays live clients, never skips a change.
@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
+use super::fanout::LiveFanout;
 use super::frames::{Frame, change_frame, kind_name};
-use super::hub::EventHub;
 use crate::state::Ports;
 
 /// How often the feed is read without a wake-up.
@@ -29,7 +29,7 @@ const BATCH: u32 = 500;
 /// Events remembered while their change is not readable yet.
 const MAX_PENDING: usize = 10_000;
 
-impl EventHub {
+impl LiveFanout {
     /// Follows the change feed from its head now and fans changes out until the process ends.
     pub fn spawn(&self, ports: Ports) -> tokio::task::JoinHandle<()> {
         let feed = LiveFeed::new(ports.changes.clone(), ports.clock.clone());

@@ -12,7 +12,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast;
 
 use super::dto::StreamEventBody;
-use super::hub::ClientGuard;
+use super::fanout::ClientGuard;
 use crate::signals::dto::SignalItem;
 
 /// Age (since its Telegram date) of the signal of each change pushed to live clients.

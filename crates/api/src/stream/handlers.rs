@@ -9,8 +9,8 @@ use domain::ports::ChangePosition;
 use domain::services::{LiveFeed, Replay, ReplayRules, ResetReason};
 use service_kit::Problem;
 
+use super::fanout::{JoinRefused, KEEP_ALIVE};
 use super::frames::{self, Frame, change_frame, reset_frame};
-use super::hub::{JoinRefused, KEEP_ALIVE};
 use crate::common::slots::ClientId;
 use crate::state::ApiState;
 
@@ -51,7 +51,7 @@ pub async fn stream(req: HttpRequest, state: web::Data<ApiState>) -> Result<Http
     } else {
         ANONYMOUS_REPLAY
     };
-    let (receiver, guard) = state.hub.join(Some(client))?;
+    let (receiver, guard) = state.fanout.join(Some(client))?;
     let last_event_id = req
         .headers()
         .get("last-event-id")
@@ -89,7 +89,7 @@ pub async fn replay_frames(
     }
 }
 
-/// 429 when this client holds its share of live streams, 503 when the hub is full.
+/// 429 when this client holds its share of live streams, 503 when the fan-out is full.
 impl From<JoinRefused> for Problem {
     fn from(why: JoinRefused) -> Self {
         match why {

@@ -1,10 +1,10 @@
 //! `/signals/stream`: Server-Sent Events of new and changed signals.
 //!
-//! One [`EventHub`] per process follows the store's change feed ([`super::follow`]), renders
+//! One [`LiveFanout`] per process follows the store's change feed ([`super::follow`]), renders
 //! each change once and fans the frame out to every connected client over a broadcast channel.
 //! Each frame's id is the change's feed position, so a client reconnecting with
 //! `Last-Event-ID` replays exactly what it missed from the database (bounded; else one `reset`).
-//! The hub caps clients in total and per client (API key or address).
+//! The fan-out caps clients in total and per client (API key or address).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,27 +22,27 @@ const CHANNEL_CAPACITY: usize = 1024;
 /// Concurrent streams one client may hold by default.
 pub const DEFAULT_STREAMS_PER_CLIENT: usize = 8;
 
-/// Why a client may not join the hub now.
+/// Why a client may not join the fan-out now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinRefused {
     /// This client holds as many live streams as it may (a 429 for the HTTP layer).
     ClientShare,
-    /// The hub has as many subscribers as it may (a 503).
+    /// The fan-out has as many subscribers as it may (a 503).
     Full,
 }
 
 /// The live fan-out of signal changes to SSE clients.
 #[derive(Clone)]
-pub struct EventHub {
+pub struct LiveFanout {
     pub(super) sender: broadcast::Sender<Frame>,
     clients: Arc<AtomicUsize>,
     max_clients: usize,
     per_client: ClientSlots,
 }
 
-impl std::fmt::Debug for EventHub {
+impl std::fmt::Debug for LiveFanout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventHub")
+        f.debug_struct("LiveFanout")
             .field("clients", &self.clients.load(Ordering::Relaxed))
             .field("max_clients", &self.max_clients)
             .finish()
@@ -66,13 +66,13 @@ impl Drop for ClientGuard {
     }
 }
 
-impl EventHub {
-    /// A hub accepting at most `max_clients` subscribers, [`DEFAULT_STREAMS_PER_CLIENT`] each.
+impl LiveFanout {
+    /// A fan-out accepting at most `max_clients` subscribers, [`DEFAULT_STREAMS_PER_CLIENT`] each.
     pub fn new(max_clients: usize) -> Self {
         Self::with_per_client(max_clients, DEFAULT_STREAMS_PER_CLIENT)
     }
 
-    /// A hub accepting at most `max_clients` subscribers, `per_client` per client.
+    /// A fan-out accepting at most `max_clients` subscribers, `per_client` per client.
     pub fn with_per_client(max_clients: usize, per_client: usize) -> Self {
         let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
         Self {
@@ -84,7 +84,7 @@ impl EventHub {
     }
 
     /// Registers a client: its receiver (subscribed now, before any replay read) and the guard
-    /// counting it; `client` `None` counts only in the total. Refused when the hub is full or
+    /// counting it; `client` `None` counts only in the total. Refused when the fan-out is full or
     /// this client holds its share.
     pub fn join(
         &self,
