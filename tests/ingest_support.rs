@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 use crate::stack_var;
 
+pub use test_support::stack::Stopped;
+
 /// The canonical call of the specification (BOVAW32, a swing trade with a range, two targets, a
 /// final target, a stop and a validity date).
 pub const BOVAW32: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
@@ -458,80 +460,4 @@ pub struct SignalRow {
     pub edit_ms: Option<i64>,
     /// Soft-deleted.
     pub deleted: bool,
-}
-
-/// Runs `$TP_STACK_SCRIPT {action}-component {name}`.
-pub fn component(action: &str, name: &str) -> Result<(), String> {
-    let script = stack_var("TP_STACK_SCRIPT").ok_or("TP_STACK_SCRIPT is not set")?;
-    let out = std::process::Command::new(&script)
-        .args([format!("{action}-component"), name.to_owned()])
-        .output()
-        .map_err(|e| format!("{script}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{action}-component {name}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// A stack component stopped by a test; started again by [`Stopped::restart`] or, whatever
-/// happens to the test, when the guard is dropped.
-#[derive(Debug)]
-pub struct Stopped {
-    name: &'static str,
-    running: bool,
-}
-
-impl Stopped {
-    /// Stops `name` (`postgres`, `pgbouncer`, `redis-master` …).
-    pub fn stop(name: &'static str) -> Self {
-        let guard = Self {
-            name,
-            running: false,
-        };
-        if let Err(e) = component("stop", name) {
-            panic!("{e}");
-        }
-        guard
-    }
-
-    /// Starts the component again now.
-    pub fn restart(&mut self) {
-        if !self.running {
-            if let Err(e) = start_patiently(self.name) {
-                panic!("{e}");
-            }
-            self.running = true;
-        }
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        if !self.running
-            && let Err(e) = start_patiently(self.name)
-        {
-            eprintln!("could not restart {}: {e}", self.name);
-        }
-    }
-}
-
-/// `start-component`, tried again for a while: a server killed a moment ago may still hold its
-/// pid file or port.
-fn start_patiently(name: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        match component("start", name) {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => return Err(e),
-            Err(e) => {
-                eprintln!("start {name} failed, trying again: {e}");
-                std::thread::sleep(Duration::from_millis(1500));
-            }
-        }
-    }
 }

@@ -26,16 +26,7 @@ pub fn binary(name: &str) -> PathBuf {
 /// The value of a stack variable, or `None` (after saying the test is skipped) when the stack is
 /// not running. Panics instead under `TP_REQUIRE_STACK=1`.
 pub fn stack_var(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("TP_REQUIRE_STACK").as_deref() == Ok("1") => {
-            panic!("{name} is not set but TP_REQUIRE_STACK=1: start the stack (tests/run.sh)")
-        }
-        _ => {
-            eprintln!("skipped: {name} not set (run tests/run.sh for the full suite)");
-            None
-        }
-    }
+    test_support::stack::env_or_skip(name, "this test")
 }
 
 /// The repository's fixture folder.

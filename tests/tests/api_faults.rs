@@ -12,8 +12,8 @@ async fn fault_redis_down_the_api_answers_from_the_database() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
     s.ingest(ch, 1, "2025-10-26T10:00:00Z", BOVA).await;
-    component("stop", "redis-replica");
-    component("stop", "redis-master");
+    test_support::stack::stop("redis-replica");
+    test_support::stack::stop("redis-master");
     let health = s.wait_health("degraded", 20).await;
     assert_eq!(health["database"], "connected");
     let r = s.get(&format!("/signals?channel={ch}")).await;
@@ -23,15 +23,15 @@ async fn fault_redis_down_the_api_answers_from_the_database() {
     for path in ["/signals/stats", "/channels"] {
         assert_eq!(s.get(path).await.status, 200, "{path} without Redis");
     }
-    component("start", "redis-master");
-    component("start", "redis-replica");
+    test_support::stack::start("redis-master");
+    test_support::stack::start("redis-replica");
     s.wait_health("healthy", 60).await;
 }
 
 #[tokio::test]
 async fn fault_database_down_readiness_is_503_until_it_is_back() {
     let Some(s) = stack() else { return };
-    component("stop", "postgres");
+    test_support::stack::stop("postgres");
     let ready = s.get("/health/ready").await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert!(ready.header("retry-after").is_some());
@@ -43,7 +43,7 @@ async fn fault_database_down_readiness_is_503_until_it_is_back() {
         200,
         "alive while the database is down"
     );
-    component("start", "postgres");
+    test_support::stack::start("postgres");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let r = s.get("/health/ready").await;
@@ -82,8 +82,8 @@ async fn fault_pgbouncer_restart_costs_the_api_no_request() {
     for (status, body) in concurrent_gets(&s, uncached(8).collect()).await {
         assert_eq!(status, 200, "{body}");
     }
-    component("stop", "pgbouncer");
-    component("start", "pgbouncer");
+    test_support::stack::stop("pgbouncer");
+    test_support::stack::start("pgbouncer");
     // Every pooled connection died with the old PgBouncer: the pool must notice before use.
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     for (status, body) in concurrent_gets(&s, uncached(8).collect()).await {

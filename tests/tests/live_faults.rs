@@ -149,10 +149,10 @@ async fn fault_live_clients_get_every_signal_through_a_redis_master_outage() {
     assert_eq!(assert_once_in_order(&client, ch, &[1]), 1, "warm-up");
     let warm_id = client.of(ch)[0].id.clone().expect("an id");
 
-    component("stop", "redis-master");
+    test_support::stack::stop("redis-master");
     create(&s, ch, 2..22).await;
     client.read_some(Duration::from_secs(2)).await;
-    component("start", "redis-master");
+    test_support::stack::start("redis-master");
     create(&s, ch, 22..32).await;
 
     let expected: Vec<i64> = (1..32).collect();
@@ -190,7 +190,7 @@ async fn fault_database_down_cached_reads_serve_the_last_good_answer() {
     // A newer commit invalidates the cached answer: the next read must reload it.
     s.ingest_at(ch, 2, now_secs(), PETR).await;
 
-    component("stop", "postgres");
+    test_support::stack::stop("postgres");
     let stale = s.get(&path).await;
     assert_eq!(stale.status, 200, "the last good answer: {}", stale.body);
     assert_eq!(stale.header("x-cache"), Some("stale"));
@@ -208,7 +208,7 @@ async fn fault_database_down_cached_reads_serve_the_last_good_answer() {
         .await;
     unseen.problem(503);
 
-    component("start", "postgres");
+    test_support::stack::start("postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.get("/health/ready").await.status != 200 {
         assert!(Instant::now() < deadline, "not ready again");

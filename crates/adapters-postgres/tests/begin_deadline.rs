@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,9 +74,9 @@ async fn fault_postgres_restart_under_load_leaves_no_transaction_open() {
     let Some(url) = env_or_skip("TP_CAPITAL_DATABASE_URL", "fault_postgres_restart") else {
         return;
     };
-    let Some(script) = env_or_skip("TP_STACK_SCRIPT", "fault_postgres_restart") else {
+    if env_or_skip("TP_STACK_SCRIPT", "fault_postgres_restart").is_none() {
         return;
-    };
+    }
     let (captured, _guard) = capture();
     let store = small_store(&url, 4, Duration::from_secs(2)).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -104,19 +103,13 @@ async fn fault_postgres_restart_under_load_leaves_no_transaction_open() {
         .collect();
     let restart = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let run = |action: &'static str| {
-            let script = script.clone();
-            tokio::task::spawn_blocking(move || {
-                let status = Command::new(&script)
-                    .args([action, "postgres"])
-                    .status()
-                    .expect("stack script");
-                assert!(status.success(), "{action} postgres");
-            })
-        };
-        run("stop-component").await.expect("stop");
+        tokio::task::spawn_blocking(|| test_support::stack::stop("postgres"))
+            .await
+            .expect("stop");
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        run("start-component").await.expect("start");
+        tokio::task::spawn_blocking(|| test_support::stack::start("postgres"))
+            .await
+            .expect("start");
         // Writes succeed again within a few seconds.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -1,47 +1,20 @@
 //! Redis restarts in the middle of use: calls fail fast (or move to the master) while a server
 //! is down, and the same handles — cache and a live event stream — heal by themselves.
 //!
-//! Stops and starts the stack's servers through `$TP_STACK_SCRIPT stop-component|start-component
-//! redis-master|redis-replica`. Named `fault_*` so `tests/run.sh` runs them alone, after the
-//! rest of the suite; they also hold this crate's test lock exclusively.
+//! Stops and starts the stack's servers through `test_support::stack::Stopped`. Named `fault_*`
+//! so `tests/run.sh` runs them alone, after the rest of the suite; they also hold this crate's
+//! test lock exclusively.
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{WideCache, connect_stack, event, fault_lock, poll, stack_config};
 use domain::ports::{CacheError, SignalCache, SignalEvents};
 use futures_util::StreamExt;
+use test_support::stack::Stopped;
 
 const TTL: Duration = Duration::from_secs(60);
-
-fn stack(action: &str, component: &str, script: &str) {
-    let output = Command::new(script)
-        .args([action, component])
-        .output()
-        .unwrap_or_else(|error| panic!("run {script} {action}: {error}"));
-    assert!(
-        output.status.success(),
-        "{script} {action} {component} failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Starts the component again even when an assertion fails half-way.
-struct Restart<'a> {
-    script: &'a str,
-    component: &'static str,
-}
-
-impl Drop for Restart<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new(self.script)
-            .args(["start-component", self.component])
-            .output();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_master_restart_during_use_heals_without_restarting_the_service() {
@@ -49,9 +22,9 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     let Some(config) = stack_config(TEST, true) else {
         return;
     };
-    let Some(script) = common::env_or_skip("TP_STACK_SCRIPT", TEST) else {
+    if common::env_or_skip("TP_STACK_SCRIPT", TEST).is_none() {
         return;
-    };
+    }
     let _lock = fault_lock(true);
     let redis = connect_stack(config).await;
     let cache = redis.cache();
@@ -74,11 +47,7 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     assert_eq!(first.ok().flatten(), Some(event(1)));
 
     // Down: every call fails fast with Unavailable.
-    let restart = Restart {
-        script: &script,
-        component: "redis-master",
-    };
-    stack("stop-component", "redis-master", &script);
+    let mut master = Stopped::stop("redis-master");
     let noticed = poll(Duration::from_secs(3), || async {
         (!redis.status().master_connected).then_some(())
     })
@@ -115,7 +84,7 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     }
 
     // Back: the same handles work again within a few seconds.
-    stack("start-component", "redis-master", &script);
+    master.restart();
     let restarted = Instant::now();
     let healed = poll(Duration::from_secs(10), || async {
         cache.get_wide("hot").await.ok()
@@ -166,7 +135,7 @@ async fn fault_master_restart_during_use_heals_without_restarting_the_service() 
     assert_eq!(redis.status().subscriber_connected, Some(true));
 
     // Leave the stack as we found it: master up and the replica linked again.
-    drop(restart);
+    drop(master);
     let relinked = poll(Duration::from_secs(30), || async {
         (redis.status().replica_in_use == Some(true)).then_some(())
     })
@@ -185,9 +154,9 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
     let Some(config) = stack_config(TEST, true) else {
         return;
     };
-    let Some(script) = common::env_or_skip("TP_STACK_SCRIPT", TEST) else {
+    if common::env_or_skip("TP_STACK_SCRIPT", TEST).is_none() {
         return;
-    };
+    }
     let _lock = fault_lock(true);
     let redis = connect_stack(config).await;
     let cache = redis.cache();
@@ -203,11 +172,7 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
     .await
     .expect("hit");
 
-    let restart = Restart {
-        script: &script,
-        component: "redis-replica",
-    };
-    stack("stop-component", "redis-replica", &script);
+    let mut replica = Stopped::stop("redis-replica");
     // From the first read after the stop, every read is answered (by the master).
     let started = Instant::now();
     let mut reads = 0;
@@ -237,8 +202,7 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
         "read-your-writes while the master serves reads"
     );
 
-    stack("start-component", "redis-replica", &script);
-    drop(restart);
+    replica.restart();
     let restarted = Instant::now();
     let back = poll(Duration::from_secs(30), || async {
         (redis.status().replica_in_use == Some(true)).then_some(())

@@ -43,17 +43,11 @@ async fn admitted(limiter: &RateLimiter, client: Client, requests: usize) -> usi
 
 #[actix_web::test]
 async fn replicas_share_one_limit_through_redis() {
-    let url = match std::env::var("TP_CAPITAL_REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            assert_ne!(
-                std::env::var("TP_REQUIRE_STACK").as_deref(),
-                Ok("1"),
-                "TP_CAPITAL_REDIS_URL not set but TP_REQUIRE_STACK=1"
-            );
-            eprintln!("skipped: TP_CAPITAL_REDIS_URL not set");
-            return;
-        }
+    let Some(url) = test_support::stack::env_or_skip(
+        "TP_CAPITAL_REDIS_URL",
+        "replicas_share_one_limit_through_redis",
+    ) else {
+        return;
     };
     let namespace = format!("rl-test-{}", std::process::id());
     let redis = connect(RedisConfig::new(&url).with_namespace(&namespace))

@@ -2,10 +2,12 @@
 //! existing Telegram gateway that behaves as `shared/GATEWAY.md` says — its REST API with ids as
 //! strings, duplicate rows, message ids repeating across channels, an acknowledgement without a
 //! channel filter, 429 bursts, 500s, slow answers, a restart that loses its in-memory
-//! acknowledgements — and its push sender with the real retry schedule; and the real binaries
-//! started as test servers ([`process`]).
+//! acknowledgements — and its push sender with the real retry schedule; the real binaries
+//! started as test servers ([`process`]); and the running stack: its variables, the skip rule
+//! and component restarts ([`stack`]).
 
 pub mod gateway;
 pub mod process;
+pub mod stack;
 
 pub use gateway::{FakeGateway, GatewayMessage, Row};

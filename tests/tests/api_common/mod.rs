@@ -201,18 +201,3 @@ impl Stack {
         }
     }
 }
-
-/// Stops or starts a component of the test stack (`redis-master`, `pgbouncer` …).
-pub fn component(action: &str, name: &str) {
-    let script = stack_var("TP_STACK_SCRIPT").expect("TP_STACK_SCRIPT");
-    let out = std::process::Command::new(script)
-        .args([format!("{action}-component"), name.to_owned()])
-        .output()
-        .expect("stack script");
-    assert!(
-        out.status.success(),
-        "{action} {name}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}

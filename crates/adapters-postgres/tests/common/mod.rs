@@ -17,19 +17,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 use tokio::sync::OnceCell;
 
-/// The value of `name`, or `None` after a loud skip notice; panics under `TP_REQUIRE_STACK=1`.
-pub fn env_or_skip(name: &str, test: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("TP_REQUIRE_STACK").as_deref() == Ok("1") {
-                panic!("{test}: {name} not set but TP_REQUIRE_STACK=1");
-            }
-            eprintln!("skipped: {name} not set ({test})");
-            None
-        }
-    }
-}
+pub use test_support::stack::env_or_skip;
 
 static MIGRATED: OnceCell<()> = OnceCell::const_new();
 

@@ -15,20 +15,7 @@ use domain::ports::{
     CacheError, CacheGeneration, CacheScope, SignalCache, SignalEvent, SignalEventKind,
 };
 
-/// The value of `name`, or `None` after a loud skip notice; panics instead under
-/// `TP_REQUIRE_STACK=1`.
-pub fn env_or_skip(name: &str, test: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ => {
-            if std::env::var("TP_REQUIRE_STACK").as_deref() == Ok("1") {
-                panic!("{test}: {name} not set and TP_REQUIRE_STACK=1");
-            }
-            eprintln!("\n*** {test} skipped: {name} not set ***\n");
-            None
-        }
-    }
-}
+pub use test_support::stack::env_or_skip;
 
 /// A fresh namespace so tests sharing one server never see each other's keys.
 pub fn namespace() -> String {
