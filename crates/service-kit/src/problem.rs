@@ -14,6 +14,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use domain::ports::StoreError;
+use domain::services::QueryError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -416,6 +417,15 @@ impl From<StoreError> for Problem {
                 Problem::conflict("the change conflicts with a concurrent one; retry")
             }
             StoreError::Internal(why) => Problem::internal("store", &why),
+        }
+    }
+}
+
+impl From<QueryError> for Problem {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Store(e) => e.into(),
+            QueryError::Render(why) => Problem::internal("render", &why),
         }
     }
 }

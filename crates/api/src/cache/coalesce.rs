@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
 use domain::ports::{CacheGeneration, CacheScope, StoreError};
-use domain::services::{CacheResult, CachedReads};
+use domain::services::{CacheResult, CachedReads, QueryError};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 
 use super::stale::{LastGood, STALE_IF_ERROR, Served};
 
 /// A read's outcome, shareable between the requests waiting for it.
-pub type Loaded = Result<(Bytes, CacheResult), StoreError>;
+pub type Loaded = Result<(Bytes, CacheResult), QueryError>;
 
 type Flight = Shared<BoxFuture<'static, Loaded>>;
 
@@ -78,10 +78,10 @@ impl Coalescer {
         key: &str,
         scope: CacheScope,
         load: F,
-    ) -> Result<Served, StoreError>
+    ) -> Result<Served, QueryError>
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<u8>, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<u8>, QueryError>> + Send + 'static,
     {
         // Stored with its gzip and brotli forms: a hit costs no compression.
         let load = move || load().map(|body| body.map(service_kit::compress::pack));
@@ -125,17 +125,19 @@ impl Coalescer {
                     stale_for: None,
                 })
             }
-            Err(StoreError::Unavailable(why)) => match self.last_good.recall(key, STALE_IF_ERROR) {
-                Some((body, age)) => {
-                    tracing::warn!(key, error = %why, "database down: serving the last good answer");
-                    Ok(Served {
-                        body,
-                        result: CacheResult::Unavailable,
-                        stale_for: Some(age),
-                    })
+            Err(QueryError::Store(StoreError::Unavailable(why))) => {
+                match self.last_good.recall(key, STALE_IF_ERROR) {
+                    Some((body, age)) => {
+                        tracing::warn!(key, error = %why, "database down: serving the last good answer");
+                        Ok(Served {
+                            body,
+                            result: CacheResult::Unavailable,
+                            stale_for: Some(age),
+                        })
+                    }
+                    None => Err(StoreError::Unavailable(why).into()),
                 }
-                None => Err(StoreError::Unavailable(why)),
-            },
+            }
             Err(e) => Err(e),
         }
     }
@@ -155,7 +157,7 @@ fn refresh<F, Fut>(
     load: F,
 ) where
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Vec<u8>, StoreError>> + Send + 'static,
+    Fut: Future<Output = Result<Vec<u8>, QueryError>> + Send + 'static,
 {
     {
         let mut keys = refreshing.lock().unwrap_or_else(|p| p.into_inner());
@@ -281,7 +283,7 @@ mod tests {
     async fn while_the_store_is_down_the_last_good_answer_is_served_stale() {
         let (_, reads) = reads();
         let coalescer = Coalescer::default();
-        let down = || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into())) };
+        let down = || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into()).into()) };
         assert!(
             coalescer.read(&reads, "never", W, down).await.is_err(),
             "nothing to serve"
@@ -302,7 +304,7 @@ mod tests {
             .expect("stale");
         assert_eq!(&served.body[..], b"v1");
         assert!(served.stale_for.is_some());
-        let internal = || async { Err::<Vec<u8>, _>(StoreError::Internal("bug".into())) };
+        let internal = || async { Err::<Vec<u8>, _>(QueryError::Render("bug".into())) };
         assert!(
             coalescer.read(&cache_gone, "k", W, internal).await.is_err(),
             "only an unavailable store is covered"

@@ -13,7 +13,7 @@ mod tests;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
-use domain::services::CacheResult;
+use domain::services::{CacheResult, QueryError};
 
 /// A 200 with a JSON body that is already rendered (from the cache or just now).
 pub fn json_bytes(
@@ -31,10 +31,9 @@ pub fn json_bytes(
     res.body(body.into())
 }
 
-/// Renders `value` as JSON bytes; a serialisation failure is an internal error.
-pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, domain::ports::StoreError> {
-    serde_json::to_vec(value)
-        .map_err(|e| domain::ports::StoreError::Internal(format!("rendering JSON: {e}")))
+/// Renders `value` as JSON bytes; a serialisation failure is a [`QueryError::Render`].
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, QueryError> {
+    serde_json::to_vec(value).map_err(|e| QueryError::Render(format!("JSON: {e}")))
 }
 
 /// The W3C `traceparent` of the current request, for events it causes.

@@ -22,7 +22,7 @@ use crate::state::ApiState;
 const REPARSE_DEFAULT: u32 = 10_000;
 const REPARSE_MAX: u32 = 50_000;
 
-fn render(page: &MessagePage) -> Result<Vec<u8>, domain::ports::StoreError> {
+fn render(page: &MessagePage) -> Result<Vec<u8>, domain::services::QueryError> {
     to_json(&MessagePageBody {
         data: page.rows.iter().map(MessageItem::from_archived).collect(),
         next_cursor: page.next_cursor.as_ref().map(cursor::encode_message),

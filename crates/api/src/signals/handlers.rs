@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use domain::model::SignalId;
 use domain::ports::{Invalidation, SignalEvent, SignalEventKind, SignalPage};
+use domain::services::QueryError;
 use service_kit::Problem;
 use service_kit::extract::Query;
 
@@ -15,7 +16,7 @@ use crate::cursor;
 use crate::state::ApiState;
 
 /// The JSON of a page of signals.
-pub fn render_page(page: &SignalPage) -> Result<Vec<u8>, domain::ports::StoreError> {
+pub fn render_page(page: &SignalPage) -> Result<Vec<u8>, QueryError> {
     to_json(&SignalPageBody {
         data: page.rows.iter().map(SignalItem::from_row).collect(),
         next_cursor: page.next_cursor.as_ref().map(cursor::encode_signal),

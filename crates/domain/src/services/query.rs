@@ -9,6 +9,18 @@ use crate::ports::{
     Superseded,
 };
 
+/// Why a read failed: the store could not answer, or its answer could not be rendered. A
+/// rendering failure is a bug of the reader, not a store failure (the HTTP edge maps both).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// The store failed ([`StoreError`]'s contract: unavailable, not found …).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The answer could not be rendered; the detail is for logs, not for clients.
+    #[error("rendering the answer: {0}")]
+    Render(String),
+}
+
 /// How a read was served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheResult {
@@ -145,10 +157,10 @@ impl CachedReads {
         scope: CacheScope,
         load: F,
         on_stale: impl FnOnce(F, CacheGeneration),
-    ) -> Result<(Vec<u8>, CacheResult), StoreError>
+    ) -> Result<(Vec<u8>, CacheResult), QueryError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<u8>, StoreError>>,
+        Fut: Future<Output = Result<Vec<u8>, QueryError>>,
     {
         match self.lookup(key, scope).await {
             Lookup::Fresh(bytes) => Ok((bytes, CacheResult::Hit)),
@@ -219,7 +231,7 @@ mod tests {
             "q",
             W,
             || async {
-                Err::<Vec<u8>, _>(StoreError::Internal(
+                Err::<Vec<u8>, _>(QueryError::Render(
                     "a stale entry is served, not reloaded".into(),
                 ))
             },
@@ -242,7 +254,7 @@ mod tests {
         );
     }
 
-    fn load(n: &mut u32) -> impl Future<Output = Result<Vec<u8>, StoreError>> {
+    fn load(n: &mut u32) -> impl Future<Output = Result<Vec<u8>, QueryError>> {
         *n += 1;
         let body = format!("v{n}").into_bytes();
         async move { Ok(body) }
@@ -286,10 +298,29 @@ mod tests {
         let err = block_on(reads.get_or_load(
             "q",
             W,
-            || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into())) },
+            || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into()).into()) },
             |_, _| {},
         ));
-        assert!(matches!(err, Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            err,
+            Err(QueryError::Store(StoreError::Unavailable(_)))
+        ));
+    }
+
+    #[test]
+    fn a_render_failure_is_its_own_error_and_caches_nothing() {
+        let (_, reads) = reads();
+        let err = block_on(reads.get_or_load(
+            "q",
+            W,
+            || async { Err::<Vec<u8>, _>(QueryError::Render("bad".into())) },
+            |_, _| {},
+        ));
+        assert_eq!(err, Err(QueryError::Render("bad".into())));
+        let mut loads = 0;
+        let (_, result) =
+            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
+        assert_eq!(result, CacheResult::Miss);
     }
 
     #[test]
