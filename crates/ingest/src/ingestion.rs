@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
+use domain::model::TraceContext;
 use domain::ports::StoreError;
 use domain::services::{DeletionReport, Disposition, IngestReceipt, IngestReport, IngestService};
 use domain::{ChannelId, Message, MessageId};
-use service_kit::telemetry::{continue_trace, current_traceparent};
+use service_kit::telemetry::{continue_trace, current_trace_context};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -110,7 +111,7 @@ const QUEUE_CAPACITY: usize = 4096;
 struct Queued {
     message: Message,
     received_at: DateTime<Utc>,
-    traceparent: Option<String>,
+    trace: Option<TraceContext>,
     reply: oneshot::Sender<Result<IngestReceipt, IngestError>>,
 }
 
@@ -139,7 +140,7 @@ impl Ingestion {
         let queued = Queued {
             message,
             received_at: self.service.receipts().stamp(),
-            traceparent: current_traceparent(),
+            trace: current_trace_context(),
             reply,
         };
         self.singles
@@ -157,7 +158,7 @@ impl Ingestion {
             &self.service,
             messages,
             &received,
-            current_traceparent().as_deref(),
+            current_trace_context().as_ref(),
         )
         .await
         .map_err(store_failed)
@@ -176,10 +177,10 @@ impl Ingestion {
         channel_id: ChannelId,
         message_ids: &[MessageId],
     ) -> Result<DeletionReport, IngestError> {
-        let traceparent = current_traceparent();
+        let trace = current_trace_context();
         let result = self
             .service
-            .delete(channel_id, message_ids, traceparent.as_deref())
+            .delete(channel_id, message_ids, trace.as_ref())
             .await;
         let report = retried(result.map(|r| (r.retries, r))).map_err(store_failed)?;
         metrics::counter!(CANCELLED).increment(report.cancelled.len() as u64);
@@ -211,11 +212,11 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
             group.into_iter().map(|q| (q.received_at, q)).unzip();
         let (messages, waiting): (Vec<Message>, Vec<_>) = group
             .into_iter()
-            .map(|q| (q.message, (q.traceparent, q.reply)))
+            .map(|q| (q.message, (q.trace, q.reply)))
             .unzip();
         // One transaction, one trace: the first caller's trace context goes into the events.
-        let traceparent = waiting.iter().find_map(|(t, _)| t.clone());
-        match commit(&service, &messages, &received, traceparent.as_deref()).await {
+        let trace = waiting.iter().find_map(|(t, _)| t.clone());
+        match commit(&service, &messages, &received, trace.as_ref()).await {
             Ok(report) => {
                 for ((_, reply), receipt) in waiting.into_iter().zip(report.receipts) {
                     let _ = reply.send(Ok(receipt));
@@ -229,14 +230,14 @@ async fn group_commit_worker(service: IngestService, queue: Arc<Mutex<mpsc::Rece
             }
             Err(e) => {
                 tracing::warn!(error = %e, size = messages.len(), "group commit failed; committing its messages one by one");
-                for ((message, received_at), (traceparent, reply)) in
+                for ((message, received_at), (trace, reply)) in
                     messages.iter().zip(&received).zip(waiting)
                 {
                     let result = commit(
                         &service,
                         std::slice::from_ref(message),
                         std::slice::from_ref(received_at),
-                        traceparent.as_deref(),
+                        trace.as_ref(),
                     )
                     .await
                     .map_err(store_failed)
@@ -254,7 +255,7 @@ async fn commit(
     service: &IngestService,
     messages: &[Message],
     received: &[DateTime<Utc>],
-    traceparent: Option<&str>,
+    trace: Option<&TraceContext>,
 ) -> Result<IngestReport, StoreError> {
     let span = tracing::info_span!(
         "ingest commit",
@@ -267,10 +268,10 @@ async fn commit(
         span.record("channel", one.channel_id.0);
         span.record("message", one.message_id.0);
     }
-    if let Some(parent) = traceparent {
+    if let Some(parent) = trace {
         continue_trace(&span, parent);
     }
-    let result = commit_measured(service, messages, received, traceparent)
+    let result = commit_measured(service, messages, received, trace)
         .instrument(span.clone())
         .await;
     if let Ok(IngestReport { receipts, .. }) = &result
@@ -286,12 +287,10 @@ async fn commit_measured(
     service: &IngestService,
     messages: &[Message],
     received: &[DateTime<Utc>],
-    traceparent: Option<&str>,
+    trace: Option<&TraceContext>,
 ) -> Result<IngestReport, StoreError> {
     let started = Instant::now();
-    let result = service
-        .ingest_received(messages, received, traceparent)
-        .await;
+    let result = service.ingest_received(messages, received, trace).await;
     let report = retried(result.map(|r| (r.retries, r)))?;
     metrics::histogram!(DURATION).record(started.elapsed().as_secs_f64());
     let now = chrono::Utc::now();

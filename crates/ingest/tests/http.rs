@@ -578,7 +578,8 @@ async fn traceparent_continues_into_events_and_metrics_are_exposed() {
     assert_eq!(events.len(), 1);
     let carried = events[0]
         .traceparent
-        .as_deref()
+        .as_ref()
+        .map(|t| t.as_str())
         .expect("traceparent in the event");
     assert!(
         carried.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),

@@ -1,7 +1,8 @@
 //! Logs and traces: `tracing` with an env filter (`RUST_LOG`) written as JSON or pretty text,
 //! OpenTelemetry spans exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and
 //! W3C trace context carried across process boundaries — extracted from incoming `traceparent`
-//! headers by [`request_tracing`], injected into pub/sub events with [`current_traceparent`].
+//! headers by [`request_tracing`], carried by the domain as a [`TraceContext`] from
+//! [`current_trace_context`] into pub/sub events, and continued there by [`continue_trace`].
 //!
 //! Spans always get OpenTelemetry ids (even without an exporter) so a gateway's trace id
 //! reaches the api through Redis whether or not a collector is running.
@@ -13,6 +14,7 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
+use domain::model::TraceContext;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, global};
@@ -183,23 +185,26 @@ pub fn extract_context(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-/// The W3C `traceparent` of the current span, to put into messages leaving the process
-/// (pub/sub events). `None` when the current span has no trace context.
-pub fn current_traceparent() -> Option<String> {
+/// The trace context of the current span, for the domain to carry into what leaves the
+/// process (pub/sub events). `None` when the current span has no trace context.
+pub fn current_trace_context() -> Option<TraceContext> {
     let context = Span::current().context();
     if !context.span().span_context().is_valid() {
         return None;
     }
     let mut carrier: HashMap<String, String> = HashMap::new();
     TraceContextPropagator::new().inject_context(&context, &mut carrier);
-    carrier.remove("traceparent")
+    carrier
+        .remove("traceparent")
+        .as_deref()
+        .and_then(TraceContext::parse)
 }
 
-/// Makes `span` continue the trace of a `traceparent` received from elsewhere (a pub/sub
-/// event). Returns whether the value was a valid trace context.
-pub fn continue_trace(span: &Span, traceparent: &str) -> bool {
+/// Makes `span` continue a trace received from elsewhere (a pub/sub event). Returns whether
+/// OpenTelemetry accepted it as a valid parent.
+pub fn continue_trace(span: &Span, trace: &TraceContext) -> bool {
     let carrier: HashMap<String, String> =
-        HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        HashMap::from([("traceparent".to_owned(), trace.as_str().to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
     if !context.span().span_context().is_valid() {
         return false;
@@ -207,40 +212,24 @@ pub fn continue_trace(span: &Span, traceparent: &str) -> bool {
     span.set_parent(context).is_ok()
 }
 
-/// Checks that a string is a well-formed W3C `traceparent`.
-pub fn is_valid_traceparent(value: &str) -> bool {
-    let carrier: HashMap<String, String> =
-        HashMap::from([("traceparent".to_owned(), value.to_owned())]);
-    TraceContextPropagator::new()
-        .extract(&carrier)
-        .span()
-        .span_context()
-        .is_valid()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn traceparent_validation() {
-        assert!(is_valid_traceparent(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        ));
-        assert!(!is_valid_traceparent("garbage"));
-        assert!(current_traceparent().is_none(), "no span, no context");
+    fn no_span_no_trace_context() {
+        assert!(current_trace_context().is_none(), "no span, no context");
     }
 
     #[test]
     fn a_remote_parent_is_continued() {
         init_silent();
         let span = tracing::info_span!("work");
-        assert!(continue_trace(
-            &span,
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        ));
+        let parent = TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("a trace context");
+        assert!(continue_trace(&span, &parent));
         let _entered = span.enter();
-        let tp = current_traceparent().expect("traceparent");
+        let tp = current_trace_context().expect("traceparent").to_string();
         assert!(
             tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
             "{tp}"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use adapters_redis::{Redis, RedisCache, RedisConfig, connect};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use domain::model::{ChannelId, SignalId, SignalStatus, Ticker};
+use domain::model::{ChannelId, SignalId, SignalStatus, Ticker, TraceContext};
 use domain::ports::{
     CacheError, CacheGeneration, CacheScope, SignalCache, SignalEvent, SignalEventKind,
 };
@@ -77,7 +77,7 @@ pub fn event(id: i64) -> SignalEvent {
             .timestamp_millis_opt(1_760_000_000_000 + id)
             .single()
             .expect("timestamp"),
-        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        traceparent: TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
     }
 }
 

@@ -36,9 +36,9 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, QueryError> {
     serde_json::to_vec(value).map_err(|e| QueryError::Render(format!("JSON: {e}")))
 }
 
-/// The W3C `traceparent` of the current request, for events it causes.
-pub fn traceparent() -> Option<String> {
-    service_kit::telemetry::current_traceparent()
+/// The trace context of the current request, for events it causes.
+pub fn trace_context() -> Option<domain::model::TraceContext> {
+    service_kit::telemetry::current_trace_context()
 }
 
 /// A JSON body that must be an object (serde would also read a struct from an array), decoded

@@ -14,7 +14,7 @@ use super::dto::{MessageItem, MessagePageBody, ReparseBody, ReparseReportBody};
 use super::params::{MessageParams, ReparseParams};
 use crate::auth::Admin;
 use crate::common::instant::{parse_epoch_ms, parse_iso};
-use crate::common::{json_bytes, object_body, to_json, traceparent};
+use crate::common::{json_bytes, object_body, to_json, trace_context};
 use crate::cursor;
 use crate::state::ApiState;
 
@@ -162,7 +162,7 @@ pub async fn reparse(
     };
     let report = state
         .reparse
-        .reparse(&request, traceparent().as_deref())
+        .reparse(&request, trace_context().as_ref())
         .await?;
     tracing::info!(
         examined = report.examined,

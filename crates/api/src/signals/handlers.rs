@@ -11,7 +11,7 @@ use super::dto::{SignalDetailBody, SignalItem, SignalPageBody};
 use super::params::SignalParams;
 use crate::auth::Admin;
 use crate::cache::{signal_cache_key, signal_scope};
-use crate::common::{json_bytes, to_json, traceparent};
+use crate::common::{json_bytes, to_json, trace_context};
 use crate::cursor;
 use crate::state::ApiState;
 
@@ -144,7 +144,7 @@ pub async fn soft_delete(state: &ApiState, id: i64) -> Result<(), Problem> {
         asset: signal.call.asset.clone(),
         status: signal.status,
         at: now,
-        traceparent: traceparent(),
+        traceparent: trace_context(),
     };
     if let Err(e) = ports.events.publish(&event).await {
         tracing::warn!(error = %e, "cannot publish the deletion");

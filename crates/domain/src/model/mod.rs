@@ -7,6 +7,7 @@ mod outcome;
 mod price;
 mod signal;
 mod ticker;
+mod trace;
 
 pub use expiry::*;
 pub use message::*;
@@ -15,3 +16,4 @@ pub use outcome::*;
 pub use price::*;
 pub use signal::*;
 pub use ticker::*;
+pub use trace::*;

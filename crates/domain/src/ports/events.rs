@@ -8,7 +8,7 @@ use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::CacheError;
-use crate::model::{ChannelId, SignalId, SignalStatus, Ticker};
+use crate::model::{ChannelId, SignalId, SignalStatus, Ticker, TraceContext};
 
 /// What happened to a signal, as published to live subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +39,10 @@ pub struct SignalEvent {
     pub status: SignalStatus,
     /// When the change was committed.
     pub at: DateTime<Utc>,
-    /// W3C `traceparent` of the request that caused it, so subscribers continue the trace.
-    pub traceparent: Option<String>,
+    /// The trace of the request that caused it, so subscribers continue it (a malformed one
+    /// read from the broker is dropped, the event kept).
+    #[serde(default, deserialize_with = "TraceContext::deserialize_lenient")]
+    pub traceparent: Option<TraceContext>,
 }
 
 /// A stream of events; ends when the subscription is lost for good.

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ChannelId, Message, MessageId, ParseOutcome, RejectReason, SignalId, SignalStatus, StatusChange,
+    ChannelId, Message, MessageId, ParseOutcome, RejectReason, SignalId, SignalStatus,
+    StatusChange, TraceContext,
 };
 use crate::parser::{PARSER_VERSION, parse};
 use crate::ports::{
@@ -176,7 +177,7 @@ impl IngestService {
     pub async fn ingest(
         &self,
         messages: &[Message],
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<IngestReport, StoreError> {
         let received = self.receipts.stamps(messages.len());
         self.ingest_received(messages, &received, traceparent).await
@@ -193,7 +194,7 @@ impl IngestService {
         &self,
         messages: &[Message],
         received: &[DateTime<Utc>],
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<IngestReport, StoreError> {
         let received = self.complete(messages.len(), received);
         match self.ingest_once(messages, &received, traceparent).await {
@@ -212,7 +213,7 @@ impl IngestService {
         &self,
         messages: &[Message],
         received: &[DateTime<Utc>],
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<IngestReport, StoreError> {
         let started = Instant::now();
         let now = self.clock.now();
@@ -264,7 +265,7 @@ impl IngestService {
     pub async fn apply_archived(
         &self,
         messages: &[Message],
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<IngestReport, StoreError> {
         let started = Instant::now();
         let outcomes: Vec<ParseOutcome> = messages
@@ -357,7 +358,7 @@ impl IngestService {
         &self,
         channel_id: ChannelId,
         message_ids: &[MessageId],
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<DeletionReport, StoreError> {
         match self.delete_once(channel_id, message_ids, traceparent).await {
             Err(StoreError::Conflict(why)) => {
@@ -377,7 +378,7 @@ impl IngestService {
         &self,
         channel_id: ChannelId,
         message_ids: &[MessageId],
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<DeletionReport, StoreError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
@@ -427,7 +428,7 @@ impl IngestService {
         &self,
         events: Vec<SignalEvent>,
         mut touched: Vec<ChannelId>,
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> u32 {
         let mut failures = 0;
         touched.extend(events.iter().map(|e| e.channel_id));
@@ -446,7 +447,7 @@ impl IngestService {
         }
         let mut events = events;
         for e in &mut events {
-            e.traceparent = traceparent.map(str::to_owned);
+            e.traceparent = traceparent.cloned();
         }
         let unpublished = self.events.publish_all(&events).await;
         failures + u32::try_from(unpublished).unwrap_or(u32::MAX)

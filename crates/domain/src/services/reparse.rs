@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::reparse_diff::{Diff, FieldChange, ReparseChange};
-use crate::model::ParseOutcome;
+use crate::model::{ParseOutcome, TraceContext};
 use crate::parser::{PARSER_VERSION, parse};
 use crate::ports::{
     MessageArchive, MessageClass, MessageCursor, Reclassification, ReparseSelection, SignalCache,
@@ -105,7 +105,7 @@ impl ReparseService {
     pub async fn reparse(
         &self,
         request: &ReparseRequest,
-        traceparent: Option<&str>,
+        traceparent: Option<&TraceContext>,
     ) -> Result<ReparseReport, StoreError> {
         let limit = request.limit.max(1);
         let mut report = ReparseReport {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{Disposition, IngestReceipt};
 use crate::model::{
     ChannelId, Message, MessageId, Signal, SignalId, SignalStatus, SignalUpdate, StatusChange,
-    TradeCall, UpdateEvent,
+    TraceContext, TradeCall, UpdateEvent,
 };
 use crate::parser::PARSER_VERSION;
 use crate::ports::{
@@ -39,7 +39,7 @@ pub(super) struct Run<'a> {
     pub(super) received: &'a [DateTime<Utc>],
     pub(super) started: Instant,
     pub(super) record_stats: bool,
-    pub(super) traceparent: Option<&'a str>,
+    pub(super) traceparent: Option<&'a TraceContext>,
 }
 
 /// The work of one batch inside its transaction. New signals are inserted together; the

@@ -57,8 +57,13 @@ fn message(channel: i64, id: i64, text: &str) -> Message {
     }
 }
 
+/// The trace of the request the tests ingest for.
+fn trace() -> TraceContext {
+    TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("trace")
+}
+
 fn ingest(w: &World, messages: &[Message]) -> IngestReport {
-    block_on(w.service.ingest(messages, Some("00-abc-def-01"))).expect("ingest succeeds")
+    block_on(w.service.ingest(messages, Some(&trace()))).expect("ingest succeeds")
 }
 
 #[test]
@@ -79,7 +84,7 @@ fn a_call_becomes_an_open_signal_and_is_announced() {
     let events = w.events.published();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, SignalEventKind::Created);
-    assert_eq!(events[0].traceparent.as_deref(), Some("00-abc-def-01"));
+    assert_eq!(events[0].traceparent, Some(trace()));
     assert_eq!(state.stats.len(), 1);
     assert_eq!(state.stats[0].signals, 1);
 }
