@@ -14,7 +14,7 @@ use serde_json::json;
 async fn an_ingested_signal_is_served_with_legacy_and_new_fields() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
-    let answer = s.ingest(ch, 4521, "2025-10-20T13:00:00Z", BOVA).await;
+    let answer = s.ingest(ch, 4521, "2025-10-20T13:00:00Z", BOVAW32).await;
     assert_eq!(answer["outcome"], "signal");
     let rows = s.signals_of(ch, "").await;
     assert_eq!(rows.len(), 1);
@@ -36,7 +36,7 @@ async fn an_ingested_signal_is_served_with_legacy_and_new_fields() {
         (row["target_final"].as_f64(), row["stop"].as_f64()),
         (Some(3.5), Some(0.7))
     );
-    assert_eq!(row["raw_message"], BOVA);
+    assert_eq!(row["raw_message"], BOVAW32);
     assert!(
         row["ingested_at"]
             .as_str()
@@ -66,9 +66,9 @@ async fn date_only_bounds_are_days_of_the_desk_time_zone() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
     // 23:30 in São Paulo on the range's last day is already 1 November in UTC.
-    s.ingest(ch, 1, "2025-10-31T23:30:00-03:00", BOVA).await;
+    s.ingest(ch, 1, "2025-10-31T23:30:00-03:00", BOVAW32).await;
     // 23:00 in São Paulo the day before the range starts is 1 October in UTC.
-    s.ingest(ch, 2, "2025-09-30T23:00:00-03:00", PETR).await;
+    s.ingest(ch, 2, "2025-09-30T23:00:00-03:00", PETR4).await;
     let october = s.signals_of(ch, "&from=2025-10-01&to=2025-10-31").await;
     let assets: Vec<&str> = october.iter().filter_map(|r| r["asset"].as_str()).collect();
     assert_eq!(assets, vec!["BOVAW32"], "{october:?}");
@@ -96,7 +96,7 @@ async fn date_only_bounds_are_days_of_the_desk_time_zone() {
 async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
-    s.ingest(ch, 1, "2025-10-21T14:00:00Z", PETR).await;
+    s.ingest(ch, 1, "2025-10-21T14:00:00Z", PETR4).await;
     let path = format!("/signals?channel={ch}&limit=50");
     // Other tests' commits may invalidate everything meanwhile (a label change): look for a hit.
     let mut hit = false;
@@ -112,7 +112,7 @@ async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
     }
     assert!(hit, "the second identical read is served from Redis");
     let before = s.signals_of(ch, "").await.len();
-    s.ingest(ch, 2, "2025-10-21T15:00:00Z", BOVA).await;
+    s.ingest(ch, 2, "2025-10-21T15:00:00Z", BOVAW32).await;
     let committed = Instant::now();
     let after = s.get(&path).await;
     assert_ne!(
@@ -136,11 +136,11 @@ async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
 async fn detail_history_and_soft_delete() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
-    let id = s.ingest(ch, 10, "2025-10-22T10:00:00Z", BOVA).await["signalId"]
+    let id = s.ingest(ch, 10, "2025-10-22T10:00:00Z", BOVAW32).await["signalId"]
         .as_i64()
         .expect("signal id");
     s.ingest_payload(json!({
-        "channelId": ch, "messageId": 10, "text": BOVA.replace("Stop: 0,70", "Stop: 0,80"),
+        "channelId": ch, "messageId": 10, "text": BOVAW32.replace("Stop: 0,70", "Stop: 0,80"),
         "timestamp": "2025-10-22T10:00:00Z", "editDate": "2025-10-22T10:05:00Z",
     }))
     .await;
@@ -187,11 +187,11 @@ async fn stats_and_export_include_the_signal() {
         .as_secs() as i64;
     let hour = now / 3600 * 3600 - 3600;
     s.ingest_payload(
-        json!({"channelId": ch, "messageId": 1, "text": BOVA, "timestamp": hour + 900}),
+        json!({"channelId": ch, "messageId": 1, "text": BOVAW32, "timestamp": hour + 900}),
     )
     .await;
     s.ingest_payload(
-        json!({"channelId": ch, "messageId": 2, "text": PETR, "timestamp": hour + 2700}),
+        json!({"channelId": ch, "messageId": 2, "text": PETR4, "timestamp": hour + 2700}),
     )
     .await;
     let stats = s
@@ -261,7 +261,7 @@ async fn the_stream_delivers_new_signals_live() {
             "no event for channel {ch}: {seen}"
         );
         if !ingested && seen.contains(": connected") {
-            s.ingest(ch, 1, "2025-10-24T10:00:00Z", BOVA).await;
+            s.ingest(ch, 1, "2025-10-24T10:00:00Z", BOVAW32).await;
             ingested = true;
         }
         match tokio::time::timeout(Duration::from_secs(20), res.chunk()).await {
@@ -294,7 +294,7 @@ async fn archive_channels_logs_and_reparse() {
     s.ingest_at(ch, 1, t(0), "Bom dia pessoal!").await;
     let rejected = s.ingest_at(ch, 2, t(1), "Compra: 1,00\nStop: 0,90").await;
     assert_eq!(rejected["outcome"], "rejected");
-    s.ingest_at(ch, 3, t(2), PETR).await;
+    s.ingest_at(ch, 3, t(2), PETR4).await;
 
     let archive = s.get(&format!("/messages?channel={ch}")).await.json();
     assert_eq!(archive["data"].as_array().map(Vec::len), Some(3));

@@ -11,7 +11,7 @@ use api_common::*;
 async fn fault_redis_down_the_api_answers_from_the_database() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
-    s.ingest(ch, 1, "2025-10-26T10:00:00Z", BOVA).await;
+    s.ingest(ch, 1, "2025-10-26T10:00:00Z", BOVAW32).await;
     test_support::stack::stop("redis-replica");
     test_support::stack::stop("redis-master");
     let health = s.wait_health("degraded", 20).await;

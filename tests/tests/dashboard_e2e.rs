@@ -23,7 +23,7 @@ fn call(channel: i64, message_id: i64) -> Value {
     json!({
         "channelId": channel.to_string(),
         "messageId": message_id,
-        "text": BOVA,
+        "text": BOVAW32,
         "telegramDate": "2025-10-20T13:00:00Z",
         "source": "bot",
     })

@@ -4,7 +4,7 @@
 
 mod api_common;
 
-use api_common::{BOVA, PETR, stack, unique_channel};
+use api_common::{BOVAW32, PETR4, stack, unique_channel};
 use serde_json::json;
 
 #[tokio::test]
@@ -12,7 +12,7 @@ async fn delete_signals_by_ingested_at_removes_that_signal_from_the_list() {
     let Some(s) = stack() else { return };
     let channel = unique_channel();
     let now = chrono::Utc::now();
-    for (id, text) in [(1, BOVA), (2, PETR)] {
+    for (id, text) in [(1, BOVAW32), (2, PETR4)] {
         let at = (now - chrono::Duration::minutes(10 - id)).to_rfc3339();
         s.ingest(channel, id, &at, text).await;
     }

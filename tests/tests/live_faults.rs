@@ -114,7 +114,7 @@ fn now_secs() -> i64 {
 /// Creates signals `ids` of `channel` (one message each, one after the other).
 async fn create(s: &Stack, channel: i64, ids: std::ops::Range<i64>) {
     for id in ids {
-        let reply = s.ingest_at(channel, id, now_secs(), BOVA).await;
+        let reply = s.ingest_at(channel, id, now_secs(), BOVAW32).await;
         assert!(reply.to_string().contains("signal"), "{reply}");
     }
 }
@@ -183,12 +183,12 @@ async fn fault_live_clients_get_every_signal_through_a_redis_master_outage() {
 async fn fault_database_down_cached_reads_serve_the_last_good_answer() {
     let Some(s) = stack() else { return };
     let ch = unique_channel();
-    s.ingest_at(ch, 1, now_secs(), BOVA).await;
+    s.ingest_at(ch, 1, now_secs(), BOVAW32).await;
     let path = format!("/signals?channel={ch}");
     let good = s.get(&path).await;
     assert_eq!(good.status, 200, "{}", good.body);
     // A newer commit invalidates the cached answer: the next read must reload it.
-    s.ingest_at(ch, 2, now_secs(), PETR).await;
+    s.ingest_at(ch, 2, now_secs(), PETR4).await;
 
     test_support::stack::stop("postgres");
     let stale = s.get(&path).await;

@@ -85,7 +85,7 @@ async fn exercise(s: &Stack) {
         assert!(Instant::now() < deadline, "no live event: {seen}");
         if !ingested && seen.contains(": connected") {
             let now = chrono::Utc::now().to_rfc3339();
-            s.ingest(ch, 1, &now, BOVA).await;
+            s.ingest(ch, 1, &now, BOVAW32).await;
             ingested = true;
         }
         match tokio::time::timeout(Duration::from_secs(20), res.chunk()).await {

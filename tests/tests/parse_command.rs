@@ -87,8 +87,10 @@ fn every_fixture_case_through_the_binary() {
 
 #[test]
 fn canonical_message_prints_the_spec_document() {
-    let text = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
-    let out = json(&parse(text.as_bytes(), &["--date", "2025-10-20"]));
+    let out = json(&parse(
+        test_support::fixtures::BOVAW32.as_bytes(),
+        &["--date", "2025-10-20"],
+    ));
     assert_eq!(
         out,
         serde_json::json!({"outcome": "signal", "reason": null, "update": null,

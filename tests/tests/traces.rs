@@ -160,7 +160,7 @@ async fn deliver(
                 .post(format!("{ingest_url}/ingest"))
                 .header("X-Gateway-Token", &s.token)
                 .json(&serde_json::json!({
-                    "channelId": channel.to_string(), "messageId": message_id, "text": BOVA,
+                    "channelId": channel.to_string(), "messageId": message_id, "text": BOVAW32,
                     "timestamp": chrono::Utc::now().to_rfc3339(),
                 }));
             if let Some(parent) = traceparent {

@@ -29,7 +29,7 @@ fn unbrotli(body: &[u8]) -> Vec<u8> {
 async fn seeded() -> World {
     let w = world();
     let messages: Vec<_> = (1..=30)
-        .map(|i| message(CHANNEL, i, at(20, (i % 20) as u32), BOVA))
+        .map(|i| message(CHANNEL, i, at(20, (i % 20) as u32), BOVAW32))
         .collect();
     w.ingest(&messages).await;
     w

@@ -50,7 +50,7 @@ async fn new_signals_reach_subscribers_and_reconnections_catch_up() {
     let mut seen = String::new();
     read_until(&mut body, &mut seen, ": connected").await;
 
-    w.ingest(&[message(CHANNEL, 1, at(20, 13), BOVA)]).await;
+    w.ingest(&[message(CHANNEL, 1, at(20, 13), BOVAW32)]).await;
     read_until(&mut body, &mut seen, "\"kind\":\"created\"").await;
     assert!(seen.contains("event: signal"));
     assert!(seen.contains("\"asset\":\"BOVAW32\""));
@@ -63,7 +63,7 @@ async fn new_signals_reach_subscribers_and_reconnections_catch_up() {
         .to_owned();
 
     // Two more changes while "disconnected"; a reconnection with the last id gets them.
-    w.ingest(&[message(CHANNEL, 2, at(21, 13), PETR)]).await;
+    w.ingest(&[message(CHANNEL, 2, at(21, 13), PETR4)]).await;
     w.ingest(&[message(
         CHANNEL,
         3,
@@ -140,7 +140,7 @@ async fn replay_needs_a_position_of_this_feed_and_is_bounded_without_a_key() {
     assert!(!garbage.contains("event: signal"));
 
     let messages: Vec<_> = (1..=120)
-        .map(|i| message(CHANNEL, i, at(20, 13), VALE))
+        .map(|i| message(CHANNEL, i, at(20, 13), VALE3))
         .collect();
     w.ingest(&messages).await;
     let anonymous = stream_until(
@@ -210,7 +210,7 @@ async fn exports_are_capped_per_client_and_in_rows_without_a_key() {
     drop((second, third, fourth));
 
     let messages: Vec<_> = (1..=10_001)
-        .map(|i| message(CHANNEL + 1, i, at(20, 13), VALE))
+        .map(|i| message(CHANNEL + 1, i, at(20, 13), VALE3))
         .collect();
     for chunk in messages.chunks(1000) {
         w.ingest(chunk).await;

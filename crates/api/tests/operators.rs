@@ -50,7 +50,7 @@ async fn the_archive_lists_every_delivery_with_its_outcome() {
 async fn reparse_turns_rejected_calls_into_signals_once() {
     let w = world();
     // Archive a good call as an old parser judged it.
-    let call = message(CHANNEL, 77, at(23, 10), BOVA);
+    let call = message(CHANNEL, 77, at(23, 10), BOVAW32);
     let store: Arc<dyn SignalStore> = Arc::new(w.store.clone());
     let mut tx = store.begin().await.expect("begin");
     tx.archive(&[ArchiveEntry {
@@ -121,7 +121,7 @@ async fn reparse_turns_rejected_calls_into_signals_once() {
 #[actix_web::test]
 async fn a_dry_run_by_query_needs_no_body_and_writes_nothing() {
     let w = world();
-    let call = message(CHANNEL, 78, at(23, 11), BOVA);
+    let call = message(CHANNEL, 78, at(23, 11), BOVAW32);
     let store: Arc<dyn SignalStore> = Arc::new(w.store.clone());
     let mut tx = store.begin().await.expect("begin");
     tx.archive(&[ArchiveEntry {

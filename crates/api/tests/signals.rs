@@ -33,7 +33,7 @@ async fn rows_carry_the_legacy_fields_with_legacy_types_and_the_new_ones() {
     assert_eq!(bova["target_2"], 2.15);
     assert_eq!(bova["target_final"], 3.5);
     assert_eq!(bova["stop"], 0.7);
-    assert_eq!(bova["raw_message"], BOVA);
+    assert_eq!(bova["raw_message"], BOVAW32);
     assert_eq!(bova["source"], "bot");
     for t in ["ingested_at", "created_at", "updated_at"] {
         let text = bova[t].as_str().expect("ISO timestamp");
@@ -68,7 +68,7 @@ async fn the_dashboards_query_works_unchanged() {
         CHANNEL,
         9,
         at(1, 3),
-        PETR.replace("PETR4", "ITUB4").as_str(),
+        PETR4.replace("PETR4", "ITUB4").as_str(),
     )])
     .await;
     let october = send(&w, get("/signals?from=2025-10-01&to=2025-10-31"))
@@ -150,7 +150,7 @@ async fn every_filter_is_applied() {
 async fn keyset_pages_walk_everything_once() {
     let w = world();
     let messages: Vec<_> = (0..7)
-        .map(|i| message(CHANNEL, 100 + i, at(10 + i as u32, 12), PETR))
+        .map(|i| message(CHANNEL, 100 + i, at(10 + i as u32, 12), PETR4))
         .collect();
     w.ingest(&messages).await;
     let mut seen = Vec::new();
@@ -182,7 +182,7 @@ async fn answers_are_cached_invalidated_by_ingest_and_served_without_redis() {
     assert_eq!(first.header("x-cache"), Some("miss"));
     assert_eq!(second.header("x-cache"), Some("hit"));
     assert_eq!(first.body, second.body);
-    w.ingest(&[message(CHANNEL, 50, at(22, 10), VALE)]).await;
+    w.ingest(&[message(CHANNEL, 50, at(22, 10), VALE3)]).await;
     let after = call(&svc, get("/signals?limit=50")).await;
     assert_eq!(
         after.header("x-cache"),
@@ -246,7 +246,7 @@ async fn detail_shows_revisions_and_status_history() {
         CHANNEL,
         1,
         at(20, 13),
-        &BOVA.replace("Stop: 0,70", "Stop: 0,80"),
+        &BOVAW32.replace("Stop: 0,70", "Stop: 0,80"),
     );
     edit.edit_date = Some(at(20, 14));
     w.ingest(&[edit]).await;
@@ -323,7 +323,7 @@ async fn stats_count_per_hour_asset_and_channel() {
         CHANNEL,
         60,
         at(20, 13),
-        &PETR.replace("38,50", "38,60"),
+        &PETR4.replace("38,50", "38,60"),
     )])
     .await;
     let r = send(&w, get("/signals/stats?from=2025-10-01&to=2025-10-31")).await;
@@ -364,7 +364,7 @@ async fn export_streams_csv_and_json_with_the_filters() {
                 CHANNEL,
                 1000 + i,
                 at(1 + (i % 28) as u32, 10) + chrono::TimeDelta::seconds(i),
-                PETR,
+                PETR4,
             )
         })
         .collect();

@@ -18,6 +18,7 @@ use service_kit::health::{Component, FnCheck, Health};
 use service_kit::http::HttpSettings;
 use service_kit::metrics::Metrics;
 use service_kit::problem::PROBLEM_JSON;
+use test_support::fixtures::BOVAW32;
 
 use ingest::gateway::sync::GatewaySync;
 use ingest::http::{GatewayTokens, IngestApp, app};
@@ -26,7 +27,6 @@ use ingest::ingestion::{Ingestion, register_metrics};
 const TOKEN: &str = "gw-test-token";
 const SYNC_TOKEN: &str = "sync-test-token";
 const CHANNEL: i64 = -1_001_649_127_710;
-const BOVAW32: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
 
 struct Harness {
     store: MemoryStore,

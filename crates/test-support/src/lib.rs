@@ -4,8 +4,9 @@
 //! channel filter, 429 bursts, 500s, slow answers, a restart that loses its in-memory
 //! acknowledgements — and its push sender with the real retry schedule; the real binaries
 //! started as test servers ([`process`]); and the running stack: its variables, the skip rule
-//! and component restarts ([`stack`]).
+//! and component restarts ([`stack`]); the messages tests ingest ([`fixtures`]).
 
+pub mod fixtures;
 pub mod gateway;
 pub mod process;
 pub mod stack;

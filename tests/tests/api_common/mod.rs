@@ -10,10 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use e2e::stack_var;
 use serde_json::{Value, json};
 
-/// The canonical call (SPEC example).
-pub const BOVA: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
-/// A day trade.
-pub const PETR: &str = "Day Trade 🔵\n\nPapel: PETR4\nEntrada: 38,50\nTP: 39,00\nSL: 38,00";
+#[allow(unused_imports)] // not every test binary ingests both
+pub use test_support::fixtures::{BOVAW32, PETR4};
 
 /// The running services.
 pub struct Stack {

@@ -26,12 +26,7 @@ pub const KEY: &str = "test-admin-key";
 /// A channel of the fixtures.
 pub const CHANNEL: i64 = -1001649127710;
 
-/// The canonical call (SPEC example).
-pub const BOVA: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
-/// A day trade.
-pub const PETR: &str = "Day Trade 🔵\n\nPapel: PETR4\nEntrada: 38,50\nTP: 39,00\nSL: 38,00";
-/// A call that says no kind.
-pub const VALE: &str = "Ativo: VALE3\nCompra: 60,00\nAlvo 1: 62,00\nStop: 58,00";
+pub use test_support::fixtures::{BOVAW32, PETR4, VALE3};
 
 /// One app and its adapters.
 pub struct World {
@@ -162,9 +157,9 @@ impl World {
     /// message.
     pub async fn seed(&self) -> IngestReport {
         self.ingest(&[
-            message(CHANNEL, 1, at(20, 13), BOVA),
-            message(CHANNEL, 2, at(21, 14), PETR),
-            message(-100200, 3, at(31, 23), VALE),
+            message(CHANNEL, 1, at(20, 13), BOVAW32),
+            message(CHANNEL, 2, at(21, 14), PETR4),
+            message(-100200, 3, at(31, 23), VALE3),
             message(CHANNEL, 4, at(21, 15), "Bom dia pessoal!"),
             message(CHANNEL, 5, at(21, 16), "Compra: 1,00\nStop: 0,90"),
         ])
