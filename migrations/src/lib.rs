@@ -29,7 +29,6 @@ mod m20251207_000013_exact_rollups;
 mod m20251209_000013_change_feed;
 mod m20251214_000014_rollup_newest_index;
 mod runner;
-pub mod testing;
 
 pub use capabilities::{AggregateMode, Capabilities, RetentionMode};
 pub use edition::{RetentionApplied, ServerEdition, server_report};

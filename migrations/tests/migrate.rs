@@ -3,9 +3,10 @@
 
 use std::process::Command;
 
-use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases, env_or_skip, scalar_i64};
 use migrations::{AggregateMode, RetentionMode};
 use sea_orm::sqlx::{AssertSqlSafe, Executor, PgConnection};
+use test_support::db::{FreshDb, LOCK_TIMEOUT, can_create_databases, scalar_i64};
+use test_support::stack::env_or_skip;
 
 const ALL: [&str; 14] = [
     "m20251101_000001_foundation",

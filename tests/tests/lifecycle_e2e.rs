@@ -13,70 +13,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, SecondsFormat, Utc};
 use e2e::{binary, stack_var};
-use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use serde_json::{Value, json};
-use test_support::process::{Service, spawn_ready};
-
-/// A database of this test, dropped at the end.
-struct Database {
-    admin: String,
-    name: String,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut c = PgConnection::connect(&admin).await.ok()?;
-                let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
-                c.execute(AssertSqlSafe(sql)).await.ok()
-            })
-        })
-        .join();
-    }
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
-    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    format!("{prefix}/{name}{query}")
-}
-
-/// The environment every process of this test shares: its database and Redis namespace.
-fn isolate(cmd: &mut Command, db_url: &str, namespace: &str) {
-    cmd.env("TP_CAPITAL_DATABASE_URL", db_url)
-        .env("TP_CAPITAL_MIGRATE_DATABASE_URL", db_url)
-        .env("TP_CAPITAL_REDIS_NAMESPACE", namespace)
-        .env("TP_CAPITAL_MAINTENANCE_INTERVAL_SECS", "0")
-        .env("TP_CAPITAL_MESSAGE_RETENTION_DAYS", "0")
-        .env("TP_CAPITAL_SIGNAL_RETENTION_DAYS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-}
-
-async fn start(
-    http: &reqwest::Client,
-    name: &str,
-    args: &[&str],
-    bind_var: &str,
-    db_url: &str,
-    namespace: &str,
-) -> (Service, String) {
-    let mut cmd = Command::new(binary(name));
-    cmd.args(args);
-    isolate(&mut cmd, db_url, namespace);
-    spawn_ready(http, cmd, bind_var).await
-}
+use test_support::app::TestApp;
 
 async fn get(http: &reqwest::Client, url: &str) -> Value {
     let res = http.get(url).send().await.expect("GET");
@@ -86,58 +24,23 @@ async fn get(http: &reqwest::Client, url: &str) -> Value {
 
 #[tokio::test]
 async fn a_signal_past_its_validity_expires_in_one_maintenance_run() {
-    let (Some(app_url), Some(admin), Some(token)) = (
-        stack_var("TP_CAPITAL_MIGRATE_DATABASE_URL"),
-        stack_var("TP_PG_SUPERUSER_URL"),
-        stack_var("TP_CAPITAL_GATEWAY_TOKEN"),
-    ) else {
+    const TEST: &str = "a_signal_past_its_validity_expires_in_one_maintenance_run";
+    let Some(token) = stack_var("TP_CAPITAL_GATEWAY_TOKEN") else {
         return;
     };
-    let name = format!("tp_expiry_{}", std::process::id());
-    let owner = app_url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split([':', '@']).next())
-        .expect("a user in the URL")
-        .to_owned();
-    let mut c = PgConnection::connect(&admin).await.expect("admin");
-    c.execute(AssertSqlSafe(format!(
-        r#"CREATE DATABASE "{name}" OWNER "{owner}""#
-    )))
-    .await
-    .expect("create database");
-    let _db = Database {
-        admin: admin.clone(),
-        name: name.clone(),
+    let Some(mut app) = TestApp::new(TEST).await else {
+        return;
     };
-    let db_url = with_database(&app_url, &name);
-    let mut migrate = Command::new(binary("tp-capital-migrate"));
-    migrate.arg("up");
-    isolate(&mut migrate, &db_url, "unused");
-    assert!(migrate.status().expect("migrate").success());
-
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client");
-    let namespace = format!("e2e-expiry-{}", std::process::id());
-    let (_api, api) = start(
-        &http,
-        "tp-capital-api",
-        &[],
-        "TP_CAPITAL_API_BIND",
-        &db_url,
-        &namespace,
-    )
-    .await;
-    let (_ingest, ingest) = start(
-        &http,
-        "tp-capital-ingest",
-        &["serve"],
-        "TP_CAPITAL_INGEST_BIND",
-        &db_url,
-        &namespace,
-    )
-    .await;
+    let http = app.http.clone();
+    let api = app
+        .spawn(
+            Command::new(binary("tp-capital-api")),
+            "TP_CAPITAL_API_BIND",
+        )
+        .await;
+    let mut serve = Command::new(binary("tp-capital-ingest"));
+    serve.arg("serve");
+    let ingest = app.spawn(serve, "TP_CAPITAL_INGEST_BIND").await;
 
     // `/health` says which edition runs and the mode in use.
     let health = get(&http, &format!("{api}/health")).await;
@@ -205,7 +108,7 @@ async fn a_signal_past_its_validity_expires_in_one_maintenance_run() {
         if !ran && seen.contains(": connected") {
             let mut maintain = Command::new(binary("tp-capital-ingest"));
             maintain.arg("maintain").env("TP_CAPITAL_DEV_MODE", "true");
-            isolate(&mut maintain, &db_url, &namespace);
+            app.isolate(&mut maintain);
             let out = maintain.stdout(Stdio::piped()).output().expect("maintain");
             assert!(
                 out.status.success(),

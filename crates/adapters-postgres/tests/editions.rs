@@ -16,8 +16,8 @@ use domain::ports::{
     ArchiveEntry, ChannelDirectory, ChannelSummary, MessageArchive, MessageClass, MessageQuery,
     Reclassification, SignalQueries, SignalStatistics, SignalStats, SignalStore, StatsQuery,
 };
-use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases};
 use sea_orm::{Database, DatabaseConnection, Value};
+use test_support::db::{FreshDb, LOCK_TIMEOUT, can_create_databases};
 
 const DAY: u64 = 24 * 3600;
 

@@ -16,8 +16,8 @@ use domain::ports::{
     ArchiveEntry, SignalQueries, SignalQuery, SignalStore, StoreError, SystemClock,
 };
 use domain::services::{Disposition, IngestService};
-use migrations::testing::{FreshDb, LOCK_TIMEOUT, can_create_databases};
 use sea_orm::sqlx::Executor;
+use test_support::db::{FreshDb, LOCK_TIMEOUT, can_create_databases};
 
 const CANONICAL: &str = "🟢Swing Trade \n \nAtivo: BOVAW32\nCompra: 1,04 a 1,06\nAlvo 1: 1,15\nAlvo 2: 2,15\nAlvo final: 3,50\n\nStop: 0,70\n\nA ordem ficará posicionada no Book até dia 28/10";
 
@@ -326,8 +326,8 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
 #[tokio::test]
 async fn a_week_too_large_to_scan_gets_its_search_indexes_before_it_closes() {
     let (Some(app), Some(admin)) = (
-        migrations::testing::env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "large_open_week"),
-        migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", "large_open_week"),
+        env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "large_open_week"),
+        env_or_skip("TP_PG_SUPERUSER_URL", "large_open_week"),
     ) else {
         return;
     };
@@ -391,11 +391,8 @@ async fn direct_store(url: &str) -> PgStore {
 #[tokio::test]
 async fn maintenance_drops_chunks_on_timescaledb() {
     let (Some(app), Some(admin)) = (
-        migrations::testing::env_or_skip(
-            "TP_CAPITAL_MIGRATE_DATABASE_URL",
-            "maintenance_timescale",
-        ),
-        migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", "maintenance_timescale"),
+        env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "maintenance_timescale"),
+        env_or_skip("TP_PG_SUPERUSER_URL", "maintenance_timescale"),
     ) else {
         return;
     };
@@ -428,8 +425,8 @@ async fn status_counts_equal_a_direct_count() {
     use domain::model::{SignalStatus, StatusChange};
     use domain::ports::SignalStatistics;
     let (Some(app), Some(admin)) = (
-        migrations::testing::env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "status_counts"),
-        migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", "status_counts"),
+        env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "status_counts"),
+        env_or_skip("TP_PG_SUPERUSER_URL", "status_counts"),
     ) else {
         return;
     };

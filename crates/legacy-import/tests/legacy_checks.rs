@@ -9,8 +9,9 @@ use legacy_support::{
     LegacyDb, TsKind, WorkDir, fresh_target, import_args, import_id, int, migrate, report, run,
     text,
 };
-use migrations::testing::{FreshDb, env_or_skip};
 use sea_orm::sqlx::{Connection, Executor, PgConnection};
+use test_support::db::FreshDb;
+use test_support::stack::env_or_skip;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

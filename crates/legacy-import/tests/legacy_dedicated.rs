@@ -322,7 +322,7 @@ async fn legacy_import_takes_the_dedicated_stacks_shape() {
     l.close().await.ok();
 
     // A role that may log in but not read the legacy tables: stopped before writing, exit 3.
-    let admin = migrations::testing::env_or_skip("TP_PG_SUPERUSER_URL", test).expect("admin");
+    let admin = test_support::stack::env_or_skip("TP_PG_SUPERUSER_URL", test).expect("admin");
     let role = format!("legacy_nobody_{}", uuid::Uuid::new_v4().simple());
     let mut a = PgConnection::connect(&admin).await.expect("admin");
     a.execute(AssertSqlSafe(format!(

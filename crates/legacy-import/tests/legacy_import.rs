@@ -343,7 +343,7 @@ async fn legacy_import_dry_run_import_second_run_and_rollback() {
         channels.contains("Opções VIP") && !channels.contains("SECRET"),
         "{channels}"
     );
-    let restored = migrations::testing::FreshDb::create(
+    let restored = test_support::db::FreshDb::create(
         &std::env::var("TP_CAPITAL_PLAIN_PG_URL")
             .ok()
             .filter(|_| legacy.server.starts_with("plain"))

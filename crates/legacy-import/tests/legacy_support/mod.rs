@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use migrations::testing::{FreshDb, LOCK_TIMEOUT, env_or_skip};
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+use test_support::db::FreshDb;
+use test_support::stack::env_or_skip;
 
 /// The fixture generator of the shared database's shape (placeholders replaced by
 /// [`LegacyDb::create`]).
@@ -106,15 +107,7 @@ impl LegacyDb {
 
 /// A fresh database on the stack's server with TimescaleDB, migrated.
 pub async fn fresh_target(test: &str) -> Option<FreshDb> {
-    let app = env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", test)?;
-    let admin = env_or_skip("TP_PG_SUPERUSER_URL", test)?;
-    let db = FreshDb::create(&app, &admin, true)
-        .await
-        .expect("target database");
-    migrations::up(&db.url, None, LOCK_TIMEOUT)
-        .await
-        .expect("migrate the target");
-    Some(db)
+    test_support::db::migrated(test).await
 }
 
 /// A scratch directory for backups and reports, removed on drop.

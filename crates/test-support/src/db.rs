@@ -1,12 +1,15 @@
-//! Support for integration tests of every crate that needs a database: find the servers through
-//! the stack's environment (skipping loudly, or failing under `TP_REQUIRE_STACK=1`) and give a
-//! test a fresh database of its own, dropped afterwards even when the test panics.
+//! A database of one test's own (zero2prod's `spawn_app` idea, the database half): created on
+//! the stack's PostgreSQL, owned by the application role, migrated when asked, and dropped
+//! afterwards even when the test panics — for the tests that touch every row of a database
+//! (expiry, retention, rollups, the legacy import) and so cannot share the stack's.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+
+use crate::stack::env_or_skip;
 
 /// How long a test waits for the migration lock (concurrent test binaries queue on it).
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -18,22 +21,6 @@ pub struct TestDbError(String);
 
 fn fail(what: &str) -> impl Fn(sea_orm::sqlx::Error) -> TestDbError + '_ {
     move |e| TestDbError(format!("{what}: {e}"))
-}
-
-/// The value of `name`, or `None` after a loud skip notice. Under `TP_REQUIRE_STACK=1` a
-/// missing variable panics instead: the suite must not pass by skipping.
-pub fn env_or_skip(name: &str, test: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(
-                std::env::var("TP_REQUIRE_STACK").as_deref() != Ok("1"),
-                "{test}: {name} not set but TP_REQUIRE_STACK=1"
-            );
-            eprintln!("skipped: {name} not set ({test})");
-            None
-        }
-    }
 }
 
 /// `url` with its database replaced by `database`.
@@ -131,6 +118,21 @@ impl Drop for FreshDb {
             eprintln!("warning: test database {} was not dropped", self.name);
         }
     }
+}
+
+/// A fresh database with TimescaleDB and the schema migrated, on the stack's server (the
+/// application role of `TP_CAPITAL_MIGRATE_DATABASE_URL`, created as `TP_PG_SUPERUSER_URL`), or
+/// `None` (skipped) without a stack.
+pub async fn migrated(test: &str) -> Option<FreshDb> {
+    let app = env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", test)?;
+    let admin = env_or_skip("TP_PG_SUPERUSER_URL", test)?;
+    let db = FreshDb::create(&app, &admin, true)
+        .await
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    migrations::up(&db.url, None, LOCK_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{test}: migrations up: {e}"));
+    Some(db)
 }
 
 /// Whether the role of `url` may create databases.
