@@ -1,6 +1,8 @@
-//! In-process tests of the ingest HTTP surface over the in-memory adapters: every outcome, the
-//! legacy payload variants, idempotency, edits, deletions, credentials, bad input and the
-//! failure behaviour of the store, the cache and the event bus.
+//! In-process tests of the ingest HTTP surface over the in-memory adapters: every outcome and
+//! its events, edits, concurrent single messages, credentials, bad input and the failure
+//! behaviour of the store, the cache and the event bus. What needs the real database (payload
+//! shapes as stored, idempotency and concurrency, batches, deletions) is tested once, against
+//! the running binaries, in `tests/tests/ingest_e2e.rs`.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use service_kit::health::{Component, FnCheck, Health};
 use service_kit::http::HttpSettings;
 use service_kit::metrics::Metrics;
 use service_kit::problem::PROBLEM_JSON;
-use test_support::fixtures::BOVAW32;
+use test_support::fixtures::{BOVAW32, BOVAW32_TARGET_1_HIT, GREETING, TARGET_BELOW_ENTRY};
 
 use ingest::gateway::sync::GatewaySync;
 use ingest::http::{GatewayTokens, IngestApp, app};
@@ -124,21 +126,9 @@ async fn every_outcome() {
     let svc = test::init_service(app(&settings(), &h.state)).await;
     let cases = [
         (BOVAW32, "signal", true),
-        (
-            "✅ Alvo 1 atingido em BOVAW32! Parabéns a quem entrou.",
-            "update",
-            true,
-        ),
-        (
-            "Bom dia pessoal! Hoje vamos ter um dia interessante.",
-            "ignored",
-            false,
-        ),
-        (
-            "Ativo: ELETW450\nCompra: 0,90 a 0,95\nAlvo 1: 0,80\nStop: 0,70",
-            "rejected",
-            false,
-        ),
+        (BOVAW32_TARGET_1_HIT, "update", true),
+        (GREETING, "ignored", false),
+        (TARGET_BELOW_ENTRY, "rejected", false),
     ];
     let mut signal_id = None;
     for (i, (text, outcome, has_signal)) in cases.into_iter().enumerate() {
@@ -197,85 +187,6 @@ async fn every_outcome() {
 }
 
 #[actix_web::test]
-async fn legacy_payload_variants() {
-    let h = harness();
-    let svc = test::init_service(app(&settings(), &h.state)).await;
-    let id = unique_id();
-    let variants = [
-        json!({"channelId": CHANNEL, "messageId": id, "text": BOVAW32, "timestamp": 1760965500}),
-        json!({"channelId": CHANNEL.to_string(), "messageId": (id + 1).to_string(), "text": BOVAW32, "telegramDate": 1760965500000_i64}),
-        json!({"channelId": CHANNEL, "messageId": id + 2, "caption": BOVAW32, "telegramDate": "2025-10-20T13:05:00.000Z", "photos": [{"fileId": "x"}], "mediaType": "photo"}),
-        json!({"channelId": CHANNEL, "messageId": id + 3, "text": "", "photos": [{"fileId": "y"}], "timestamp": "2025-10-20T10:05:00-03:00"}),
-        json!({"channelId": CHANNEL, "messageId": id + 4, "text": BOVAW32, "timestamp": "2025-10-20T13:05:00Z",
-               "source": "user_client", "messageType": "channel_post", "threadId": null, "metadata": {"k": 1},
-               "someFutureField": {"nested": true}}),
-    ];
-    let expected = ["signal", "signal", "signal", "ignored", "signal"];
-    for (payload, want) in variants.iter().zip(expected) {
-        let res = test::call_service(&svc, post("/ingest", payload).to_request()).await;
-        let (status, body) = json_of(res).await;
-        assert_eq!(status, StatusCode::OK, "{payload}: {body}");
-        assert_eq!(body["outcome"], want, "{payload}: {body}");
-    }
-    let state = h.store.snapshot();
-    let photo_only = state
-        .archive
-        .iter()
-        .find(|a| a.message_id.0 == id + 3)
-        .expect("archived");
-    assert_eq!(photo_only.outcome, "ignored");
-    let dates: Vec<_> = state.signals.values().map(|s| s.message_date).collect();
-    assert!(
-        dates.iter().all(|d| d.timestamp() == 1_760_965_500),
-        "{dates:?}"
-    );
-}
-
-#[actix_web::test]
-async fn redelivery_is_idempotent_and_concurrent_duplicates_store_once() {
-    let h = harness();
-    let svc = test::init_service(app(&settings(), &h.state)).await;
-    let payload = msg(unique_id(), BOVAW32);
-    let mut outcomes = Vec::new();
-    for _ in 0..3 {
-        let (status, body) =
-            json_of(test::call_service(&svc, post("/ingest", &payload).to_request()).await).await;
-        assert_eq!(status, StatusCode::OK);
-        outcomes.push(body["outcome"].as_str().unwrap_or_default().to_owned());
-    }
-    assert_eq!(outcomes, ["signal", "duplicate", "duplicate"]);
-
-    // Concurrent deliveries of one new message: the losers' commits conflict, are retried
-    // once, and answer duplicate.
-    let payload = msg(
-        unique_id(),
-        "Ativo: PETR4\nCompra: 38,50\nAlvo 1: 39,00\nStop: 38,00",
-    );
-    let calls = (0..8).map(|_| svc.call(post("/ingest", &payload).to_request()));
-    let results = futures_util::future::join_all(calls).await;
-    let mut signal = 0;
-    for res in results {
-        let (status, body) = json_of(res.expect("response")).await;
-        assert!(
-            status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE,
-            "{body}"
-        );
-        if body["outcome"] == "signal" {
-            signal += 1;
-        }
-    }
-    assert_eq!(signal, 1);
-    let state = h.store.snapshot();
-    let stored: Vec<_> = state
-        .signals
-        .values()
-        .filter(|s| s.message_id.0 == payload["messageId"].as_i64().unwrap_or_default())
-        .collect();
-    assert_eq!(stored.len(), 1);
-    assert_eq!(state.signals.len(), 2, "one per distinct message");
-}
-
-#[actix_web::test]
 async fn concurrent_single_messages_each_get_their_own_receipt() {
     let h = harness();
     let svc = test::init_service(app(&settings(), &h.state)).await;
@@ -310,123 +221,71 @@ async fn concurrent_single_messages_each_get_their_own_receipt() {
 }
 
 #[actix_web::test]
-async fn batch_with_per_item_results() {
+async fn credentials_are_required_before_the_body_is_read() {
     let h = harness();
     let svc = test::init_service(app(&settings(), &h.state)).await;
-    let base = unique_id();
-    let batch = json!({"messages": [
-        msg(base, BOVAW32),
-        {"channelId": "not-a-number", "messageId": base + 1, "text": "x", "timestamp": 1760965500},
-        msg(base + 2, "Bom dia"),
-        msg(base, BOVAW32),
-    ]});
-    let (status, body) =
-        json_of(test::call_service(&svc, post("/ingest/batch", &batch).to_request()).await).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["received"], 4);
-    assert_eq!(body["invalid"], 1);
-    assert_eq!(body["stored"], 2);
-    assert_eq!(body["success"], false);
-    let results = body["results"].as_array().expect("results");
-    assert_eq!(results[0]["outcome"], "signal");
-    assert_eq!(results[1]["success"], false);
-    assert_eq!(results[1]["index"], 1);
-    assert_eq!(results[1]["messageId"], base + 1);
-    assert_eq!(results[1]["error"]["field"], "messages[1].channelId");
-    assert_eq!(results[1]["error"]["status"], 400);
-    assert_eq!(results[2]["outcome"], "ignored");
-    assert_eq!(
-        results[3]["outcome"], "duplicate",
-        "same message twice in one batch"
-    );
-
-    // A bare array works too; more than 1,000 items is refused as a whole.
-    let arr = json!([msg(base + 3, "Bom dia")]);
-    let (status, body) =
-        json_of(test::call_service(&svc, post("/ingest/batch", &arr).to_request()).await).await;
-    assert_eq!(
-        (status, body["success"].clone()),
-        (StatusCode::OK, json!(true))
-    );
-    let big = Value::Array((0..1001).map(|i| msg(base + 10 + i, "oi")).collect());
-    let (status, body) =
-        problem_of(test::call_service(&svc, post("/ingest/batch", &big).to_request()).await).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["field"], "messages");
-}
-
-#[actix_web::test]
-async fn deletions_cancel_signals() {
-    let h = harness();
-    let svc = test::init_service(app(&settings(), &h.state)).await;
-    let id = unique_id();
-    let (_, body) =
-        json_of(test::call_service(&svc, post("/ingest", &msg(id, BOVAW32)).to_request()).await)
-            .await;
-    let signal_id = SignalId(body["signalId"].as_i64().expect("signal"));
-    let notice = json!({"channelId": CHANNEL.to_string(), "messageIds": [id, id + 999]});
-    let (status, body) =
-        json_of(test::call_service(&svc, post("/ingest/deletions", &notice).to_request()).await)
-            .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["cancelledSignalIds"], json!([signal_id.0]));
-    assert_eq!(body["archivedFlagged"], 1);
-    let state = h.store.snapshot();
-    assert_eq!(state.signals[&signal_id].status, SignalStatus::Cancelled);
-    assert!(!state.signals[&signal_id].deleted, "never hard-deleted");
-
-    let (status, body) = problem_of(
-        test::call_service(
-            &svc,
-            post(
-                "/ingest/deletions",
-                &json!({"channelId": 1, "messageIds": []}),
-            )
-            .to_request(),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["field"], "messageIds");
-}
-
-#[actix_web::test]
-async fn credentials_are_required() {
-    let h = harness();
-    let svc = test::init_service(app(&settings(), &h.state)).await;
-    let payload = msg(unique_id(), BOVAW32);
-    for token in [None, Some("wrong"), Some("gw-test-tokenX"), Some("")] {
-        let mut req = test::TestRequest::post()
-            .uri("/ingest")
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .set_payload(payload.to_string());
-        if let Some(t) = token {
-            req = req.insert_header(("X-Gateway-Token", t));
+    let one = msg(unique_id(), BOVAW32);
+    let batch = json!([msg(unique_id(), BOVAW32)]);
+    let deletion = json!({"channelId": CHANNEL, "messageIds": [1]});
+    let near = &TOKEN[..TOKEN.len() - 1];
+    let tokens = [
+        None,
+        Some(String::new()),
+        Some("wrong".to_owned()),
+        Some(near.to_owned()),
+        Some(format!("{TOKEN}x")),
+        Some(format!("{near}0")),
+        Some(TOKEN.to_uppercase()),
+    ];
+    let request = |path: &str, body: String, ct: &str| {
+        test::TestRequest::post()
+            .uri(path)
+            .insert_header((header::CONTENT_TYPE, ct.to_owned()))
+            .set_payload(body)
+    };
+    for (path, body) in [
+        ("/ingest", &one),
+        ("/ingest/batch", &batch),
+        ("/ingest/deletions", &deletion),
+    ] {
+        for token in &tokens {
+            let mut req = request(path, body.to_string(), "application/json");
+            if let Some(t) = token {
+                req = req.insert_header(("X-Gateway-Token", t.as_str()));
+            }
+            let res = test::call_service(&svc, req.to_request()).await;
+            assert_eq!(
+                res.headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok()),
+                Some(r#"ApiKey realm="tp-capital", header="X-Gateway-Token""#),
+                "RFC 9110: a 401 names its challenge"
+            );
+            let (status, p) = problem_of(res).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} {token:?}");
+            assert_eq!(p["status"], 401);
+            assert!(!p.to_string().contains(TOKEN), "the token is never echoed");
         }
-        let res = test::call_service(&svc, req.to_request()).await;
-        assert_eq!(
-            res.headers()
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok()),
-            Some(r#"ApiKey realm="tp-capital", header="X-Gateway-Token""#),
-            "RFC 9110: a 401 names its challenge"
-        );
-        let (status, body) = problem_of(res).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
-        assert_eq!(body["status"], 401);
+        // Credentials elsewhere do not count; a bad body with a bad token is still 401.
+        let bearer = request(path, body.to_string(), "application/json")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {TOKEN}")));
+        let (status, _) = problem_of(test::call_service(&svc, bearer.to_request()).await).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: bearer");
+        for (body, ct) in [("{not json", "application/json"), ("garbage", "text/plain")] {
+            let bad =
+                request(path, body.to_owned(), ct).insert_header(("X-Gateway-Token", "wrong"));
+            let (status, _) = problem_of(test::call_service(&svc, bad.to_request()).await).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        }
     }
-    // Credentials are checked before the body is looked at.
-    let req = test::TestRequest::post()
-        .uri("/ingest/batch")
-        .insert_header((header::CONTENT_TYPE, "text/plain"))
-        .set_payload("garbage")
-        .to_request();
-    assert_eq!(
-        test::call_service(&svc, req).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
     assert!(h.store.snapshot().archive.is_empty(), "nothing stored");
+    // The right token works.
+    let (status, body) =
+        json_of(test::call_service(&svc, post("/ingest", &one).to_request()).await).await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (StatusCode::OK, &json!("signal"))
+    );
 }
 
 #[actix_web::test]
