@@ -5,6 +5,7 @@
 //! transaction mode. No sea-orm or sqlx type appears in this crate's public API: errors are the
 //! domain's [`StoreError`](domain::ports::StoreError).
 
+mod call;
 mod changes;
 mod edition;
 mod error;
@@ -16,13 +17,16 @@ mod reads;
 mod reception;
 mod rollups;
 mod rows;
+mod signal_insert;
 mod stats;
 mod status_counts;
 mod store;
 mod write;
 
+pub use call::{CallColumns, direction_name};
 pub use edition::DatabaseEdition;
 pub use maintenance::{
     AggregateMode, MaintenanceReport, Removed, Retention, RetentionMode, StoreCapabilities,
 };
+pub use signal_insert::{OnLegacyConflict, SignalInsert, insert_signals_sql};
 pub use store::{PgStore, PoolOptions, PoolStats};

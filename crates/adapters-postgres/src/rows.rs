@@ -1,18 +1,16 @@
-//! Rows as PostgreSQL returns them, and their conversion into domain values. Every value is
-//! re-validated by the domain's constructors: a row that breaks an invariant is an `Internal`
-//! error naming the row, never a silently wrong signal.
+//! Rows as PostgreSQL returns them, and their conversion into domain values (the call's columns
+//! through [`CallColumns`]). Every value is re-validated by the domain's constructors: a row that
+//! breaks an invariant is an `Internal` error naming the row, never a silently wrong signal.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use domain::model::{
-    ChannelId, Direction, EntryRange, MessageId, Price, Signal, SignalId, SignalKind,
-    SignalRevision, SignalStatus, StatusChange, Ticker, TradeCall,
+    ChannelId, MessageId, Signal, SignalId, SignalRevision, SignalStatus, StatusChange,
 };
-use domain::ports::SignalRow;
-use rust_decimal::Decimal;
+use domain::ports::{SignalRow, StoreError};
 use sea_orm::{FromQueryResult, QueryResult};
 
+use crate::call::{CallColumns, parse_kind};
 use crate::error::corrupt;
-use domain::ports::StoreError;
 
 /// The columns of `signals.signals` read into [`SignalRecord`], qualified by alias `s`.
 pub(crate) const SIGNAL_COLUMNS: &str = "s.id, s.channel_id, s.message_id, s.message_date, \
@@ -33,20 +31,12 @@ pub(crate) struct SignalRecord {
     message_date: DateTime<Utc>,
     edit_date: Option<DateTime<Utc>>,
     revision: i32,
-    asset: String,
-    kind: Option<String>,
-    direction: String,
-    entry_min: Option<Decimal>,
-    entry_max: Option<Decimal>,
-    targets: Vec<Decimal>,
-    target_final: Option<Decimal>,
-    stop: Option<Decimal>,
-    valid_until: Option<NaiveDate>,
+    #[sea_orm(nested)]
+    call: CallColumns,
     status: String,
     target_index: Option<i16>,
     raw_message: String,
     parser_version: String,
-    warnings: serde_json::Value,
     source: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -58,16 +48,8 @@ pub(crate) struct SignalRecord {
 pub(crate) struct RevisionRecord {
     signal_id: i64,
     revision: i32,
-    asset: String,
-    kind: Option<String>,
-    direction: String,
-    entry_min: Option<Decimal>,
-    entry_max: Option<Decimal>,
-    targets: Vec<Decimal>,
-    target_final: Option<Decimal>,
-    stop: Option<Decimal>,
-    valid_until: Option<NaiveDate>,
-    warnings: serde_json::Value,
+    #[sea_orm(nested)]
+    call: CallColumns,
     raw_message: String,
     recorded_at: DateTime<Utc>,
 }
@@ -84,68 +66,6 @@ pub(crate) struct StatusEventRecord {
     reason: String,
 }
 
-/// The stored form of a call, shared by signals and their revisions.
-struct CallColumns<'a> {
-    asset: &'a str,
-    kind: Option<&'a str>,
-    direction: &'a str,
-    entry_min: Option<Decimal>,
-    entry_max: Option<Decimal>,
-    targets: &'a [Decimal],
-    target_final: Option<Decimal>,
-    stop: Option<Decimal>,
-    valid_until: Option<NaiveDate>,
-    warnings: &'a serde_json::Value,
-}
-
-impl CallColumns<'_> {
-    fn into_call(self, row: &str) -> Result<TradeCall, StoreError> {
-        let price = |field: &str, v: Decimal| {
-            Price::new(v).map_err(|e| corrupt(format!("{row}: {field} {v}: {e}")))
-        };
-        let opt_price = |field: &str, v: Option<Decimal>| v.map(|v| price(field, v)).transpose();
-        let asset = Ticker::parse(self.asset)
-            .ok_or_else(|| corrupt(format!("{row}: asset '{}' is not a ticker", self.asset)))?;
-        let kind = self.kind.map(|k| parse_kind(row, k)).transpose()?;
-        let direction = match self.direction {
-            "long" => Direction::Long,
-            "short" => Direction::Short,
-            other => return Err(corrupt(format!("{row}: direction '{other}'"))),
-        };
-        let entry = match (
-            opt_price("entry_min", self.entry_min)?,
-            opt_price("entry_max", self.entry_max)?,
-        ) {
-            (Some(a), Some(b)) => Some(EntryRange::new(a, b)),
-            (Some(a), None) | (None, Some(a)) => Some(EntryRange::single(a)),
-            (None, None) => None,
-        };
-        let targets = self
-            .targets
-            .iter()
-            .map(|t| price("target", *t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let warnings = serde_json::from_value::<Vec<String>>(self.warnings.clone())
-            .map_err(|e| corrupt(format!("{row}: warnings: {e}")))?;
-        Ok(TradeCall::restore(
-            asset,
-            kind,
-            direction,
-            entry,
-            targets,
-            opt_price("target_final", self.target_final)?,
-            opt_price("stop", self.stop)?,
-            self.valid_until,
-            warnings,
-        ))
-    }
-}
-
-pub(crate) fn parse_kind(row: &str, kind: &str) -> Result<SignalKind, StoreError> {
-    kind.parse::<SignalKind>()
-        .map_err(|e| corrupt(format!("{row}: {e}")))
-}
-
 fn parse_status(row: &str, name: &str, index: Option<i16>) -> Result<SignalStatus, StoreError> {
     let index = index
         .map(u8::try_from)
@@ -158,19 +78,7 @@ impl SignalRecord {
     /// The domain signal.
     pub(crate) fn into_signal(self) -> Result<Signal, StoreError> {
         let row = format!("signal {}", self.id);
-        let call = CallColumns {
-            asset: &self.asset,
-            kind: self.kind.as_deref(),
-            direction: &self.direction,
-            entry_min: self.entry_min,
-            entry_max: self.entry_max,
-            targets: &self.targets,
-            target_final: self.target_final,
-            stop: self.stop,
-            valid_until: self.valid_until,
-            warnings: &self.warnings,
-        }
-        .into_call(&row)?;
+        let call = self.call.into_call(&row)?;
         Ok(Signal {
             id: SignalId(self.id),
             channel_id: ChannelId(self.channel_id),
@@ -210,19 +118,7 @@ impl RevisionRecord {
     /// The domain revision.
     pub(crate) fn into_revision(self) -> Result<SignalRevision, StoreError> {
         let row = format!("revision {} of signal {}", self.revision, self.signal_id);
-        let call = CallColumns {
-            asset: &self.asset,
-            kind: self.kind.as_deref(),
-            direction: &self.direction,
-            entry_min: self.entry_min,
-            entry_max: self.entry_max,
-            targets: &self.targets,
-            target_final: self.target_final,
-            stop: self.stop,
-            valid_until: self.valid_until,
-            warnings: &self.warnings,
-        }
-        .into_call(&row)?;
+        let call = self.call.into_call(&row)?;
         Ok(SignalRevision {
             revision: self.revision,
             call,

@@ -16,10 +16,10 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use crate::call::parse_kind;
 use crate::error::{corrupt, map_db_err};
 use crate::newest::{Group, Scope, newest_messages, newest_signals};
 use crate::reads::Sql;
-use crate::rows::parse_kind;
 use crate::store::PgStore;
 
 /// The hourly rollup rows and pending deltas in the window as a `hourly` CTE.

@@ -22,9 +22,10 @@ use crate::error::map_db_err;
 use crate::rows::{SIGNAL_COLUMNS, SignalRecord};
 use crate::store::{PgStore, timed};
 
+use crate::signal_insert::{OnLegacyConflict, insert_signals_sql, micros, ts};
 use params::{
-    ARCHIVE_SQL, ArchiveRow, CHANGE_STATUS_SQL, DeliveryKey, LEARN_TITLES_SQL, SignalJson,
-    insert_signals_sql, json_param, micros, revise_sql, status_parts, stmt, ts,
+    ARCHIVE_SQL, ArchiveRow, CHANGE_STATUS_SQL, DeliveryKey, LEARN_TITLES_SQL, json_param,
+    revise_sql, signal_insert, status_parts, stmt,
 };
 
 #[async_trait]
@@ -178,10 +179,11 @@ impl StoreTransaction for PgTransaction {
         if signals.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<SignalJson<'_>> = signals.iter().map(SignalJson::new).collect();
+        let rows: Vec<_> = signals.iter().map(signal_insert).collect();
         let param = json_param("insert_signals", &rows)?;
+        let sql = insert_signals_sql(OnLegacyConflict::ReturnIds);
         let ids: HashMap<(i64, i64), i64> = self
-            .query("insert_signals", stmt(&insert_signals_sql(), [param]))
+            .query("insert_signals", stmt(sql, [param]))
             .await?
             .iter()
             .map(|r| {
@@ -215,9 +217,10 @@ impl StoreTransaction for PgTransaction {
         id: SignalId,
         revision: &NewSignal,
     ) -> Result<(), StoreError> {
-        let param = json_param("revise_signal", &SignalJson::new(revision))?;
+        let param = json_param("revise_signal", &signal_insert(revision))?;
+        let values = [id.0.into(), param, revision.revision.into()];
         let rows = self
-            .query("revise_signal", stmt(&revise_sql(), [id.0.into(), param]))
+            .query("revise_signal", stmt(&revise_sql(), values))
             .await?;
         if rows.is_empty() {
             return Err(StoreError::NotFound);

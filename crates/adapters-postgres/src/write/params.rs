@@ -3,30 +3,21 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, SubsecRound, Utc};
-use domain::model::{Price, SignalStatus, TradeCall, without_nul};
+use chrono::{DateTime, Utc};
+use domain::model::{SignalStatus, without_nul};
 use domain::ports::{NewSignal, StoreError};
 use sea_orm::{DbBackend, Statement, Value};
 use serde::Serialize;
+
+use crate::call::{CALL_RECORD, CallColumns};
+use crate::signal_insert::{SignalInsert, json_batch};
 
 pub(super) fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// PostgreSQL keeps microseconds: every time is truncated to them before it is sent, so the
-/// values returned compare equal to the ones sent.
-pub(super) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(6)
-}
-
-pub(super) fn ts(t: DateTime<Utc>) -> String {
-    micros(t).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 pub(super) fn json_param<T: Serialize>(what: &str, rows: &T) -> Result<Value, StoreError> {
-    serde_json::to_string(rows)
-        .map(Value::from)
-        .map_err(|e| StoreError::Internal(format!("{what}: encoding the batch: {e}")))
+    json_batch(what, rows).map(Value::from)
 }
 
 #[derive(Serialize)]
@@ -68,94 +59,22 @@ FROM x JOIN claimed c ON c.channel_id = x.channel_id AND c.message_id = x.messag
 ON CONFLICT (channel_id, message_id, edit_date, message_date) DO NOTHING
 RETURNING m.channel_id, m.message_id, m.edit_date";
 
-/// A call as the JSON batch carries it: prices as exact decimal strings.
-#[derive(Serialize)]
-pub(super) struct CallJson<'a> {
-    pub(super) asset: &'a str,
-    pub(super) kind: Option<&'static str>,
-    pub(super) direction: &'static str,
-    pub(super) entry_min: Option<String>,
-    pub(super) entry_max: Option<String>,
-    pub(super) targets: Vec<String>,
-    pub(super) target_final: Option<String>,
-    pub(super) stop: Option<String>,
-    pub(super) valid_until: Option<String>,
-    pub(super) warnings: Vec<Cow<'a, str>>,
-}
-
-impl<'a> CallJson<'a> {
-    pub(super) fn new(call: &'a TradeCall) -> Self {
-        let p = |p: Price| p.value().to_string();
-        Self {
-            asset: call.asset.as_str(),
-            kind: call.kind.map(|k| k.as_str()),
-            direction: match call.direction {
-                domain::model::Direction::Long => "long",
-                domain::model::Direction::Short => "short",
-            },
-            entry_min: call.entry.map(|e| p(e.min())),
-            entry_max: call.entry.map(|e| p(e.max())),
-            targets: call.targets.iter().copied().map(p).collect(),
-            target_final: call.target_final.map(p),
-            stop: call.stop.map(p),
-            valid_until: call.valid_until.map(|d| d.format("%Y-%m-%d").to_string()),
-            warnings: call.warnings.iter().map(|w| without_nul(w)).collect(),
-        }
+/// The ingest's row of a new signal (or of its new revision): created and updated when received.
+pub(super) fn signal_insert(s: &NewSignal) -> SignalInsert<'_> {
+    SignalInsert {
+        channel_id: s.channel_id.0,
+        message_id: s.message_id.0,
+        message_date: s.message_date,
+        edit_date: s.edit_date,
+        call: CallColumns::from_call(&s.call),
+        raw_message: without_nul(&s.raw_message),
+        parser_version: &s.parser_version,
+        source: s.source.as_deref().map(without_nul),
+        created_at: s.recorded_at,
+        updated_at: s.recorded_at,
+        import_id: None,
+        legacy_id: None,
     }
-}
-
-#[derive(Serialize)]
-pub(super) struct SignalJson<'a> {
-    pub(super) channel_id: i64,
-    pub(super) message_id: i64,
-    pub(super) message_date: String,
-    pub(super) edit_date: Option<String>,
-    pub(super) revision: i32,
-    #[serde(flatten)]
-    pub(super) call: CallJson<'a>,
-    pub(super) raw_message: Cow<'a, str>,
-    pub(super) parser_version: &'a str,
-    pub(super) source: Option<Cow<'a, str>>,
-    pub(super) recorded_at: String,
-}
-
-impl<'a> SignalJson<'a> {
-    pub(super) fn new(s: &'a NewSignal) -> Self {
-        Self {
-            channel_id: s.channel_id.0,
-            message_id: s.message_id.0,
-            message_date: ts(s.message_date),
-            edit_date: s.edit_date.map(ts),
-            revision: s.revision,
-            call: CallJson::new(&s.call),
-            raw_message: without_nul(&s.raw_message),
-            parser_version: &s.parser_version,
-            source: s.source.as_deref().map(without_nul),
-            recorded_at: ts(s.recorded_at),
-        }
-    }
-}
-
-/// The column list of a call inside `jsonb_to_recordset`.
-pub(super) const CALL_RECORD: &str = "asset text, kind text, direction text, entry_min numeric, \
-    entry_max numeric, targets numeric[], target_final numeric, stop numeric, valid_until date, \
-    warnings jsonb";
-
-pub(super) fn insert_signals_sql() -> String {
-    format!(
-        "INSERT INTO signals.signals AS s
-  (channel_id, message_id, message_date, edit_date, revision, asset, kind, direction, entry_min,
-   entry_max, targets, target_final, stop, valid_until, status, raw_message, parser_version,
-   warnings, source, created_at, updated_at)
-SELECT x.channel_id, x.message_id, x.message_date, x.edit_date, 1, x.asset, x.kind, x.direction,
-       x.entry_min, x.entry_max, COALESCE(x.targets, '{{}}'), x.target_final, x.stop,
-       x.valid_until, 'open', x.raw_message, x.parser_version, COALESCE(x.warnings, '[]'),
-       x.source, x.recorded_at, x.recorded_at
-FROM jsonb_to_recordset($1::text::jsonb) AS x(
-  channel_id bigint, message_id bigint, message_date timestamptz, edit_date timestamptz,
-  {CALL_RECORD}, raw_message text, parser_version text, source text, recorded_at timestamptz)
-RETURNING s.id, s.channel_id, s.message_id"
-    )
 }
 
 /// Keeps the current revision in the history, then replaces it; one statement, the row locked.
@@ -174,15 +93,15 @@ pub(super) fn revise_sql() -> String {
   ON CONFLICT (signal_id, revision) DO NOTHING
 )
 UPDATE signals.signals AS s
-SET revision = x.revision, edit_date = x.edit_date, asset = x.asset, kind = x.kind,
+SET revision = $3, edit_date = x.edit_date, asset = x.asset, kind = x.kind,
     direction = x.direction, entry_min = x.entry_min, entry_max = x.entry_max,
     targets = COALESCE(x.targets, '{{}}'), target_final = x.target_final, stop = x.stop,
     valid_until = x.valid_until, warnings = COALESCE(x.warnings, '[]'),
     raw_message = x.raw_message, parser_version = x.parser_version,
-    updated_at = x.recorded_at, revised_at = x.recorded_at
+    updated_at = x.updated_at, revised_at = x.updated_at
 FROM cur, jsonb_to_record($2::text::jsonb) AS x(
-  revision integer, edit_date timestamptz, {CALL_RECORD}, raw_message text,
-  parser_version text, recorded_at timestamptz)
+  edit_date timestamptz, {CALL_RECORD}, raw_message text, parser_version text,
+  updated_at timestamptz)
 WHERE s.id = cur.id AND s.message_date = cur.message_date
 RETURNING s.id"
     )

@@ -1,14 +1,16 @@
 //! One legacy signal to one row of `signals.signals`, or the reason it is skipped.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use adapters_postgres::{CallColumns, SignalInsert, direction_name};
 use chrono::{DateTime, Utc};
 use domain::model::{Direction, EntryRange, Price, SignalKind, Ticker, TradeCall};
 use uuid::Uuid;
 
 use super::{
-    CHECKPOINT_ASSET, ChannelResolution, PRICE_COLUMNS, Skip, TimeBounds, is_options, kind_of,
-    parse_price,
+    CHECKPOINT_ASSET, ChannelResolution, PARSER_VERSION, PRICE_COLUMNS, Skip, TimeBounds,
+    is_options, kind_of, parse_price,
 };
 
 /// One row of `tp_capital_signals` as read (every conversion to text or time done in SQL).
@@ -77,6 +79,45 @@ pub struct MappedSignal {
     pub updated_at: DateTime<Utc>,
     /// What the import noticed but accepted.
     pub warnings: Vec<String>,
+}
+
+impl MappedSignal {
+    /// The row of `signals.signals`, written by the one insert of new signals
+    /// ([`adapters_postgres::insert_signals_sql`]); the entry columns stay as the legacy row had
+    /// them (one of them may be NULL).
+    pub fn insert(&self, import_id: Uuid) -> SignalInsert<'_> {
+        let price = |p: Option<Price>| p.map(|p| p.value());
+        SignalInsert {
+            channel_id: self.channel_id,
+            message_id: self.message_id,
+            message_date: self.message_date,
+            edit_date: None,
+            call: CallColumns {
+                asset: self.asset.clone(),
+                kind: self.kind.map(|k| k.as_str().to_owned()),
+                direction: direction_name(Direction::Long).to_owned(),
+                entry_min: price(self.entry_min),
+                entry_max: price(self.entry_max),
+                targets: self.targets.iter().map(|t| t.value()).collect(),
+                target_final: price(self.target_final),
+                stop: price(self.stop),
+                valid_until: None,
+                warnings: self
+                    .warnings
+                    .iter()
+                    .cloned()
+                    .map(serde_json::Value::String)
+                    .collect(),
+            },
+            raw_message: Cow::Borrowed(&self.raw_message),
+            parser_version: PARSER_VERSION,
+            source: self.source.as_deref().map(Cow::Borrowed),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            import_id: Some(import_id),
+            legacy_id: Some(self.legacy_id),
+        }
+    }
 }
 
 /// Maps one legacy signal, or says why it cannot be imported.

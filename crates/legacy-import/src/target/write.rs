@@ -1,6 +1,7 @@
 //! Batch writes: the rows of a batch, its skipped rows and its checkpoint go in one
 //! transaction; the channels the imported signals use.
 
+use adapters_postgres::{OnLegacyConflict, SignalInsert, insert_signals_sql};
 use sea_orm::sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -104,20 +105,6 @@ pub struct Written {
     pub skipped: u64,
 }
 
-const INSERT_SIGNALS: &str = "INSERT INTO signals.signals \
-  (channel_id, message_id, message_date, asset, kind, direction, entry_min, entry_max, targets, \
-   target_final, stop, status, raw_message, parser_version, warnings, source, created_at, \
-   updated_at, import_id, legacy_id) \
-SELECT x.channel_id, x.message_id, x.message_date, x.asset, x.kind, 'long', x.entry_min::numeric, \
-       x.entry_max::numeric, x.targets::numeric[], x.target_final::numeric, x.stop::numeric, 'open', \
-       x.raw_message, $17, x.warnings::jsonb, x.source, x.created_at, x.updated_at, $16, x.legacy_id \
-FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
-            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-            $13::timestamptz[], $14::timestamptz[], $15::uuid[], $18::text[]) \
-  AS x(channel_id, message_id, message_date, asset, kind, entry_min, entry_max, targets, \
-       target_final, stop, raw_message, source, created_at, updated_at, legacy_id, warnings) \
-ON CONFLICT (legacy_id, message_date) WHERE legacy_id IS NOT NULL DO NOTHING";
-
 /// Claims each message's delivery identity `(channel_id, message_id, edit_date)` in
 /// `forwarded_messages.delivery_keys` as the ingest does, and archives only the first row of
 /// each claimed identity: a delivery the archive already has (from the live service or a
@@ -174,10 +161,6 @@ async fn insert_skipped(
     Ok(())
 }
 
-fn price(p: Option<domain::model::Price>) -> Option<String> {
-    p.map(|p| p.value().to_string())
-}
-
 /// Inserts one batch of signals and records its skipped rows (inside the caller's transaction).
 pub async fn stage_signals(
     conn: &mut PgConnection,
@@ -188,48 +171,13 @@ pub async fn stage_signals(
     let inserted = if rows.is_empty() {
         0
     } else {
-        let targets: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                let list: Vec<String> = r.targets.iter().map(|t| t.value().to_string()).collect();
-                format!("{{{}}}", list.join(","))
-            })
-            .collect();
-        let warnings: Vec<String> = rows
-            .iter()
-            .map(|r| serde_json::to_string(&r.warnings).unwrap_or_else(|_| "[]".to_owned()))
-            .collect();
-        sea_orm::sqlx::query(INSERT_SIGNALS)
-            .bind(rows.iter().map(|r| r.channel_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.message_date).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.asset.as_str()).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.kind.map(|k| k.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| price(r.entry_min)).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| price(r.entry_max)).collect::<Vec<_>>())
-            .bind(targets)
-            .bind(
-                rows.iter()
-                    .map(|r| price(r.target_final))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| price(r.stop)).collect::<Vec<_>>())
-            .bind(
-                rows.iter()
-                    .map(|r| r.raw_message.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.source.as_deref()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.updated_at).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.legacy_id).collect::<Vec<_>>())
-            .bind(import_id)
-            .bind(PARSER_VERSION)
-            .bind(warnings)
+        let rows: Vec<SignalInsert<'_>> = rows.iter().map(|r| r.insert(import_id)).collect();
+        let batch = serde_json::to_string(&rows).map_err(|e| LegacyError::Database {
+            context: "encoding signals".to_owned(),
+            detail: e.to_string(),
+        })?;
+        sea_orm::sqlx::query(insert_signals_sql(OnLegacyConflict::Skip))
+            .bind(batch)
             .execute(&mut *conn)
             .await
             .ctx("inserting signals")?
