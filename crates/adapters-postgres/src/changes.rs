@@ -31,7 +31,7 @@ impl SignalChanges for PgStore {
             DbBackend::Postgres,
             format!("SELECT {HORIZON}::text AS horizon"),
         );
-        let rows = self.rows("change_head", stmt).await?;
+        let rows = self.query_all("change_head", stmt).await?;
         let raw: String = rows
             .first()
             .ok_or_else(|| corrupt("no change horizon"))?
@@ -67,7 +67,7 @@ impl SignalChanges for PgStore {
                 i64::from(limit.clamp(1, MAX_BATCH)).into(),
             ],
         );
-        self.rows("changes_after", stmt)
+        self.query_all("changes_after", stmt)
             .await?
             .iter()
             .map(|result| {

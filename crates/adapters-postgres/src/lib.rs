@@ -5,23 +5,23 @@
 //! transaction mode. No sea-orm or sqlx type appears in this crate's public API: errors are the
 //! domain's [`StoreError`](domain::ports::StoreError).
 
+mod archive;
 mod call;
 mod changes;
+mod channels;
 mod edition;
 mod error;
 mod list;
 mod maintenance;
 mod newest;
-mod read;
-mod reads;
 mod reception;
 mod rollups;
 mod rows;
 mod signal_insert;
+mod signals;
 mod stats;
-mod status_counts;
 mod store;
-mod write;
+mod transaction;
 
 pub use call::{CallColumns, direction_name};
 pub use edition::DatabaseEdition;

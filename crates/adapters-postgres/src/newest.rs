@@ -16,11 +16,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Value};
+use sea_orm::sea_query::{
+    Condition, Expr, ExprTrait, Func, Query, QueryStatementBuilder, SelectStatement, UnionType,
+};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use crate::error::{corrupt, map_db_err};
-use crate::reads::Sql;
 use domain::ports::StoreError;
+
+#[cfg(test)]
+mod tests;
 
 /// The column a group of signals shares: `channel_id` or `asset`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,10 +35,11 @@ pub(crate) enum Group {
 }
 
 impl Group {
-    fn condition(&self, sql: &mut Sql) -> String {
+    /// `s.channel_id = <id>` or `s.asset = <asset>`.
+    fn condition(&self) -> Expr {
         match self {
-            Group::Channel(id) => format!("s.channel_id = {}", sql.bind(*id)),
-            Group::Asset(asset) => format!("s.asset = {}", sql.bind(asset.clone())),
+            Group::Channel(id) => Expr::col(("s", "channel_id")).eq(*id),
+            Group::Asset(asset) => Expr::col(("s", "asset")).eq(asset.as_str()),
         }
     }
 }
@@ -48,22 +54,35 @@ pub(crate) struct Scope {
 }
 
 impl Scope {
-    fn conditions(&self, sql: &mut Sql) -> String {
-        let mut out = String::new();
-        if let Some(c) = self.channel {
-            out.push_str(&format!(" AND s.channel_id = {}", sql.bind(c)));
+    /// The live signals of the scope below `before` (an SQL literal), and from `after` when given.
+    fn condition(&self, after: Option<&str>, before: &str) -> Condition {
+        let date = || Expr::col(("s", "message_date"));
+        let mut c = Condition::all();
+        if let Some(id) = self.channel {
+            c = c.add(Expr::col(("s", "channel_id")).eq(id));
         }
         if let Some(a) = &self.asset {
-            out.push_str(&format!(" AND s.asset = {}", sql.bind(a.clone())));
+            c = c.add(Expr::col(("s", "asset")).eq(a.as_str()));
         }
         if let Some(f) = self.from {
-            out.push_str(&format!(
-                " AND s.message_date >= pg_catalog.date_trunc('hour', {})",
-                sql.bind(f)
-            ));
+            let hour = Expr::cust_with_values("pg_catalog.date_trunc('hour', $1)", [f]);
+            c = c.add(date().gte(hour));
         }
-        out
+        c = c.add(Expr::col(("s", "deleted_at")).is_null());
+        if let Some(after) = after {
+            c = c.add(date().gte(Expr::cust(after.to_owned())));
+        }
+        c.add(date().lt(Expr::cust(before.to_owned())))
     }
+}
+
+/// The newest `message_date` of the signals `condition` keeps.
+fn newest_probe(condition: Condition) -> SelectStatement {
+    Query::select()
+        .expr(Expr::cust("pg_catalog.max(s.message_date)"))
+        .from_as(("signals", "signals"), "s")
+        .cond_where(condition)
+        .to_owned()
 }
 
 /// A time as an SQL literal (computed from the database's own rows, never from input).
@@ -74,15 +93,62 @@ fn literal(t: DateTime<Utc>) -> String {
 async fn first_column(
     tx: &DatabaseTransaction,
     what: &str,
-    sql: Sql,
+    stmt: Statement,
 ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
-    tx.query_all_raw(sql.statement())
+    tx.query_all_raw(stmt)
         .await
         .map_err(|e| map_db_err(what, e))?
         .iter()
         .map(|r| r.try_get_by_index::<Option<DateTime<Utc>>>(0))
         .collect::<Result<_, _>>()
         .map_err(|e| map_db_err(what, e))
+}
+
+/// One branch per hour and kind of group, their union: rows `by_channel, key, at`.
+fn probes(groups: &[(Group, DateTime<Utc>)], scope: &Scope) -> Option<SelectStatement> {
+    let mut channels: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
+    let mut assets: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+    for (group, hour) in groups {
+        match group {
+            Group::Channel(id) => channels.entry(*hour).or_default().push(*id),
+            Group::Asset(a) => assets.entry(*hour).or_default().push(a.clone()),
+        }
+    }
+    // Literal hour bounds (see the module header): the planner keeps that hour's chunk alone.
+    let mut union: Option<SelectStatement> = None;
+    let keyed = channels
+        .into_iter()
+        .map(|(hour, ids)| (hour, true, Value::from(ids)))
+        .chain(
+            assets
+                .into_iter()
+                .map(|(hour, names)| (hour, false, Value::from(names))),
+        );
+    for (hour, by_channel, keys) in keyed {
+        let column = if by_channel { "channel_id" } else { "asset" };
+        let probe = newest_probe(
+            scope
+                .condition(Some(&literal(hour)), &literal(hour + Duration::hours(1)))
+                .add(Expr::col(("s", column)).equals(("k", "k"))),
+        );
+        let branch = Query::select()
+            .expr_as(
+                Expr::cust(if by_channel { "true" } else { "false" }),
+                "by_channel",
+            )
+            .expr_as(Expr::cust("k.k::text"), "key")
+            .expr_as(
+                Expr::SubQuery(None, Box::new(probe.into_sub_query_statement())),
+                "at",
+            )
+            .from_function(Func::cust("pg_catalog.unnest").arg(Expr::val(keys)), "k")
+            .to_owned();
+        union = Some(match union {
+            None => branch,
+            Some(mut u) => u.union(UnionType::All, branch).to_owned(),
+        });
+    }
+    union
 }
 
 /// The newest live signal of each group, given the newest hour the rollups count one in for it
@@ -98,45 +164,11 @@ pub(crate) async fn newest_signals(
     if groups.is_empty() {
         return Ok(out);
     }
-    let mut channels: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
-    let mut assets: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
-    for (group, hour) in groups {
-        match group {
-            Group::Channel(id) => channels.entry(*hour).or_default().push(*id),
-            Group::Asset(a) => assets.entry(*hour).or_default().push(a.clone()),
-        }
-    }
-    let mut sql = Sql::default();
-    let mut branches = Vec::with_capacity(channels.len() + assets.len());
-    let keyed = channels
-        .into_iter()
-        .map(|(hour, ids)| (hour, true, Value::from(ids)))
-        .chain(
-            assets
-                .into_iter()
-                .map(|(hour, names)| (hour, false, Value::from(names))),
-        );
-    for (hour, by_channel, keys) in keyed {
-        let (column, cast) = if by_channel {
-            ("channel_id", "bigint")
-        } else {
-            ("asset", "text")
-        };
-        let keys = sql.bind(keys);
-        let rest = scope.conditions(&mut sql);
-        branches.push(format!(
-            "SELECT {by_channel} AS by_channel, k.key::text AS key,
-                    (SELECT pg_catalog.max(s.message_date) FROM signals.signals s
-                     WHERE s.{column} = k.key{rest} AND s.deleted_at IS NULL
-                       AND s.message_date >= {lo} AND s.message_date < {hi}) AS at
-             FROM pg_catalog.unnest({keys}::{cast}[]) AS k(key)",
-            lo = literal(hour),
-            hi = literal(hour + Duration::hours(1)),
-        ));
-    }
-    sql.push(&branches.join("\nUNION ALL\n"));
+    let Some(union) = probes(groups, scope) else {
+        return Ok(out);
+    };
     let rows = tx
-        .query_all_raw(sql.statement())
+        .query_all_raw(DbBackend::Postgres.build(&union))
         .await
         .map_err(|e| map_db_err(what, e))?;
     for r in &rows {
@@ -159,14 +191,12 @@ pub(crate) async fn newest_signals(
             continue;
         }
         // The hour's live signals are gone (a deletion not folded yet): read what is older.
-        let mut sql = Sql::default();
-        let key = group.condition(&mut sql);
-        let rest = scope.conditions(&mut sql);
-        sql.push(&format!(
-            "SELECT pg_catalog.max(s.message_date) FROM signals.signals s
-             WHERE {key}{rest} AND s.deleted_at IS NULL AND s.message_date < {}",
-            literal(*hour)
-        ));
+        let probe = newest_probe(
+            scope
+                .condition(None, &literal(*hour))
+                .add(group.condition()),
+        );
+        let sql = DbBackend::Postgres.build(&probe);
         if let Some(at) = first_column(tx, what, sql)
             .await?
             .into_iter()
@@ -209,13 +239,16 @@ pub(crate) async fn newest_messages(
         if let Some(hi) = hi {
             bounds.push_str(&format!(" AND m.message_date < {}", literal(hi)));
         }
-        let mut sql = Sql::default();
-        let ids = sql.bind(Value::from(left.clone()));
-        sql.push(&format!(
-            "SELECT (SELECT pg_catalog.max(m.message_date) FROM forwarded_messages.messages m
-                     WHERE m.channel_id = c.id{bounds}) AS at
-             FROM pg_catalog.unnest({ids}::bigint[]) WITH ORDINALITY AS c(id, n) ORDER BY c.n"
-        ));
+        // Raw SQL: `WITH ORDINALITY` keeps the channels' order, the literal windows the plan.
+        let sql = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT (SELECT pg_catalog.max(m.message_date) FROM forwarded_messages.messages m
+                         WHERE m.channel_id = c.id{bounds}) AS at
+                 FROM pg_catalog.unnest($1::bigint[]) WITH ORDINALITY AS c(id, n) ORDER BY c.n"
+            ),
+            [Value::from(left.clone())],
+        );
         let found = first_column(tx, what, sql).await?;
         let mut still = Vec::with_capacity(left.len());
         for (id, at) in left.iter().zip(found) {

@@ -4,7 +4,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use domain::ports::StoreError;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    IsolationLevel, QueryResult, Statement, TransactionTrait,
+};
+
+use crate::error::map_db_err;
 
 /// Pool settings. The defaults suit a service behind PgBouncer in transaction mode.
 #[derive(Debug, Clone)]
@@ -98,6 +103,43 @@ impl PgStore {
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
         self.db.get_postgres_connection_pool().close().await;
+    }
+
+    /// Every row of `stmt`, within the operation timeout.
+    pub(crate) async fn query_all(
+        &self,
+        what: &str,
+        stmt: Statement,
+    ) -> Result<Vec<QueryResult>, StoreError> {
+        self.timed(what, async {
+            self.db
+                .query_all_raw(stmt)
+                .await
+                .map_err(|e| map_db_err(what, e))
+        })
+        .await
+    }
+
+    /// Every row of `stmt`, read in a read-only transaction on one snapshot, which stays open
+    /// so that the reads after it see the same rows.
+    pub(crate) async fn snapshot_query(
+        &self,
+        what: &str,
+        stmt: Statement,
+    ) -> Result<(DatabaseTransaction, Vec<QueryResult>), StoreError> {
+        let tx = self
+            .db
+            .begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await
+            .map_err(|e| map_db_err(what, e))?;
+        let rows = tx
+            .query_all_raw(stmt)
+            .await
+            .map_err(|e| map_db_err(what, e))?;
+        Ok((tx, rows))
     }
 
     /// Runs `op`, answering `Unavailable` when it outlives the operation timeout.

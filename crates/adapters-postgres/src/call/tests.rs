@@ -28,7 +28,10 @@ fn call() -> TradeCall {
 fn a_call_survives_its_columns() {
     let columns = CallColumns::from_call(&call());
     assert_eq!(columns.direction, "short");
-    assert_eq!(columns.warnings, serde_json::json!(["percent\u{FFFD} target"]));
+    assert_eq!(
+        columns.warnings,
+        serde_json::json!(["percent\u{FFFD} target"])
+    );
     let mut expected = call();
     expected.warnings = vec!["percent\u{FFFD} target".to_owned()];
     assert_eq!(columns.into_call("test row").unwrap(), expected);

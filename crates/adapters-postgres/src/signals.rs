@@ -1,5 +1,5 @@
-//! The read side: one signal with its history, soft delete and the health ping. The list lives in
-//! [`crate::list`].
+//! [`SignalQueries`]: one signal with its history, soft delete and the health ping. The list
+//! lives in `crate::list`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,23 +12,6 @@ use crate::rows::{
     ROW_EXTRA_COLUMNS, RevisionRecord, SIGNAL_COLUMNS, StatusEventRecord, signal_row,
 };
 use crate::store::{PgStore, timed};
-
-impl PgStore {
-    /// Every row of `stmt`, within the operation timeout.
-    pub(crate) async fn query_all(
-        &self,
-        what: &str,
-        stmt: Statement,
-    ) -> Result<Vec<sea_orm::QueryResult>, StoreError> {
-        self.timed(what, async {
-            self.db
-                .query_all_raw(stmt)
-                .await
-                .map_err(|e| map_db_err(what, e))
-        })
-        .await
-    }
-}
 
 #[async_trait]
 impl SignalQueries for PgStore {

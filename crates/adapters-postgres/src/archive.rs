@@ -1,6 +1,5 @@
-//! The api's read side beyond the signal list: the message archive (listing, re-parse reads and
-//! re-classification). Channels and statistics are in `stats`; the change feed behind the live
-//! stream is `changes`.
+//! [`MessageArchive`]: the archived messages (listing, re-parse reads and re-classification), their
+//! filters built with sea-query.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,35 +8,17 @@ use domain::ports::{
     ArchivedMessage, MessageArchive, MessageClass, MessageCursor, MessagePage, MessageQuery,
     Reclassification, ReparseSelection, StoreError,
 };
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, PgFunc, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 
 use crate::error::{corrupt, map_db_err};
 use crate::store::PgStore;
 
+#[cfg(test)]
+mod tests;
+
 /// Largest page the archive serves.
 const MAX_LIMIT: u32 = 1000;
-
-/// SQL text and its parameters, numbered as they are bound.
-#[derive(Default)]
-pub(crate) struct Sql {
-    text: String,
-    values: Vec<Value>,
-}
-
-impl Sql {
-    pub(crate) fn bind(&mut self, v: impl Into<Value>) -> String {
-        self.values.push(v.into());
-        format!("${}", self.values.len())
-    }
-
-    pub(crate) fn push(&mut self, text: &str) {
-        self.text.push_str(text);
-    }
-
-    pub(crate) fn statement(self) -> Statement {
-        Statement::from_sql_and_values(DbBackend::Postgres, self.text, self.values)
-    }
-}
 
 /// One row of `forwarded_messages.messages`.
 #[derive(Debug, FromQueryResult)]
@@ -58,9 +39,25 @@ struct MessageRecord {
     deleted_at: Option<DateTime<Utc>>,
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.message_id, m.message_date, m.edit_date, \
-    m.text, m.media_type, m.source, m.metadata, m.outcome, m.reason, m.parser_version, \
-    m.received_at, m.deleted_at";
+const MESSAGE_COLUMNS: [&str; 14] = [
+    "id",
+    "channel_id",
+    "message_id",
+    "message_date",
+    "edit_date",
+    "text",
+    "media_type",
+    "source",
+    "metadata",
+    "outcome",
+    "reason",
+    "parser_version",
+    "received_at",
+    "deleted_at",
+];
+
+/// The message table's alias.
+const M: &str = "m";
 
 impl MessageRecord {
     fn into_archived(self) -> Result<ArchivedMessage, StoreError> {
@@ -87,27 +84,48 @@ impl MessageRecord {
     }
 }
 
-fn outcome_names(outcomes: &[MessageClass]) -> Vec<String> {
-    outcomes.iter().map(|o| o.as_str().to_owned()).collect()
+/// The archived messages of the filters both listings share: outcomes, channel and period.
+fn select_messages(
+    outcomes: &[MessageClass],
+    channel: Option<ChannelId>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> SelectStatement {
+    let col = |c: &'static str| Expr::col((M, c));
+    let mut q = Query::select();
+    q.columns(MESSAGE_COLUMNS.map(|c| (M, c)))
+        .from_as(("forwarded_messages", "messages"), M);
+    if !outcomes.is_empty() {
+        let names: Vec<String> = outcomes.iter().map(|o| o.as_str().to_owned()).collect();
+        q.and_where(col("outcome").eq(PgFunc::any(Expr::val(names))));
+    }
+    if let Some(c) = channel {
+        q.and_where(col("channel_id").eq(c.0));
+    }
+    if let Some(f) = from {
+        q.and_where(col("message_date").gte(f));
+    }
+    if let Some(t) = to {
+        q.and_where(col("message_date").lte(t));
+    }
+    q
+}
+
+/// `(message_date, id)` against the cursor's: the keyset of both listings.
+fn keyset(c: &MessageCursor) -> (Expr, Expr) {
+    (
+        Expr::tuple([Expr::col((M, "message_date")), Expr::col((M, "id"))]),
+        Expr::tuple([Expr::val(c.message_date), Expr::val(c.id)]),
+    )
 }
 
 impl PgStore {
-    pub(crate) async fn rows(
+    async fn messages(
         &self,
         what: &str,
-        stmt: Statement,
-    ) -> Result<Vec<QueryResult>, StoreError> {
-        self.timed(what, async {
-            self.db
-                .query_all_raw(stmt)
-                .await
-                .map_err(|e| map_db_err(what, e))
-        })
-        .await
-    }
-
-    async fn messages(&self, what: &str, sql: Sql) -> Result<Vec<ArchivedMessage>, StoreError> {
-        self.rows(what, sql.statement())
+        q: &SelectStatement,
+    ) -> Result<Vec<ArchivedMessage>, StoreError> {
+        self.query_all(what, DbBackend::Postgres.build(q))
             .await?
             .iter()
             .map(|r| {
@@ -123,38 +141,19 @@ impl PgStore {
 impl MessageArchive for PgStore {
     async fn list_messages(&self, q: &MessageQuery) -> Result<MessagePage, StoreError> {
         let limit = q.limit.clamp(1, MAX_LIMIT);
-        let mut sql = Sql::default();
-        sql.push(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM forwarded_messages.messages m WHERE TRUE"
-        ));
+        let mut select = select_messages(&q.outcomes, q.channel, q.from, q.to);
         if let Some(c) = &q.cursor {
-            let d = sql.bind(c.message_date);
-            let id = sql.bind(c.id);
-            sql.push(&format!(
-                " AND m.message_date <= {d} AND (m.message_date, m.id) < ({d}, {id})"
-            ));
+            // The plain bound lets the planner skip the chunks after the cursor.
+            let (key, cursor) = keyset(c);
+            select
+                .and_where(Expr::col((M, "message_date")).lte(c.message_date))
+                .and_where(key.lt(cursor));
         }
-        if !q.outcomes.is_empty() {
-            let o = sql.bind(outcome_names(&q.outcomes));
-            sql.push(&format!(" AND m.outcome = ANY({o}::text[])"));
-        }
-        if let Some(c) = q.channel {
-            let c = sql.bind(c.0);
-            sql.push(&format!(" AND m.channel_id = {c}"));
-        }
-        if let Some(f) = q.from {
-            let f = sql.bind(f);
-            sql.push(&format!(" AND m.message_date >= {f}"));
-        }
-        if let Some(t) = q.to {
-            let t = sql.bind(t);
-            sql.push(&format!(" AND m.message_date <= {t}"));
-        }
-        let l = sql.bind(i64::from(limit) + 1);
-        sql.push(&format!(
-            " ORDER BY m.message_date DESC, m.id DESC LIMIT {l}"
-        ));
-        let mut rows = self.messages("list_messages", sql).await?;
+        select
+            .order_by((M, "message_date"), Order::Desc)
+            .order_by((M, "id"), Order::Desc)
+            .limit(u64::from(limit) + 1);
+        let mut rows = self.messages("list_messages", &select).await?;
         let next_cursor = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| MessageCursor {
@@ -173,36 +172,19 @@ impl MessageArchive for PgStore {
         after: Option<MessageCursor>,
         limit: u32,
     ) -> Result<Vec<ArchivedMessage>, StoreError> {
-        let mut sql = Sql::default();
-        sql.push(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM forwarded_messages.messages m WHERE TRUE"
-        ));
-        if let Some(c) = after {
-            let d = sql.bind(c.message_date);
-            let id = sql.bind(c.id);
-            sql.push(&format!(
-                " AND m.message_date >= {d} AND (m.message_date, m.id) > ({d}, {id})"
-            ));
+        let s = selection;
+        let mut select = select_messages(&s.outcomes, s.channel, s.from, s.to);
+        if let Some(c) = &after {
+            let (key, cursor) = keyset(c);
+            select
+                .and_where(Expr::col((M, "message_date")).gte(c.message_date))
+                .and_where(key.gt(cursor));
         }
-        if !selection.outcomes.is_empty() {
-            let o = sql.bind(outcome_names(&selection.outcomes));
-            sql.push(&format!(" AND m.outcome = ANY({o}::text[])"));
-        }
-        if let Some(c) = selection.channel {
-            let c = sql.bind(c.0);
-            sql.push(&format!(" AND m.channel_id = {c}"));
-        }
-        if let Some(f) = selection.from {
-            let f = sql.bind(f);
-            sql.push(&format!(" AND m.message_date >= {f}"));
-        }
-        if let Some(t) = selection.to {
-            let t = sql.bind(t);
-            sql.push(&format!(" AND m.message_date <= {t}"));
-        }
-        let l = sql.bind(i64::from(limit.max(1)));
-        sql.push(&format!(" ORDER BY m.message_date, m.id LIMIT {l}"));
-        self.messages("messages_to_reparse", sql).await
+        select
+            .order_by((M, "message_date"), Order::Asc)
+            .order_by((M, "id"), Order::Asc)
+            .limit(u64::from(std::cmp::max(limit, 1)));
+        self.messages("messages_to_reparse", &select).await
     }
 
     async fn reclassify(&self, changes: &[Reclassification]) -> Result<u64, StoreError> {

@@ -1,6 +1,7 @@
-//! The write side: one [`StoreTransaction`] per ingest batch. Every method is one statement
+//! [`SignalStore`]: one [`StoreTransaction`] per ingest batch. Every method is one statement
 //! whatever the batch size: batches travel as one JSON parameter expanded by
 //! `jsonb_to_recordset`, which keeps NULLs, exact decimals (as strings) and microsecond times.
+//! New signals go through the insert the legacy importer shares (`crate::signal_insert`).
 
 mod params;
 
@@ -71,6 +72,14 @@ impl PgTransaction {
                 .map_err(|e| map_db_err(what, e))
         })
         .await
+    }
+
+    /// Runs `stmt`, which returns a row when the signal it names exists; else `NotFound`.
+    async fn found(&self, what: &str, stmt: Statement) -> Result<(), StoreError> {
+        if self.query(what, stmt).await?.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn execute(&self, what: &str, stmt: Statement) -> Result<u64, StoreError> {
@@ -219,13 +228,8 @@ impl StoreTransaction for PgTransaction {
     ) -> Result<(), StoreError> {
         let param = json_param("revise_signal", &signal_insert(revision))?;
         let values = [id.0.into(), param, revision.revision.into()];
-        let rows = self
-            .query("revise_signal", stmt(&revise_sql(), values))
-            .await?;
-        if rows.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.found("revise_signal", stmt(&revise_sql(), values))
+            .await
     }
 
     async fn latest_open_signal(
@@ -274,13 +278,8 @@ impl StoreTransaction for PgTransaction {
             message.into(),
             without_nul(&change.reason).into_owned().into(),
         ];
-        let rows = self
-            .query("change_status", stmt(CHANGE_STATUS_SQL, values))
-            .await?;
-        if rows.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.found("change_status", stmt(CHANGE_STATUS_SQL, values))
+            .await
     }
 
     async fn mark_deleted(
