@@ -10,6 +10,7 @@
 #      pages, from/to, search; every `to` inside the data so pages hold rows)
 #   6. with SEARCH=term: `search=term` newest first, every request a new key, 8 connections
 #      (SEARCH_ONLY=1: runs 1 and 6 only)
+#   UNCACHED_ONLY=1: runs 1 and 5 only (the growth table of docs/benchmarks.md)
 # Every response is checked (scripts/wrk/dashboard.lua): a non-200 answer, an empty page or a socket
 # error fails the benchmark. Prints the data shape (rows, chunks, time span, bytes), then one line per
 # run with req/s, the ratio to /health/live, latencies and bytes per response, the cache hit rate of
@@ -61,6 +62,13 @@ run() { # label connections [env...]
 run "/health/live, 64 connections (ceiling)" 64 BENCH_MODE=health
 if [[ ${SEARCH_ONLY:-0} == 1 && -n ${SEARCH:-} ]]; then # only runs 1 and 6
   run "search=$SEARCH newest first, 8 connections (uncached)" 8 BENCH_MODE=search BENCH_SEARCH="$SEARCH"
+  (( FAILED == 0 )) || { echo "benchmark FAILED: see the runs above" >&2; exit 1; }
+  exit 0
+fi
+if [[ ${UNCACHED_ONLY:-0} == 1 ]]; then # only runs 1 and 5
+  hits1=$(cache_count hit)
+  run "new query each time, 64 connections (uncached)" 64 BENCH_MODE=uncached
+  echo "uncached run: $(( $(cache_count hit) - hits1 )) cache hits"
   (( FAILED == 0 )) || { echo "benchmark FAILED: see the runs above" >&2; exit 1; }
   exit 0
 fi

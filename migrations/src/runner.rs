@@ -239,6 +239,7 @@ pub async fn up(
         let still_pending = names_where(&states(&session.db).await?, false);
         if still_pending.is_empty() {
             crate::adopt::adopt_timescaledb(&session.db).await?;
+            crate::plans::ensure_generic_plans(&session.db).await?;
         }
         Ok::<_, MigrateError>(
             before

@@ -130,6 +130,11 @@ async fn timescale_up_is_idempotent_and_status_shows_all_applied() {
     let (_, caps) = migrations::status(&db.url).await.expect("status");
     let caps = caps.expect("capabilities recorded");
     let mut c = db.connect().await.expect("connect");
+    let plans: String = sea_orm::sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&mut c)
+        .await
+        .expect("show plan_cache_mode");
+    assert_eq!(plans, "force_generic_plan", "up sets the role's plan cache mode");
     assert!(caps.hypertables);
     assert_eq!(
         caps.timescaledb_license.as_deref(),

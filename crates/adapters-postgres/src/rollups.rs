@@ -14,10 +14,19 @@ fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// One statement, so exactly the deltas it deletes are added: deltas committed meanwhile stay
-/// for the next run, and readers (rollup + deltas) never count a delta twice or miss one.
+/// Deltas one fold statement moves at most: a bulk load (the legacy import, a seeded benchmark)
+/// leaves a million at once, and folding them in one statement ran past the services' 10 s
+/// statement timeout on every maintenance run, so nothing after the fold ever ran.
+const FOLD_BATCH: i64 = 50_000;
+
+/// One statement per batch, so exactly the deltas it deletes are added: deltas committed
+/// meanwhile stay for a later batch or run, and readers (rollup + deltas, in one snapshot of the
+/// maintenance transaction's commit) never count a delta twice or miss one.
 const FOLD_SQL: &str = "
-WITH moved AS (DELETE FROM metrics.signal_rollup_delta RETURNING *),
+WITH moved AS (
+  DELETE FROM metrics.signal_rollup_delta WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM metrics.signal_rollup_delta LIMIT $1))
+  RETURNING *),
 hourly AS (
   INSERT INTO metrics.signal_rollup AS r
     (bucket, channel_id, asset, signal_count, range_sum, range_n, upside_sum, upside_n,
@@ -40,31 +49,44 @@ channels AS (
   ON CONFLICT (channel_id) DO UPDATE SET signal_count = t.signal_count + EXCLUDED.signal_count
   RETURNING 1
 ),
-moved_messages AS (DELETE FROM metrics.channel_message_delta RETURNING *),
+moved_messages AS (
+  DELETE FROM metrics.channel_message_delta WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM metrics.channel_message_delta LIMIT $1))
+  RETURNING *),
 messages AS (
   INSERT INTO metrics.channel_message_totals AS t (channel_id, outcome, n)
   SELECT channel_id, outcome, pg_catalog.sum(n) FROM moved_messages GROUP BY 1, 2 ORDER BY 1, 2
   ON CONFLICT (channel_id, outcome) DO UPDATE SET n = t.n + EXCLUDED.n
   RETURNING 1
 )
-SELECT ((SELECT pg_catalog.count(*) FROM moved) + (SELECT pg_catalog.count(*) FROM moved_messages))::bigint";
+SELECT (SELECT pg_catalog.count(*) FROM moved), (SELECT pg_catalog.count(*) FROM moved_messages)";
 
 const EMPTY_SQL: &str = "
 DELETE FROM metrics.signal_rollup WHERE signal_count = 0;
 DELETE FROM metrics.channel_signal_totals WHERE signal_count = 0;
 DELETE FROM metrics.channel_message_totals WHERE n = 0;";
 
-/// Folds every pending delta into the rollups; returns how many delta rows it folded.
+/// Folds every pending delta into the rollups, [`FOLD_BATCH`] at a time; returns how many delta
+/// rows it folded.
 pub(crate) async fn fold_deltas(tx: &DatabaseTransaction) -> Result<u64, StoreError> {
     let what = "maintenance: fold rollup deltas";
-    let folded = tx
-        .query_one_raw(stmt(FOLD_SQL, []))
-        .await
-        .map_err(|e| map_db_err(what, e))?
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()
-        .map_err(|e| map_db_err(what, e))?
-        .unwrap_or(0);
+    let mut folded = 0;
+    loop {
+        let (signals, messages) = tx
+            .query_one_raw(stmt(FOLD_SQL, [FOLD_BATCH.into()]))
+            .await
+            .map_err(|e| map_db_err(what, e))?
+            .map(|r| {
+                Ok::<_, sea_orm::DbErr>((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?))
+            })
+            .transpose()
+            .map_err(|e| map_db_err(what, e))?
+            .unwrap_or((0, 0));
+        folded += signals + messages;
+        if signals < FOLD_BATCH && messages < FOLD_BATCH {
+            break;
+        }
+    }
     if folded > 0 {
         tx.execute_unprepared(EMPTY_SQL)
             .await
