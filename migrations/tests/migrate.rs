@@ -134,7 +134,10 @@ async fn timescale_up_is_idempotent_and_status_shows_all_applied() {
         .fetch_one(&mut c)
         .await
         .expect("show plan_cache_mode");
-    assert_eq!(plans, "force_generic_plan", "up sets the role's plan cache mode");
+    assert_eq!(
+        plans, "force_generic_plan",
+        "up sets the role's plan cache mode"
+    );
     assert!(caps.hypertables);
     assert_eq!(
         caps.timescaledb_license.as_deref(),

@@ -77,7 +77,10 @@ pub(crate) async fn fold_deltas(tx: &DatabaseTransaction) -> Result<u64, StoreEr
             .await
             .map_err(|e| map_db_err(what, e))?
             .map(|r| {
-                Ok::<_, sea_orm::DbErr>((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?))
+                Ok::<_, sea_orm::DbErr>((
+                    r.try_get_by_index::<i64>(0)?,
+                    r.try_get_by_index::<i64>(1)?,
+                ))
             })
             .transpose()
             .map_err(|e| map_db_err(what, e))?

@@ -5,21 +5,14 @@ mod common;
 
 use adapters_postgres::{PgStore, PoolOptions, Retention};
 use chrono::Utc;
-use common::*;
-use migrations::testing::{FreshDb, LOCK_TIMEOUT};
+use common::{exec, scalar};
 use sea_orm::Database;
 
 #[tokio::test]
 async fn a_bulk_load_s_deltas_fold_in_batches_each_exactly_once() {
-    let test = "fold_in_batches";
-    let Some(app) = env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", test) else {
+    let Some(db) = test_support::db::migrated("fold_in_batches").await else {
         return;
     };
-    let Some(admin) = env_or_skip("TP_PG_SUPERUSER_URL", test) else {
-        return;
-    };
-    let db = FreshDb::create(&app, &admin, true).await.expect("fresh db");
-    migrations::up(&db.url, None, LOCK_TIMEOUT).await.expect("migrate");
     let raw = Database::connect(&db.url).await.expect("raw");
     // 120,001 signal deltas over 5,000 hourly groups of 3 channels, 70,000 message deltas: more
     // than two batches of each.
@@ -57,13 +50,22 @@ async fn a_bulk_load_s_deltas_fold_in_batches_each_exactly_once() {
         .expect("maintenance");
     assert_eq!(report.deltas_folded, 190_001);
     let sql = |q: &'static str| scalar(&raw, q, vec![]);
-    assert_eq!(sql("SELECT count(*) FROM metrics.signal_rollup_delta").await, 0);
-    assert_eq!(sql("SELECT count(*) FROM metrics.channel_message_delta").await, 0);
+    assert_eq!(
+        sql("SELECT count(*) FROM metrics.signal_rollup_delta").await,
+        0
+    );
+    assert_eq!(
+        sql("SELECT count(*) FROM metrics.channel_message_delta").await,
+        0
+    );
     assert_eq!(
         sql("SELECT sum(signal_count)::bigint FROM metrics.signal_rollup").await,
         120_001
     );
-    assert_eq!(sql("SELECT count(*) FROM metrics.signal_rollup").await, 15_000);
+    assert_eq!(
+        sql("SELECT count(*) FROM metrics.signal_rollup").await,
+        15_000
+    );
     assert_eq!(
         sql("SELECT sum(range_n)::bigint FROM metrics.signal_rollup").await,
         120_001
