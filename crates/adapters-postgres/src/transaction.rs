@@ -74,6 +74,19 @@ impl PgTransaction {
         .await
     }
 
+    /// The signals `stmt` reads (rows of [`SIGNAL_COLUMNS`]).
+    async fn signals(&self, what: &str, stmt: Statement) -> Result<Vec<Signal>, StoreError> {
+        self.query(what, stmt)
+            .await?
+            .iter()
+            .map(|r| {
+                SignalRecord::from_query_result(r, "")
+                    .map_err(|e| map_db_err(what, e))?
+                    .into_signal()
+            })
+            .collect()
+    }
+
     /// Runs `stmt`, which returns a row when the signal it names exists; else `NotFound`.
     async fn found(&self, what: &str, stmt: Statement) -> Result<(), StoreError> {
         if self.query(what, stmt).await?.is_empty() {
@@ -169,19 +182,9 @@ impl StoreTransaction for PgTransaction {
              ORDER BY s.id
              FOR UPDATE OF s"
         );
-        let rows = self
-            .query(
-                "signals_for_messages",
-                stmt(&sql, [channels.into(), messages.into()]),
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                SignalRecord::from_query_result(r, "")
-                    .map_err(|e| map_db_err("signals_for_messages", e))?
-                    .into_signal()
-            })
-            .collect()
+        let values = [channels.into(), messages.into()];
+        self.signals("signals_for_messages", stmt(&sql, values))
+            .await
     }
 
     async fn insert_signals(&mut self, signals: &[NewSignal]) -> Result<Vec<SignalId>, StoreError> {
@@ -245,19 +248,9 @@ impl StoreTransaction for PgTransaction {
              LIMIT 1
              FOR UPDATE OF s"
         );
-        let rows = self
-            .query(
-                "latest_open_signal",
-                stmt(&sql, [channel_id.0.into(), asset.as_str().into()]),
-            )
-            .await?;
-        rows.first()
-            .map(|r| {
-                SignalRecord::from_query_result(r, "")
-                    .map_err(|e| map_db_err("latest_open_signal", e))?
-                    .into_signal()
-            })
-            .transpose()
+        let values = [channel_id.0.into(), asset.as_str().into()];
+        let signals = self.signals("latest_open_signal", stmt(&sql, values));
+        Ok(signals.await?.into_iter().next())
     }
 
     async fn change_status(

@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use futures_util::future::try_join_all;
+use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use super::error::{LegacyError, SqlContext};
 use super::mapping::{
-    ChannelResolution, MappedMessage, MappedSignal, Skip, TimeBounds, map_message, map_signal,
+    ChannelResolution, LegacyMessage, LegacySignal, MappedMessage, MappedSignal, Skip, TimeBounds,
+    map_message, map_signal,
 };
 use super::progress::Progress;
 use super::shape::{LegacyShape, MessagesShape, SignalsShape};
@@ -44,15 +46,28 @@ pub struct CopyContext<'a> {
     pub import_id: Uuid,
 }
 
+/// What [`Staged::place`] says of a legacy row.
+type Placed<T> = (Vec<String>, Vec<String>, Result<T, (String, Skip)>);
+
 /// Batches read ahead of the writers.
 const READ_AHEAD: usize = 4;
 
 /// A writer waiting longer than this for a lock is stuck (never expected): fail, then resume.
 const LOCK_WAIT: Duration = Duration::from_secs(120);
 
-/// Rows of one target table.
+/// Rows of one target table and the legacy rows they come from.
 trait Staged: Sized {
     const TABLE: Table;
+    /// A legacy row as read.
+    type Legacy;
+    /// The plural noun of the legacy rows, for error contexts.
+    const NOUN: &'static str;
+    fn decode(row: &PgRow) -> Result<Self::Legacy, LegacyError>;
+    /// The group a legacy row never leaves (see [`Batcher`]), its checkpoint key, and the row it
+    /// maps to or why it is skipped.
+    fn place(legacy: &Self::Legacy, ctx: &CopyContext<'_>) -> Placed<Self>;
+    /// A legacy row the ordered read cannot reach (a key column is NULL), as a skip.
+    fn keyless(legacy: Self::Legacy) -> (String, Skip);
     fn stage<'a>(
         conn: &'a mut PgConnection,
         import_id: Uuid,
@@ -62,6 +77,36 @@ trait Staged: Sized {
 
 impl Staged for MappedSignal {
     const TABLE: Table = Table::Signals;
+    type Legacy = LegacySignal;
+    const NOUN: &'static str = "signals";
+    fn decode(row: &PgRow) -> Result<LegacySignal, LegacyError> {
+        source::decode_signal(row)
+    }
+    fn place(legacy: &LegacySignal, ctx: &CopyContext<'_>) -> Placed<Self> {
+        let key = vec![legacy.ts_key.clone(), legacy.id.clone()];
+        let mapped =
+            map_signal(legacy, ctx.channels, &ctx.bounds).map_err(|s| (legacy.id.clone(), s));
+        (key.clone(), key, mapped)
+    }
+    fn keyless(legacy: LegacySignal) -> (String, Skip) {
+        let code = if legacy.ts.is_none() {
+            "ts_missing"
+        } else {
+            "id_missing"
+        };
+        let key = if legacy.id.is_empty() {
+            "NULL".to_owned()
+        } else {
+            legacy.id
+        };
+        (
+            key,
+            Skip {
+                code,
+                detail: "id or ts is NULL".to_owned(),
+            },
+        )
+    }
     fn stage<'a>(
         conn: &'a mut PgConnection,
         import_id: Uuid,
@@ -73,6 +118,31 @@ impl Staged for MappedSignal {
 
 impl Staged for MappedMessage {
     const TABLE: Table = Table::Messages;
+    type Legacy = LegacyMessage;
+    const NOUN: &'static str = "messages";
+    fn decode(row: &PgRow) -> Result<LegacyMessage, LegacyError> {
+        source::decode_message(row)
+    }
+    fn place(legacy: &LegacyMessage, ctx: &CopyContext<'_>) -> Placed<Self> {
+        let mapped = map_message(legacy, &ctx.bounds).map_err(|s| (legacy.key.join("/"), s));
+        (legacy.key[..2].to_vec(), legacy.key.to_vec(), mapped)
+    }
+    fn keyless(legacy: LegacyMessage) -> (String, Skip) {
+        let key = legacy
+            .key
+            .iter()
+            .map(|k| if k.is_empty() { "NULL" } else { k.as_str() })
+            .collect::<Vec<_>>()
+            .join("/");
+        let detail = "channel_id, message_id or original_timestamp is NULL".to_owned();
+        (
+            key,
+            Skip {
+                code: "key_missing",
+                detail,
+            },
+        )
+    }
     fn stage<'a>(
         conn: &'a mut PgConnection,
         import_id: Uuid,
@@ -301,8 +371,37 @@ pub async fn signals(
     checkpoint: Option<Vec<String>>,
     progress: &mut Progress,
 ) -> Result<Written, LegacyError> {
-    let sql = source::signals_query(ctx.shape, sh, checkpoint.is_some());
-    let (tx, rx) = mpsc::channel::<Batch<MappedSignal>>(READ_AHEAD);
+    let read = source::signals_query(ctx.shape, sh, checkpoint.is_some());
+    let keyless = source::signals_without_key_query(ctx.shape, sh);
+    copy::<MappedSignal>(src, writers, ctx, [read, keyless], checkpoint, progress).await
+}
+
+/// Copies the legacy archive past `checkpoint`, then records the rows without a key.
+pub async fn messages(
+    src: &mut PgConnection,
+    writers: &mut [&mut PgConnection],
+    ctx: &CopyContext<'_>,
+    mh: &MessagesShape,
+    checkpoint: Option<Vec<String>>,
+    progress: &mut Progress,
+) -> Result<Written, LegacyError> {
+    let read = source::messages_query(ctx.shape, mh, checkpoint.is_some());
+    let keyless = source::messages_without_key_query(ctx.shape, mh);
+    copy::<MappedMessage>(src, writers, ctx, [read, keyless], checkpoint, progress).await
+}
+
+/// Copies one legacy table: the ordered read `sql` past `checkpoint` into batches for the
+/// writers, then the rows the read cannot reach (`keyless_sql`) recorded as skipped.
+async fn copy<T: Staged + Send>(
+    src: &mut PgConnection,
+    writers: &mut [&mut PgConnection],
+    ctx: &CopyContext<'_>,
+    [sql, keyless_sql]: [String; 2],
+    checkpoint: Option<Vec<String>>,
+    progress: &mut Progress,
+) -> Result<Written, LegacyError> {
+    let (tx, rx) = mpsc::channel::<Batch<T>>(READ_AHEAD);
+    let reading = format!("reading legacy {}", T::NOUN);
     let reader = async {
         let mut query = sea_orm::sqlx::query(AssertSqlSafe(sql));
         for k in checkpoint.into_iter().flatten() {
@@ -310,17 +409,14 @@ pub async fn signals(
         }
         let mut rows = query.fetch(&mut *src);
         let mut batcher = Batcher::new(ctx.batch_size);
-        while let Some(row) = rows.try_next().await.ctx("reading legacy signals")? {
-            let legacy = source::decode_signal(&row)?;
-            let key = vec![legacy.ts_key.clone(), legacy.id.clone()];
-            if let Some(full) = batcher.before(&key)
+        while let Some(row) = rows.try_next().await.ctx(&reading)? {
+            let (group, key, mapped) = T::place(&T::decode(&row)?, ctx);
+            if let Some(full) = batcher.before(&group)
                 && tx.send(full).await.is_err()
             {
                 return Ok(());
             }
-            let mapped =
-                map_signal(&legacy, ctx.channels, &ctx.bounds).map_err(|s| (legacy.id.clone(), s));
-            batcher.push(key.clone(), key, mapped);
+            batcher.push(group, key, mapped);
         }
         if let Some(rest) = batcher.rest() {
             let _ = tx.send(rest).await;
@@ -331,35 +427,17 @@ pub async fn signals(
     let ((), mut total) =
         tokio::try_join!(reader, write_all(writers, rx, ctx.import_id, progress))?;
 
-    let rows = sea_orm::sqlx::query(AssertSqlSafe(source::signals_without_key_query(
-        ctx.shape, sh,
-    )))
-    .fetch_all(&mut *src)
-    .await
-    .ctx("reading legacy signals without a key")?;
-    let mut keyless = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let legacy = source::decode_signal(row)?;
-        let key = if legacy.id.is_empty() {
-            "NULL".to_owned()
-        } else {
-            legacy.id
-        };
-        keyless.push((
-            key,
-            Skip {
-                code: if legacy.ts.is_none() {
-                    "ts_missing"
-                } else {
-                    "id_missing"
-                },
-                detail: "id or ts is NULL".to_owned(),
-            },
-        ));
-    }
+    let rows = sea_orm::sqlx::query(AssertSqlSafe(keyless_sql))
+        .fetch_all(&mut *src)
+        .await
+        .ctx(&format!("{reading} without a key"))?;
+    let keyless = rows
+        .iter()
+        .map(|row| T::decode(row).map(T::keyless))
+        .collect::<Result<Vec<_>, _>>()?;
     finish(
         writers,
-        Table::Signals,
+        T::TABLE,
         ctx.import_id,
         keyless,
         &mut total,
@@ -388,79 +466,6 @@ async fn finish(
     total.skipped += keyless.len() as u64;
     progress.advance(keyless.len() as u64);
     Ok(())
-}
-
-/// Copies the legacy archive past `checkpoint`, then records the rows without a key.
-pub async fn messages(
-    src: &mut PgConnection,
-    writers: &mut [&mut PgConnection],
-    ctx: &CopyContext<'_>,
-    mh: &MessagesShape,
-    checkpoint: Option<Vec<String>>,
-    progress: &mut Progress,
-) -> Result<Written, LegacyError> {
-    let sql = source::messages_query(ctx.shape, mh, checkpoint.is_some());
-    let (tx, rx) = mpsc::channel::<Batch<MappedMessage>>(READ_AHEAD);
-    let reader = async {
-        let mut query = sea_orm::sqlx::query(AssertSqlSafe(sql));
-        for k in checkpoint.into_iter().flatten() {
-            query = query.bind(k);
-        }
-        let mut rows = query.fetch(&mut *src);
-        let mut batcher = Batcher::new(ctx.batch_size);
-        while let Some(row) = rows.try_next().await.ctx("reading legacy messages")? {
-            let legacy = source::decode_message(&row)?;
-            let group = legacy.key[..2].to_vec();
-            if let Some(full) = batcher.before(&group)
-                && tx.send(full).await.is_err()
-            {
-                return Ok(());
-            }
-            let mapped = map_message(&legacy, &ctx.bounds).map_err(|s| (legacy.key.join("/"), s));
-            batcher.push(group, legacy.key.to_vec(), mapped);
-        }
-        if let Some(rest) = batcher.rest() {
-            let _ = tx.send(rest).await;
-        }
-        drop(tx);
-        Ok::<(), LegacyError>(())
-    };
-    let ((), mut total) =
-        tokio::try_join!(reader, write_all(writers, rx, ctx.import_id, progress))?;
-
-    let rows = sea_orm::sqlx::query(AssertSqlSafe(source::messages_without_key_query(
-        ctx.shape, mh,
-    )))
-    .fetch_all(&mut *src)
-    .await
-    .ctx("reading legacy messages without a key")?;
-    let mut keyless = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let legacy = source::decode_message(row)?;
-        let key = legacy
-            .key
-            .iter()
-            .map(|k| if k.is_empty() { "NULL" } else { k.as_str() })
-            .collect::<Vec<_>>()
-            .join("/");
-        keyless.push((
-            key,
-            Skip {
-                code: "key_missing",
-                detail: "channel_id, message_id or original_timestamp is NULL".to_owned(),
-            },
-        ));
-    }
-    finish(
-        writers,
-        Table::Messages,
-        ctx.import_id,
-        keyless,
-        &mut total,
-        progress,
-    )
-    .await?;
-    Ok(total)
 }
 
 #[cfg(test)]

@@ -183,18 +183,7 @@ pub async fn stage_signals(
             .ctx("inserting signals")?
             .rows_affected()
     };
-    insert_skipped(
-        conn,
-        import_id,
-        Table::Signals.legacy_name(),
-        &batch.skipped,
-    )
-    .await?;
-    Ok(Written {
-        read: batch.read,
-        inserted,
-        skipped: batch.skipped.len() as u64,
-    })
+    staged(conn, import_id, Table::Signals, batch, inserted).await
 }
 
 /// Inserts one batch of archived messages and records its skipped rows (inside the caller's
@@ -226,13 +215,18 @@ pub async fn stage_messages(
             .ctx("inserting archived messages")?
             .rows_affected()
     };
-    insert_skipped(
-        conn,
-        import_id,
-        Table::Messages.legacy_name(),
-        &batch.skipped,
-    )
-    .await?;
+    staged(conn, import_id, Table::Messages, batch, inserted).await
+}
+
+/// Records the skipped rows of a batch whose rows are inserted; what the batch did.
+async fn staged<T>(
+    conn: &mut PgConnection,
+    import_id: Uuid,
+    table: Table,
+    batch: &Batch<T>,
+    inserted: u64,
+) -> Result<Written, LegacyError> {
+    insert_skipped(conn, import_id, table.legacy_name(), &batch.skipped).await?;
     Ok(Written {
         read: batch.read,
         inserted,
