@@ -1,6 +1,7 @@
 //! The filters of `/signals` (and `/signals/export`), validated into a domain query.
 
 use chrono_tz::Tz;
+use domain::model::SignalStatus;
 use domain::ports::SignalQuery;
 use serde::Deserialize;
 use service_kit::Problem;
@@ -15,17 +16,8 @@ use crate::common::params::{
 };
 use crate::cursor;
 
-const STATUS_VALUES: [&str; 6] = [
-    "open",
-    "target_hit",
-    "stopped",
-    "cancelled",
-    "expired",
-    "closed",
-];
-
 fn status_schema() -> RefOr<Schema> {
-    string_enum(&STATUS_VALUES, "open")
+    string_enum(&SignalStatus::NAMES, "open")
 }
 
 /// Filters of `/signals` and `/signals/export`.
@@ -87,7 +79,7 @@ impl SignalParams {
         let (asset, no_asset) = parse_asset(&self.asset)?;
         let kind = given(&self.kind).map(parse_kind).transpose()?;
         let status = given(&self.status)
-            .map(|raw| one_of("status", raw, &STATUS_VALUES).map(str::to_owned))
+            .map(|raw| one_of("status", raw, &SignalStatus::NAMES).map(str::to_owned))
             .transpose()?;
         let search = search("search", &self.search)?;
         let (from, to) = parse_range(self.from.as_deref(), self.to.as_deref(), zone)?;

@@ -1,7 +1,7 @@
 //! What `/signals/stats` answers: counts per hour, asset and channel.
 
 use chrono::{DateTime, Utc};
-use domain::ports::SignalStats;
+use domain::ports::{GroupStats, SignalStats};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,11 +17,9 @@ pub struct HourItem {
     pub count: u64,
 }
 
-/// Measures of an asset.
+/// Measures of a group of signals (an asset, a channel).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AssetItem {
-    /// B3 ticker.
-    pub asset: String,
+pub struct MeasuresItem {
     /// Signals.
     pub count: u64,
     /// Average entry range width.
@@ -35,6 +33,28 @@ pub struct AssetItem {
     pub last_signal_at: Option<DateTime<Utc>>,
 }
 
+impl From<GroupStats> for MeasuresItem {
+    fn from(g: GroupStats) -> Self {
+        Self {
+            count: g.signal_count,
+            avg_range: finite(g.avg_range),
+            avg_upside_pct: finite(g.avg_upside_pct),
+            avg_downside_pct: finite(g.avg_downside_pct),
+            last_signal_at: g.last_signal_at,
+        }
+    }
+}
+
+/// Measures of an asset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetItem {
+    /// B3 ticker.
+    pub asset: String,
+    /// Its measures.
+    #[serde(flatten)]
+    pub measures: MeasuresItem,
+}
+
 /// Measures of a channel.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChannelStatItem {
@@ -42,17 +62,9 @@ pub struct ChannelStatItem {
     pub channel_id: i64,
     /// Its label, else its id as text.
     pub channel: String,
-    /// Signals.
-    pub count: u64,
-    /// Average entry range width.
-    pub avg_range: Option<f64>,
-    /// Average distance to the final target, % of the entry.
-    pub avg_upside_pct: Option<f64>,
-    /// Average distance to the stop, % of the entry.
-    pub avg_downside_pct: Option<f64>,
-    /// Latest signal (ISO 8601).
-    #[serde(serialize_with = "iso_opt")]
-    pub last_signal_at: Option<DateTime<Utc>>,
+    /// Its measures.
+    #[serde(flatten)]
+    pub measures: MeasuresItem,
 }
 
 /// Signal statistics from the hourly aggregate.
@@ -100,11 +112,7 @@ impl StatsBody {
                 .into_iter()
                 .map(|a| AssetItem {
                     asset: a.asset.to_string(),
-                    count: a.stats.signal_count,
-                    avg_range: finite(a.stats.avg_range),
-                    avg_upside_pct: finite(a.stats.avg_upside_pct),
-                    avg_downside_pct: finite(a.stats.avg_downside_pct),
-                    last_signal_at: a.stats.last_signal_at,
+                    measures: a.stats.into(),
                 })
                 .collect(),
             by_channel: s
@@ -116,11 +124,7 @@ impl StatsBody {
                         .label
                         .filter(|l| !l.is_empty())
                         .unwrap_or_else(|| c.channel_id.0.to_string()),
-                    count: c.stats.signal_count,
-                    avg_range: finite(c.stats.avg_range),
-                    avg_upside_pct: finite(c.stats.avg_upside_pct),
-                    avg_downside_pct: finite(c.stats.avg_downside_pct),
-                    last_signal_at: c.stats.last_signal_at,
+                    measures: c.stats.into(),
                 })
                 .collect(),
         }

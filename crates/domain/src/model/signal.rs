@@ -299,7 +299,7 @@ impl TradeCall {
                 direction: direction_name,
             });
         }
-        Ok(Self {
+        Ok(Self::restore(
             asset,
             kind,
             direction,
@@ -309,7 +309,7 @@ impl TradeCall {
             stop,
             valid_until,
             warnings,
-        })
+        ))
     }
 }
 
