@@ -19,6 +19,7 @@
 #   LEGACY_ROWS=200000 WRITERS=1 scripts/legacy-bench.sh
 #   SHAPE=dedicated scripts/legacy-bench.sh # the legacy stack's integer-id shape (90 days, 20 channels)
 #   KEEP=1 scripts/legacy-bench.sh          # keep both databases and the work directory
+# LEGACY_BENCH_BIN=path: run that tp-capital-migrate instead of building one (to compare builds).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,9 +64,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== release build"
-(cd "$ROOT" && cargo build --release -p migrations --bin tp-capital-migrate)
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tp-capital-migrate
+if [[ -n ${LEGACY_BENCH_BIN:-} ]]; then # a prebuilt binary (e.g. an older build, to compare)
+  BIN=$LEGACY_BENCH_BIN
+else
+  echo "== release build"
+  (cd "$ROOT" && cargo build --release -p migrations --bin tp-capital-migrate)
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/tp-capital-migrate
+fi
 
 psql -q "$LEGACY_ADMIN_URL" -c "CREATE DATABASE $LEGACY_DB OWNER \"$(user_of "$LEGACY_APP_URL")\""
 start=$(date +%s.%N)
