@@ -208,7 +208,12 @@ export_service_env() {
         TP_CAPITAL_API_RATE_LIMIT_BURST=${TP_CAPITAL_API_RATE_LIMIT_BURST:-100000} \
         TP_CAPITAL_API_RATE_LIMIT_PROBE_PER_SECOND=${TP_CAPITAL_API_RATE_LIMIT_PROBE_PER_SECOND:-1000}
       ;;
-    ingest) unset TP_CAPITAL_API_KEY TP_CAPITAL_MIGRATE_DATABASE_URL ;;
+    ingest)
+      # Its search-index builds go straight to PostgreSQL (same user), where PgBouncer's
+      # statement_timeout cannot cancel a large week's CREATE INDEX CONCURRENTLY.
+      export TP_CAPITAL_MAINTENANCE_DATABASE_URL=$TP_CAPITAL_MIGRATE_DATABASE_URL
+      unset TP_CAPITAL_API_KEY TP_CAPITAL_MIGRATE_DATABASE_URL
+      ;;
   esac
 }
 

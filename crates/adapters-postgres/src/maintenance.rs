@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use domain::model::b3_today;
 use domain::ports::{SignalEvent, StoreError};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait, Value,
 };
 
 use crate::error::map_db_err;
@@ -335,6 +336,11 @@ impl PgStore {
             ))
             .await
             .map_err(|e| map_db_err(WHAT, e))?;
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let own = self.ddl_connection().await?;
+        let ddl = own.as_ref().unwrap_or(&self.db);
         let started = std::time::Instant::now();
         let mut built = Vec::with_capacity(missing.len());
         for row in missing {
@@ -355,23 +361,47 @@ impl PgStore {
                 .try_get("", "invalid")
                 .map_err(|e| map_db_err(WHAT, e))?;
             if half_built {
-                self.db
-                    .execute_unprepared(&format!(
-                        "DROP INDEX CONCURRENTLY IF EXISTS {schema}.{index}"
-                    ))
-                    .await
-                    .map_err(|e| map_db_err(WHAT, e))?;
-            }
-            self.db
-                .execute_unprepared(&format!(
-                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {schema}.{table} \
-                     USING gin ({column} {trgm}.gin_trgm_ops)"
+                ddl.execute_unprepared(&format!(
+                    "DROP INDEX CONCURRENTLY IF EXISTS {schema}.{index}"
                 ))
                 .await
                 .map_err(|e| map_db_err(WHAT, e))?;
+            }
+            ddl.execute_unprepared(&format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {schema}.{table} \
+                     USING gin ({column} {trgm}.gin_trgm_ops)"
+            ))
+            .await
+            .map_err(|e| map_db_err(WHAT, e))?;
             built.push(format!("{schema}.{index}"));
         }
+        if let Some(own) = own {
+            let _ = own.close().await;
+        }
         Ok(built)
+    }
+
+    /// The connection of [`PgStore::with_maintenance_url`], its statement timeout off; `None`
+    /// without one.
+    async fn ddl_connection(&self) -> Result<Option<DatabaseConnection>, StoreError> {
+        const WHAT: &str = "maintenance: index connection";
+        let Some(url) = &self.maintenance_url else {
+            return Ok(None);
+        };
+        let mut co = ConnectOptions::new(url.as_str());
+        co.max_connections(1)
+            .min_connections(0)
+            .connect_timeout(self.opts.connect_timeout)
+            .acquire_timeout(self.opts.acquire_timeout)
+            .set_application_name(format!("{} (maintenance)", self.opts.application_name))
+            .sqlx_logging(false);
+        let db = Database::connect(co)
+            .await
+            .map_err(|e| map_db_err(WHAT, e))?;
+        db.execute_unprepared("SET statement_timeout = 0")
+            .await
+            .map_err(|e| map_db_err(WHAT, e))?;
+        Ok(Some(db))
     }
 }
 

@@ -61,6 +61,9 @@ pub struct PoolStats {
 pub struct PgStore {
     pub(crate) db: DatabaseConnection,
     pub(crate) opts: PoolOptions,
+    /// Where the maintenance builds search indexes (a session connection without a statement
+    /// timeout); `None`: through the pool.
+    pub(crate) maintenance_url: Option<String>,
 }
 
 impl PgStore {
@@ -87,7 +90,20 @@ impl PgStore {
         let db = Database::connect(co)
             .await
             .map_err(|e| StoreError::Internal(format!("invalid database URL: {e}")))?;
-        Ok(PgStore { db, opts })
+        Ok(PgStore {
+            db,
+            opts,
+            maintenance_url: None,
+        })
+    }
+
+    /// Builds the maintenance's search indexes on a connection of their own to `url` (direct or
+    /// a session-mode pool), with `statement_timeout` off: `CREATE INDEX CONCURRENTLY` runs
+    /// outside any transaction, so through a transaction-mode PgBouncer whose `connect_query`
+    /// sets a timeout, a large week's build is cancelled on every run.
+    pub fn with_maintenance_url(mut self, url: Option<String>) -> Self {
+        self.maintenance_url = url;
+        self
     }
 
     /// The pool's current size, idle connections and maximum.

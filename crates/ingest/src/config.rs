@@ -19,6 +19,10 @@ pub use crate::gateway::ChannelList;
 pub struct IngestConfig {
     /// `TP_CAPITAL_DATABASE_URL`: through PgBouncer, as the app user.
     pub database_url: Secret,
+    /// `TP_CAPITAL_MAINTENANCE_DATABASE_URL` (optional): a session connection for the
+    /// maintenance's search-index builds, which no statement timeout may cut short (PgBouncer's
+    /// `connect_query` sets one for the pooled connections); unset, they go through the pool.
+    pub maintenance_database_url: Secret,
     /// `TP_CAPITAL_REDIS_URL`: the master (publish, invalidation).
     pub redis_url: Secret,
     /// `TP_CAPITAL_REDIS_REPLICA_URL`: the replica (optional; ingest only writes).
@@ -98,6 +102,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             database_url: Secret::default(),
+            maintenance_database_url: Secret::default(),
             redis_url: Secret::default(),
             redis_replica_url: Secret::default(),
             redis_namespace: "tpcapital".to_owned(),

@@ -224,7 +224,11 @@ async fn connect(config: &IngestConfig) -> Result<(PgStore, Redis), String> {
     };
     let store = PgStore::connect(config.database_url.expose(), pool)
         .await
-        .map_err(|e| format!("database: {e}"))?;
+        .map_err(|e| format!("database: {e}"))?
+        .with_maintenance_url(
+            (!config.maintenance_database_url.is_empty())
+                .then(|| config.maintenance_database_url.expose().to_owned()),
+        );
     let mut redis_config =
         RedisConfig::new(config.redis_url.expose()).with_namespace(&config.redis_namespace);
     if !config.redis_replica_url.is_empty() {
