@@ -1,0 +1,26 @@
+//! Names the migration set: a hash of `migrations/src/*.rs`, so the per-run template database
+//! (`db::template`) is rebuilt whenever a migration changes, and reused otherwise.
+
+use std::path::Path;
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/src");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    // FNV-1a over names and contents: stable across builds and toolchains.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+    {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let bytes = std::fs::read(path).unwrap_or_default();
+        for b in name.unwrap_or_default().bytes().chain(bytes) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    println!("cargo:rustc-env=TP_MIGRATION_SET={hash:016x}");
+}
