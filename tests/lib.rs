@@ -6,8 +6,6 @@
 
 use std::path::PathBuf;
 
-pub mod ingest_support;
-
 /// The path of one of the project's binaries (`tp-capital-ingest` …): `TP_CAPITAL_BIN_DIR`, else
 /// the workspace's `target/debug`.
 pub fn binary(name: &str) -> PathBuf {

@@ -8,10 +8,10 @@ mod gateway_common;
 
 use std::time::{Duration, Instant};
 
-use e2e::ingest_support::{BOVAW32, ingest, unique_channel};
 use gateway_common::*;
 use serde_json::Value;
 use test_support::gateway::{Fault, PushConfig, posted};
+use test_support::ingest_client::{BOVAW32, ingest, unique_channel};
 use test_support::{FakeGateway, GatewayMessage};
 
 fn chatter(i: i64) -> String {

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use e2e::ingest_support::*;
 use serde_json::{Value, json};
+use test_support::ingest_client::*;
 
 /// Asserts a 503 problem with a usable `Retry-After`.
 fn assert_retry_later(reply: &Reply) {

@@ -11,10 +11,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::ingest_support::{BOVAW32, ingest, unique_channel};
 use gateway_common::PullIngest;
 use serde_json::Value;
 use test_support::gateway::posted;
+use test_support::ingest_client::{BOVAW32, ingest, unique_channel};
 use test_support::{FakeGateway, GatewayMessage};
 
 const SYNC_TOKEN: &str = "sync-e2e-token";

@@ -9,3 +9,4 @@ pub mod http;
 pub mod ingestion;
 pub mod limits;
 pub mod maintenance;
+pub mod wiring;

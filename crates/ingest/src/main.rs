@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use adapters_postgres::{PgStore, PoolOptions, Retention};
-use adapters_redis::{Redis, RedisConfig};
+use adapters_postgres::{PgStore, Retention};
+use adapters_redis::Redis;
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use domain::ChannelId;
 use domain::ports::{SignalQueries, SystemClock};
-use domain::services::{IngestService, PullConsumer};
+use domain::services::PullConsumer;
 use ingest::config::IngestConfig;
 use ingest::gateway::backfill::BackfillRequest;
 use ingest::gateway::runner::{self, DatabaseProbe};
@@ -24,7 +24,7 @@ use ingest::http::{GatewayTokens, IngestApp, app};
 use ingest::ingestion::{Ingestion, register_metrics};
 use ingest::limits::MessageLimits;
 use ingest::maintenance::{self, MaintenanceRun};
-use service_kit::health::{Component, FnCheck, Health};
+use service_kit::health::Health;
 use service_kit::metrics::{
     Metrics, PoolStats, SIGNAL_GAUGE_PERIOD, spawn_pool_gauges, spawn_signal_gauges,
 };
@@ -119,7 +119,7 @@ fn main() -> ExitCode {
     }
 }
 
-const SERVICE: &str = "tp-capital-ingest";
+use ingest::wiring::{SERVICE, connect, health, service};
 
 /// `serve`: configuration, telemetry, adapters, the use case, the HTTP server; then a clean
 /// shutdown (in-flight requests finish, connections close, spans are flushed).
@@ -215,40 +215,6 @@ fn backfill(request: BackfillRequest) -> ExitCode {
     }
 }
 
-async fn connect(config: &IngestConfig) -> Result<(PgStore, Redis), String> {
-    let pool = PoolOptions {
-        max_connections: config.database_pool_size,
-        acquire_timeout: Duration::from_millis(config.database_acquire_timeout_ms),
-        application_name: SERVICE.to_owned(),
-        ..PoolOptions::default()
-    };
-    let store = PgStore::connect(config.database_url.expose(), pool)
-        .await
-        .map_err(|e| format!("database: {e}"))?
-        .with_maintenance_url(
-            (!config.maintenance_database_url.is_empty())
-                .then(|| config.maintenance_database_url.expose().to_owned()),
-        );
-    let mut redis_config =
-        RedisConfig::new(config.redis_url.expose()).with_namespace(&config.redis_namespace);
-    if !config.redis_replica_url.is_empty() {
-        redis_config = redis_config.with_replica(config.redis_replica_url.expose());
-    }
-    let redis = adapters_redis::connect(redis_config)
-        .await
-        .map_err(|e| format!("redis: {e}"))?;
-    Ok((store, redis))
-}
-
-fn service(store: &PgStore, redis: &Redis) -> IngestService {
-    IngestService::new(
-        Arc::new(store.clone()),
-        Arc::new(redis.events()),
-        Arc::new(redis.cache()),
-        Arc::new(SystemClock),
-    )
-}
-
 async fn run(config: IngestConfig) -> Result<(), String> {
     let telemetry =
         service_kit::telemetry::init(SERVICE, config.log_format).map_err(|e| e.to_string())?;
@@ -334,37 +300,6 @@ fn start_consumer(
         gateway::runner_settings(config),
     );
     Ok(Some((breaker, consumer)))
-}
-
-fn health(store: &PgStore, redis: &Redis, breaker: Option<Breaker>) -> Health {
-    let (store, redis) = (store.clone(), redis.clone());
-    let edition = store.clone();
-    let health = Health::new(env!("CARGO_PKG_VERSION")).with_edition(move || {
-        let store = edition.clone();
-        async move {
-            let e = store.edition().await.map_err(|e| e.to_string())?;
-            Ok(service_kit::health::DatabaseEdition {
-                server: e.server,
-                mode: e.mode,
-            })
-        }
-    });
-    let health = match breaker {
-        Some(breaker) => health.with_check(FnCheck::new(Component::Gateway, move || {
-            let reason = breaker.reason();
-            async move { reason.map_or(Ok(()), Err) }
-        })),
-        None => health,
-    };
-    health
-        .with_check(FnCheck::new(Component::Database, move || {
-            let store = store.clone();
-            async move { store.ping().await.map_err(|e| e.to_string()) }
-        }))
-        .with_check(FnCheck::new(Component::Cache, move || {
-            let redis = redis.clone();
-            async move { redis.ping().await.map_err(|e| e.to_string()) }
-        }))
 }
 
 fn watch_pools(store: &PgStore, redis: &Redis) {

@@ -2,7 +2,7 @@
 //! its events, edits, concurrent single messages, credentials, bad input and the failure
 //! behaviour of the store, the cache and the event bus. What needs the real database (payload
 //! shapes as stored, idempotency and concurrency, batches, deletions) is tested once, against
-//! the running binaries, in `tests/tests/ingest_e2e.rs`.
+//! the real database, in process on a database of each test's own, in `scenarios.rs`.
 
 use std::sync::Arc;
 

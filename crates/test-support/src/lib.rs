@@ -11,7 +11,9 @@ pub mod app;
 pub mod db;
 pub mod fixtures;
 pub mod gateway;
+pub mod ingest_client;
 pub mod process;
+pub mod serve;
 pub mod stack;
 
 pub use gateway::{FakeGateway, GatewayMessage, Row};

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::binary;
-use e2e::ingest_support::Ingest;
 use test_support::FakeGateway;
+use test_support::ingest_client::Ingest;
 
 /// A duration from the environment (`TP_TEST_<NAME>_SECS`), else `default` seconds: the issue's
 /// durations (2 min kill, 90 s down) stay available without slowing CI.

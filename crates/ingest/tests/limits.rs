@@ -1,17 +1,21 @@
-//! Sizes and dates the running ingest service bounds: a text over 4,096 characters (or a
+//! Sizes and dates the ingest bounds (served in process on a database of each test's own): a text over 4,096 characters (or a
 //! caption over 1,024) is a 413 on `/ingest` and a final 413 result for its item in
 //! `/ingest/batch` while the other items are stored; the echoed value is clipped; a message
 //! dated before the horizon (730 days by default) is archived as rejected, never a signal.
 
 use chrono::{Duration, Utc};
-use e2e::ingest_support::*;
 use serde_json::json;
+use test_support::ingest_client::*;
+
+mod common;
+use common::spawn_ingest;
 
 const CALL: &str = "Day Trade 🔵\n\nPapel: PETR4\nEntrada: 38,50\nTP: 39,00\nSL: 38,00";
 
 #[tokio::test]
 async fn oversized_messages_are_413_alone_and_per_item_in_a_batch() {
-    let Some(s) = ingest().await else {
+    let Some(s) = spawn_ingest("oversized_messages_are_413_alone_and_per_item_in_a_batch").await
+    else {
         return;
     };
     let channel = unique_channel();
@@ -75,7 +79,8 @@ async fn oversized_messages_are_413_alone_and_per_item_in_a_batch() {
 
 #[tokio::test]
 async fn messages_older_than_the_horizon_are_archived_as_rejected() {
-    let Some(s) = ingest().await else {
+    let Some(s) = spawn_ingest("messages_older_than_the_horizon_are_archived_as_rejected").await
+    else {
         return;
     };
     let channel = unique_channel();

@@ -1,7 +1,7 @@
-//! Helpers of the ingest service's end-to-end tests: the running ingest of the test stack, the
-//! legacy gateway payload, random channel ids (tests share one database and run in parallel),
-//! what the database holds for a channel (read through PgBouncer, as the services do), and a
-//! guard that restarts a stopped stack component even when the test fails.
+//! A client of an ingest service under test (the stack's binary, or one served in process on a
+//! test's own database): the legacy gateway payload, what the database holds for a channel,
+//! its metrics and health, random channel ids for the tests that share the stack's database,
+//! and a guard that restarts a stopped stack component even when the test fails.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -14,13 +14,11 @@ use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions};
 use sea_orm::sqlx::{self, Row};
 use serde_json::{Value, json};
 
-use crate::stack_var;
+use crate::stack::env_or_skip;
 
-pub use test_support::stack::Stopped;
+pub use crate::stack::Stopped;
 
-pub use test_support::fixtures::{
-    BOVAW32, BOVAW32_TARGET_1_HIT, GREETING, PETR4, TARGET_BELOW_ENTRY,
-};
+pub use crate::fixtures::{BOVAW32, BOVAW32_TARGET_1_HIT, GREETING, PETR4, TARGET_BELOW_ENTRY};
 
 /// A channel id no other test uses: `-100` followed by ten random digits.
 pub fn unique_channel() -> i64 {
@@ -115,7 +113,7 @@ impl Reply {
     }
 }
 
-/// The running ingest service of the test stack and its database.
+/// An ingest service under test and its database.
 #[derive(Debug, Clone)]
 pub struct Ingest {
     /// Base URL (`http://127.0.0.1:4006`).
@@ -124,30 +122,37 @@ pub struct Ingest {
     pub token: String,
     /// HTTP client.
     pub http: reqwest::Client,
-    /// The application database through PgBouncer.
+    /// Its database (the stack's through PgBouncer, or a test's own).
     pub db: PgPool,
 }
 
 /// The ingest service, or `None` (skipped) when the stack is not running; panics under
 /// `TP_REQUIRE_STACK=1`.
 pub async fn ingest() -> Option<Ingest> {
-    let url = stack_var("TP_CAPITAL_INGEST_URL")?;
-    let token = stack_var("TP_CAPITAL_GATEWAY_TOKEN")?;
-    let database = stack_var("TP_CAPITAL_DATABASE_URL")?;
-    let db = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(15))
-        .connect_lazy(&database)
-        .unwrap_or_else(|e| panic!("TP_CAPITAL_DATABASE_URL: {e}"));
-    Some(Ingest {
-        url,
-        token,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_else(|e| panic!("http client: {e}")),
-        db,
-    })
+    let url = env_or_skip("TP_CAPITAL_INGEST_URL", "this test")?;
+    let token = env_or_skip("TP_CAPITAL_GATEWAY_TOKEN", "this test")?;
+    let database = env_or_skip("TP_CAPITAL_DATABASE_URL", "this test")?;
+    Some(Ingest::new(url, token, &database))
+}
+
+impl Ingest {
+    /// A client of the ingest at `url` (with the gateway token `token`) and of its database.
+    pub fn new(url: String, token: String, database_url: &str) -> Self {
+        let db = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_lazy(database_url)
+            .unwrap_or_else(|e| panic!("database URL: {e}"));
+        Self {
+            url,
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_else(|e| panic!("http client: {e}")),
+            db,
+        }
+    }
 }
 
 async fn read(res: reqwest::Response) -> Reply {

@@ -1,14 +1,18 @@
-//! The running ingest service end to end, as the Telegram gateway uses it, checked in the
-//! database behind PgBouncer: every outcome, the legacy payload, idempotent re-delivery (also
-//! concurrent), edits, updates, deletions, batches, and every kind of bad request.
-//! Each test works in channels of its own; the fault tests are in `ingest_faults.rs`.
+//! The ingest service end to end as the Telegram gateway uses it, served in process on a
+//! database of each test's own (`common::spawn_ingest`) and checked in that database: every
+//! outcome, the legacy payload, idempotent re-delivery (also concurrent), edits, updates,
+//! deletions, batches, and every kind of bad request. The fault tests (the real binary on the
+//! stack, through PgBouncer) are in `tests/tests/ingest_faults.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use e2e::ingest_support::*;
 use serde_json::{Value, json};
+use test_support::ingest_client::*;
+
+mod common;
+use common::spawn_ingest;
 
 /// The validity the parser infers for "até dia 28/10" in a message of `date`: that day of the
 /// message's year, or of the next year when it is already past.
@@ -30,7 +34,10 @@ fn ms(t: DateTime<Utc>) -> i64 {
 
 #[tokio::test]
 async fn the_canonical_bovaw32_message_is_one_signal_in_the_database() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("the_canonical_bovaw32_message_is_one_signal_in_the_database").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let date = recent(90);
     let payload = message(ch, 4521, BOVAW32, date);
@@ -98,7 +105,9 @@ async fn the_canonical_bovaw32_message_is_one_signal_in_the_database() {
 
 #[tokio::test]
 async fn every_outcome_is_answered_archived_and_counted() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("every_outcome_is_answered_archived_and_counted").await else {
+        return;
+    };
     let outcomes = [
         "signal",
         "update",
@@ -211,7 +220,11 @@ async fn every_outcome_is_answered_archived_and_counted() {
 
 #[tokio::test]
 async fn an_update_changes_the_latest_open_signal_of_its_asset_in_its_channel() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) =
+        spawn_ingest("an_update_changes_the_latest_open_signal_of_its_asset_in_its_channel").await
+    else {
+        return;
+    };
     let (ch, other) = (unique_channel(), unique_channel());
     let later_call = "Ativo: BOVAW32\nCompra: 1,10\nAlvo: 1,30\nStop: 0,90";
     // The later call is delivered first: "latest" is by message time, not arrival.
@@ -299,7 +312,9 @@ async fn an_update_changes_the_latest_open_signal_of_its_asset_in_its_channel() 
 
 #[tokio::test]
 async fn the_legacy_gateway_payload_in_every_shape() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("the_legacy_gateway_payload_in_every_shape").await else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(120);
     let epoch = t.timestamp();
@@ -406,7 +421,9 @@ async fn the_legacy_gateway_payload_in_every_shape() {
 
 #[tokio::test]
 async fn re_delivery_in_any_payload_form_stores_once() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("re_delivery_in_any_payload_form_stores_once").await else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(15);
     // The same message as the gateway may send it on each retry.
@@ -437,7 +454,9 @@ async fn re_delivery_in_any_payload_form_stores_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_store_exactly_once() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("concurrent_duplicates_store_exactly_once").await else {
+        return;
+    };
     let ch = unique_channel();
     let payload = message(ch, 7, BOVAW32, recent(5));
     let mut posts = tokio::task::JoinSet::new();
@@ -503,7 +522,10 @@ async fn concurrent_duplicates_store_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_edits_keep_the_newest_and_a_consistent_history() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("concurrent_edits_keep_the_newest_and_a_consistent_history").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(60);
     let id = s.ingest(&message(ch, 1, BOVAW32, t)).await["signalId"]
@@ -542,7 +564,9 @@ async fn concurrent_edits_keep_the_newest_and_a_consistent_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_distinct_messages_are_all_stored() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("concurrent_distinct_messages_are_all_stored").await else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(20);
     let mut posts = tokio::task::JoinSet::new();
@@ -566,7 +590,11 @@ async fn concurrent_distinct_messages_are_all_stored() {
 async fn a_re_delivery_with_another_message_date_is_still_a_duplicate() {
     // SPEC 3: "the same (channel_id, message_id, edit_date) twice stores once". A gateway that
     // sends its forwarding time as `timestamp` changes the date on every retry.
-    let Some(s) = ingest().await else { return };
+    let Some(s) =
+        spawn_ingest("a_re_delivery_with_another_message_date_is_still_a_duplicate").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let first =
         json!({"channelId": ch, "messageId": 5, "text": PETR4, "timestamp": iso(recent(20))});
@@ -584,7 +612,10 @@ async fn a_re_delivery_with_another_message_date_is_still_a_duplicate() {
 async fn concurrent_deliveries_with_different_dates_make_one_signal() {
     // signals.signals is unique on (channel_id, message_id, message_date): deliveries of one
     // message that disagree on its date are not stopped by the constraint when they race.
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("concurrent_deliveries_with_different_dates_make_one_signal").await
+    else {
+        return;
+    };
     for _ in 0..3 {
         let ch = unique_channel();
         let mut posts = tokio::task::JoinSet::new();
@@ -604,7 +635,10 @@ async fn concurrent_deliveries_with_different_dates_make_one_signal() {
 
 #[tokio::test]
 async fn a_newer_edit_is_a_new_revision_and_the_history_is_kept() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("a_newer_edit_is_a_new_revision_and_the_history_is_kept").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(40);
     let at = |minutes: i64| t + chrono::Duration::minutes(minutes);
@@ -686,7 +720,9 @@ async fn a_newer_edit_is_a_new_revision_and_the_history_is_kept() {
 
 #[tokio::test]
 async fn deletions_cancel_open_signals_and_remove_nothing() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("deletions_cancel_open_signals_and_remove_nothing").await else {
+        return;
+    };
     let (ch, other) = (unique_channel(), unique_channel());
     let t = recent(30);
     let open = s.ingest(&message(ch, 1, BOVAW32, t)).await["signalId"]
@@ -772,7 +808,9 @@ async fn deletions_cancel_open_signals_and_remove_nothing() {
 
 #[tokio::test]
 async fn a_batch_answers_each_item_and_holds_at_most_1000() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("a_batch_answers_each_item_and_holds_at_most_1000").await else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(25);
     let mixed = json!([
@@ -878,7 +916,10 @@ async fn a_batch_answers_each_item_and_holds_at_most_1000() {
 
 #[tokio::test]
 async fn bad_input_is_a_400_problem_naming_the_field_never_a_500() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("bad_input_is_a_400_problem_naming_the_field_never_a_500").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(10);
     let date = iso(t);
@@ -997,7 +1038,11 @@ async fn bad_input_is_a_400_problem_naming_the_field_never_a_500() {
 
 #[tokio::test]
 async fn oversized_bodies_wrong_content_types_and_methods_are_problems() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) =
+        spawn_ingest("oversized_bodies_wrong_content_types_and_methods_are_problems").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let t = recent(10);
     let date = iso(t);
@@ -1090,7 +1135,9 @@ async fn oversized_bodies_wrong_content_types_and_methods_are_problems() {
 
 #[tokio::test]
 async fn health_metrics_and_the_openapi_document() {
-    let Some(s) = ingest().await else { return };
+    let Some(s) = spawn_ingest("health_metrics_and_the_openapi_document").await else {
+        return;
+    };
     let (status, health) = s.wait_health("healthy", Duration::from_secs(30)).await;
     assert_eq!(status, 200);
     assert_eq!(health["database"], "connected", "{health}");
@@ -1100,6 +1147,9 @@ async fn health_metrics_and_the_openapi_document() {
     assert_eq!(s.get("/health/live").await.status, 200);
     assert_eq!(s.get("/health/ready").await.status, 200);
 
+    // The last-success time exists once something was stored: this test's own ingest.
+    s.ingest(&message(unique_channel(), 1, BOVAW32, recent(1)))
+        .await;
     let metrics = s.get("/metrics").await;
     assert_eq!(metrics.status, 200);
     for name in [
