@@ -53,26 +53,28 @@ require_free_port() {
   fi
 }
 
-# random_secret: 48 hex characters from the kernel's CSPRNG.
+# random_secret: 48 hex characters from the kernel's CSPRNG (deploy/docker's secrets; the native
+# stack's are made by `xtask stack`).
 random_secret() {
   od -An -tx1 -N24 /dev/urandom | tr -d ' \n'
 }
 
-# secret_file PATH: print the secret stored in PATH, creating it (mode 600) on first use.
-secret_file() {
-  local path=$1
-  if [[ ! -s $path ]]; then
-    mkdir -p "$(dirname "$path")"
-    chmod 700 "$(dirname "$path")"
-    # Create-if-absent atomically (hard link), so concurrent first runs agree on one secret.
-    local tmp
-    tmp=$(mktemp "$path.XXXXXX")
-    random_secret >"$tmp"
-    ln "$tmp" "$path" 2>/dev/null || true
-    rm -f "$tmp"
+# xtask ARGS...: the Rust half of these scripts (`cargo xtask stack`, xtask/src/local/): settings,
+# secrets, environment, config files, readiness waits. TP_XTASK names a built binary (`cargo xtask
+# ci` passes its own); else target/debug/xtask, built first when missing or older than its sources.
+xtask() {
+  if [[ -z ${TP_XTASK:-} ]]; then
+    local bin=${CARGO_TARGET_DIR:-$TP_REPO_ROOT/target}/debug/xtask cargo
+    if [[ ! -x $bin || -n $(find "$TP_REPO_ROOT/xtask" "$TP_REPO_ROOT/Cargo.lock" -newer "$bin" -print -quit 2>/dev/null) ]]; then
+      cargo=$(command -v cargo || printf '%s' "${CARGO_HOME:-$HOME/.cargo}/bin/cargo")
+      [[ -x $cargo ]] || die "deploy/local needs cargo to build xtask (https://rustup.rs), or TP_XTASK=<a built xtask binary>"
+      log "building xtask, the Rust half of deploy/local (cargo build -p xtask)"
+      (cd "$TP_REPO_ROOT" && "$cargo" build --quiet --locked -p xtask) </dev/null >&2 || die "cargo build -p xtask failed"
+      touch "$bin"
+    fi
+    TP_XTASK=$bin
   fi
-  chmod 600 "$path"
-  tr -d '\n' <"$path"
+  "$TP_XTASK" "$@"
 }
 
 # pid_alive PID [PATTERN]: PID is a live (non-zombie) process whose command line contains PATTERN.
@@ -192,15 +194,6 @@ ensure_packages() {
     show_log_tail "$apt_log" 30
     die "apt-get install ${missing[*]} failed (log: $apt_log)"
   fi
-}
-
-# prepare_state_dir DIR: create a stack state folder with its marker and sub-folders.
-prepare_state_dir() {
-  local dir=$1
-  mkdir -p "$dir/run" "$dir/logs" "$dir/secrets"
-  chmod 755 "$dir"
-  chmod 700 "$dir/secrets"
-  [[ -e $dir/$TP_STATE_MARKER ]] || printf 'TP-Capital local stack state; managed by deploy/local/stack.sh\n' >"$dir/$TP_STATE_MARKER"
 }
 
 # assert_removable_state_dir DIR: refuse to delete anything that is not a stack state folder.

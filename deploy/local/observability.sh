@@ -144,13 +144,11 @@ start_component() {
   ) </dev/null >>"$log" 2>&1 &
   pid=$!
   printf '%s\n' "$pid" >"$(pidfile "$name")"
-  local deadline=$((SECONDS + 30)) path=/metrics
+  local path=/metrics status=0
   [[ $name == prometheus ]] && path=/-/ready
-  until [[ $(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:$port$path") == 200 ]]; do
-    pid_alive "$pid" || { show_log_tail "$log"; die "$name exited during startup"; }
-    ((SECONDS < deadline)) || { show_log_tail "$log"; die "$name did not answer on :$port$path within 30s"; }
-    sleep 0.3
-  done
+  xtask stack wait "http:$port$path" --timeout 30 --pid "$pid" >/dev/null || status=$?
+  ((status != 3)) || { show_log_tail "$log"; die "$name exited during startup"; }
+  ((status == 0)) || { show_log_tail "$log"; die "$name did not answer on :$port$path within 30s"; }
   note "$name up (pid $pid) on http://127.0.0.1:$port"
 }
 

@@ -31,12 +31,9 @@ load_config() {
   check_port_number TP_PLAIN_PG_PORT "$PORT"
 }
 
-load_secrets() {
-  prepare_state_dir "$STACK_DIR"
-  DB_PASSWORD=$(secret_file "$STACK_DIR/secrets/plain_pg_password")
-  SUPER_PASSWORD=$(secret_file "$STACK_DIR/secrets/plain_pg_superuser_password")
-  [[ $DB_PASSWORD =~ ^[A-Za-z0-9]+$ && $SUPER_PASSWORD =~ ^[A-Za-z0-9]+$ ]] ||
-    die "a plain_pg secret in $STACK_DIR/secrets is not alphanumeric; delete it to regenerate"
+load_secrets() { # created on first use (xtask/src/local/secrets.rs)
+  DB_PASSWORD=$(xtask stack secret plain_pg_password) || exit 1
+  SUPER_PASSWORD=$(xtask stack secret plain_pg_superuser_password) || exit 1
 }
 
 database_url() { printf 'postgres://%s:%s@127.0.0.1:%s/%s' "$TP_DB_USER" "$DB_PASSWORD" "$PORT" "$TP_DB_NAME"; }
@@ -126,7 +123,7 @@ cmd_up() {
   require_root
   ensure_packages "$PG15_BIN/postgres:postgresql-15" psql:postgresql-client
   load_secrets
-  local pid deadline
+  local pid
   pid=$(plain_pid)
   if [[ -n $pid ]]; then
     note "plain PostgreSQL 15 already running (pid $pid) on 127.0.0.1:$PORT"
@@ -145,11 +142,7 @@ cmd_up() {
     fi
     note "plain PostgreSQL 15 started (pid $(plain_pid)) on 127.0.0.1:$PORT"
   fi
-  deadline=$((SECONDS + 60))
-  until "$PG15_BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; do
-    ((SECONDS < deadline)) || die "plain PostgreSQL 15 is not ready after 60s (log: $PG_LOG)"
-    sleep 0.3
-  done
+  xtask stack wait "postgres:$PORT" --timeout 60 >/dev/null || die "plain PostgreSQL 15 is not ready after 60s (log: $PG_LOG)"
   ensure_database
   log "plain PostgreSQL 15 ready: postgres://$TP_DB_USER:***@127.0.0.1:$PORT/$TP_DB_NAME"
   local hint='deploy/local/plain-postgres.sh env'

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # TP-Capital native stack: the production topology (SPEC §7) as plain processes on 127.0.0.1.
+# This script starts and stops the processes; what it computes (settings, ports, secrets, the services'
+# environment, every config file, readiness waits) is `cargo xtask stack` (xtask/src/local/, tested).
 #
 #   deploy/local/stack.sh up | down | status | env | stop-component NAME | start-component NAME | destroy | rootfs
 #   NAME = postgres | pgbouncer | redis-master | redis-replica | api | ingest
@@ -34,7 +36,8 @@
 # Environment
 #   TP_STACK_DIR, TP_PG_PORT, TP_PGBOUNCER_PORT, TP_REDIS_MASTER_PORT, TP_REDIS_REPLICA_PORT, TP_API_PORT,
 #   TP_INGEST_PORT, TP_STACK_SERVICES=all|infra, TP_BIN_DIR (prebuilt binaries; else cargo build --release),
-#   TP_STACK_BUILD=0 (never run cargo; use target/release as it is), TP_REDIS_PASSWORD (URL-safe; default: a generated
+#   TP_STACK_BUILD=0 (never build the services; use target/release as it is), TP_XTASK (a built xtask
+#   binary; default target/debug/xtask, built when missing or stale), TP_REDIS_PASSWORD (URL-safe; default: a generated
 #   secrets/redis_password, empty = none),
 #   TP_PG_SHARED_BUFFERS (1GB), TP_APP_STATEMENT_TIMEOUT_MS (10000: statement_timeout of the services'
 #   pooled connections), TP_ROOTFS_DIR, TP_CACHE_DIR, TP_DEBIAN_MIRROR.
@@ -54,9 +57,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COMPONENTS=(postgres pgbouncer redis-master redis-replica api ingest)
-PORT_KEYS=(TP_PG_PORT TP_PGBOUNCER_PORT TP_REDIS_MASTER_PORT TP_REDIS_REPLICA_PORT TP_API_PORT TP_INGEST_PORT)
-declare -A PORT_DEFAULTS=([TP_PG_PORT]=5435 [TP_PGBOUNCER_PORT]=6435 [TP_REDIS_MASTER_PORT]=6381
-  [TP_REDIS_REPLICA_PORT]=6382 [TP_API_PORT]=4005 [TP_INGEST_PORT]=4006)
 ROOTFS_PACKAGES=postgresql-17,postgresql-17-timescaledb,pgbouncer,ca-certificates
 ROOTFS_MARKER=.tp-capital-rootfs-complete
 PG_BIN=/usr/lib/postgresql/17/bin
@@ -64,164 +64,22 @@ CHROOT_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 # ---------------------------------------------------------------- configuration
 
+# load_config [--secrets] [--save]: the stack's settings, ports and paths (xtask/src/local/config.rs);
+# with --secrets also DB_PASSWORD, PG_SUPER_PASSWORD and REDIS_PASSWORD (created on first use);
+# --save remembers the ports in stack.conf.
 load_config() {
-  STACK_DIR=$(realpath -m -- "${TP_STACK_DIR:-$TP_LOCAL_DIR/.state}")
-  CONFIG_FILE=$STACK_DIR/stack.conf
-  RUN_DIR=$STACK_DIR/run
-  LOG_DIR=$STACK_DIR/logs
-  SECRETS_DIR=$STACK_DIR/secrets
-
-  local key value
-  declare -gA CFG=()
-  if [[ -r $CONFIG_FILE ]]; then
-    while IFS='=' read -r key value; do
-      [[ $key =~ ^TP_[A-Z_]+$ ]] && CFG[$key]=$value
-    done <"$CONFIG_FILE"
-  fi
-  for key in "${PORT_KEYS[@]}"; do
-    value=${!key:-${CFG[$key]:-${PORT_DEFAULTS[$key]}}}
-    check_port_number "$key" "$value"
-    CFG[$key]=$value
-  done
-  local seen=" "
-  for key in "${PORT_KEYS[@]}"; do
-    [[ $seen != *" ${CFG[$key]} "* ]] || die "$key=${CFG[$key]} collides with another port of this stack"
-    seen+="${CFG[$key]} "
-  done
-  PG_PORT=${CFG[TP_PG_PORT]}
-  PGB_PORT=${CFG[TP_PGBOUNCER_PORT]}
-  REDIS_MASTER_PORT=${CFG[TP_REDIS_MASTER_PORT]}
-  REDIS_REPLICA_PORT=${CFG[TP_REDIS_REPLICA_PORT]}
-  API_PORT=${CFG[TP_API_PORT]}
-  INGEST_PORT=${CFG[TP_INGEST_PORT]}
-
-  ROOTFS=$(realpath -m -- "${TP_ROOTFS_DIR:-${CFG[TP_ROOTFS_DIR]:-$TP_CACHE_DIR/trixie-rootfs}}")
-  CFG[TP_ROOTFS_DIR]=$ROOTFS
-  SERVICES=${TP_STACK_SERVICES:-all}
-  [[ $SERVICES == all || $SERVICES == infra ]] || die "TP_STACK_SERVICES must be 'all' or 'infra', got '$SERVICES'"
-  REDIS_PASSWORD=${TP_REDIS_PASSWORD:-}
-  APP_STATEMENT_TIMEOUT_MS=${TP_APP_STATEMENT_TIMEOUT_MS:-10000}
-  [[ $APP_STATEMENT_TIMEOUT_MS =~ ^[0-9]+$ ]] || die "TP_APP_STATEMENT_TIMEOUT_MS must be milliseconds"
-  [[ $REDIS_PASSWORD =~ ^[A-Za-z0-9._~-]*$ ]] || die "TP_REDIS_PASSWORD must be URL-safe ([A-Za-z0-9._~-])"
-
-  STACK_ID=$(printf '%s' "$STACK_DIR" | sha1sum | cut -c1-16)
-  IN_STACK=/srv/stacks/$STACK_ID # as seen inside the rootfs
-  HOST_STACK=$ROOTFS$IN_STACK    # the same directory from the host
-  PG_DATA=$IN_STACK/pg/data
-  PG_RUN=$IN_STACK/pg/run
-  PG_LOG=$IN_STACK/pg/postgres.log
-  PGB_DIR=$IN_STACK/pgbouncer
+  local vars
+  vars=$(xtask stack vars "$@") || exit 1
+  eval "$vars"
 }
 
-save_config() {
-  local key tmp=$CONFIG_FILE.tmp
-  {
-    printf '# Remembered by deploy/local/stack.sh up; an explicit environment variable wins.\n'
-    for key in "${PORT_KEYS[@]}" TP_ROOTFS_DIR; do
-      printf '%s=%s\n' "$key" "${CFG[$key]}"
-    done
-  } >"$tmp"
-  mv -f "$tmp" "$CONFIG_FILE"
-}
-
-load_secrets() {
-  prepare_state_dir "$STACK_DIR"
-  DB_PASSWORD=$(secret_file "$SECRETS_DIR/db_password")
-  PG_SUPER_PASSWORD=$(secret_file "$SECRETS_DIR/pg_superuser_password")
-  GATEWAY_TOKEN=$(secret_file "$SECRETS_DIR/gateway_token")
-  API_KEY=$(secret_file "$SECRETS_DIR/api_key")
-  # Redis has a password unless TP_REDIS_PASSWORD is set (empty = none); a stack whose Redis was
-  # first configured without one keeps none, so a running server and its clients still agree.
-  if [[ -z ${TP_REDIS_PASSWORD+set} ]] &&
-    [[ -s $SECRETS_DIR/redis_password || ! -e $STACK_DIR/redis-master/redis.conf ]]; then
-    REDIS_PASSWORD=$(secret_file "$SECRETS_DIR/redis_password")
-  fi
-  SYNC_TOKEN=$(secret_file "$SECRETS_DIR/sync_token")
-  local s
-  for s in "$DB_PASSWORD" "$PG_SUPER_PASSWORD" "$GATEWAY_TOKEN" "$API_KEY" "$SYNC_TOKEN"; do
-    [[ $s =~ ^[A-Za-z0-9]+$ ]] || die "a secret in $SECRETS_DIR is not alphanumeric; delete it to regenerate"
-  done
-}
-
-redis_url() {
-  if [[ -n $REDIS_PASSWORD ]]; then
-    printf 'redis://:%s@127.0.0.1:%s' "$REDIS_PASSWORD" "$1"
-  else
-    printf 'redis://127.0.0.1:%s' "$1"
-  fi
-}
-
-# contract_env: NAME=VALUE lines, the environment the services read plus the facts tests need.
-contract_env() {
-  cat <<EOF
-TP_CAPITAL_DATABASE_URL=postgres://$TP_DB_USER:$DB_PASSWORD@127.0.0.1:$PGB_PORT/$TP_DB_NAME
-TP_CAPITAL_MIGRATE_DATABASE_URL=postgres://$TP_DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$TP_DB_NAME
-TP_CAPITAL_REDIS_URL=$(redis_url "$REDIS_MASTER_PORT")
-TP_CAPITAL_REDIS_REPLICA_URL=$(redis_url "$REDIS_REPLICA_PORT")
-TP_CAPITAL_GATEWAY_TOKEN=$GATEWAY_TOKEN
-TP_CAPITAL_API_KEY=$API_KEY
-TP_CAPITAL_API_BIND=127.0.0.1:$API_PORT
-TP_CAPITAL_INGEST_BIND=127.0.0.1:$INGEST_PORT
-TP_CAPITAL_API_URL=http://127.0.0.1:$API_PORT
-TP_CAPITAL_INGEST_URL=http://127.0.0.1:$INGEST_PORT
-TP_CAPITAL_API_INGEST_URL=http://127.0.0.1:$INGEST_PORT
-TP_CAPITAL_SYNC_TOKEN=$SYNC_TOKEN
-TP_CAPITAL_CORS_ORIGINS=${TP_CAPITAL_CORS_ORIGINS:-}
-TP_STACK_DIR=$STACK_DIR
-TP_STACK_ID=$STACK_ID
-TP_ROOTFS_DIR=$ROOTFS
-TP_PG_PORT=$PG_PORT
-TP_PGBOUNCER_PORT=$PGB_PORT
-TP_REDIS_MASTER_PORT=$REDIS_MASTER_PORT
-TP_REDIS_REPLICA_PORT=$REDIS_REPLICA_PORT
-TP_API_PORT=$API_PORT
-TP_INGEST_PORT=$INGEST_PORT
-TP_PG_SUPERUSER_URL=postgres://postgres:$PG_SUPER_PASSWORD@127.0.0.1:$PG_PORT/$TP_DB_NAME
-TP_PG_SUPERUSER_CMD=chroot $ROOTFS /usr/bin/env -i PATH=$CHROOT_PATH LANG=C.UTF-8 runuser -u postgres -- $PG_BIN/psql -X -h $PG_RUN -p $PG_PORT -d $TP_DB_NAME
-EOF
-  if [[ -n $REDIS_PASSWORD ]]; then
-    printf 'TP_REDIS_PASSWORD=%s\n' "$REDIS_PASSWORD"
-  fi
-}
-
-# export_contract_env: export the contract into the current (sub)shell, for the services.
-export_contract_env() {
-  local line
-  while IFS= read -r line; do
-    export "${line%%=*}=${line#*=}"
-  done < <(contract_env)
-  export RUST_LOG=${RUST_LOG:-info}
-}
-
-# export_service_env NAME: the contract minus the secrets NAME does not need (least privilege):
-# only migrate gets the direct (owner) URL, only ingest the gateway token, only the api its keys.
-export_service_env() {
-  export_contract_env
-  unset TP_PG_SUPERUSER_URL TP_PG_SUPERUSER_CMD
-  case $1 in
-    migrate) unset TP_CAPITAL_GATEWAY_TOKEN TP_CAPITAL_API_KEY TP_CAPITAL_SYNC_TOKEN TP_CAPITAL_REDIS_URL TP_CAPITAL_REDIS_REPLICA_URL TP_REDIS_PASSWORD ;;
-    api)
-      unset TP_CAPITAL_GATEWAY_TOKEN TP_CAPITAL_MIGRATE_DATABASE_URL
-      # Rate limiting stays on (nothing is exempt), with limits the test suite and the load
-      # benchmarks — thousands of requests a second from 127.0.0.1 — stay under.
-      export TP_CAPITAL_API_RATE_LIMIT_PER_SECOND=${TP_CAPITAL_API_RATE_LIMIT_PER_SECOND:-100000} \
-        TP_CAPITAL_API_RATE_LIMIT_BURST=${TP_CAPITAL_API_RATE_LIMIT_BURST:-100000} \
-        TP_CAPITAL_API_RATE_LIMIT_PROBE_PER_SECOND=${TP_CAPITAL_API_RATE_LIMIT_PROBE_PER_SECOND:-1000}
-      ;;
-    ingest)
-      # Its search-index builds go straight to PostgreSQL (same user), where PgBouncer's
-      # statement_timeout cannot cancel a large week's CREATE INDEX CONCURRENTLY.
-      export TP_CAPITAL_MAINTENANCE_DATABASE_URL=$TP_CAPITAL_MIGRATE_DATABASE_URL
-      unset TP_CAPITAL_API_KEY TP_CAPITAL_MIGRATE_DATABASE_URL
-      ;;
-  esac
-}
+load_secrets() { load_config --secrets; }
 
 # ---------------------------------------------------------------- locks, markers
 
 STACK_LOCK_FD=
 acquire_stack_lock() {
-  prepare_state_dir "$STACK_DIR"
+  xtask stack prepare
   exec {STACK_LOCK_FD}>"$RUN_DIR/stack.flock"
   if ! flock -n "$STACK_LOCK_FD"; then
     log "another stack.sh is working on $STACK_DIR; waiting"
@@ -268,25 +126,8 @@ psql_super() {
 
 rootfs_ready() { [[ -f $ROOTFS/$ROOTFS_MARKER ]]; }
 
-debian_mirror() {
-  local mirror=
-  if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [[ -z $mirror && -r /etc/apt/sources.list ]]; then
-    mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list)
-  fi
-  printf '%s' "${mirror:-http://deb.debian.org/debian}"
-}
-
 # pids_rooted_in DIR: processes whose root directory is DIR (chrooted there).
-pids_rooted_in() {
-  local dir=$1 p
-  for p in /proc/[0-9]*; do
-    [[ $(readlink "$p/root" 2>/dev/null) == "$dir" ]] && printf '%s\n' "${p#/proc/}"
-  done
-  return 0
-}
+pids_rooted_in() { xtask stack pids-in "$1"; }
 
 # remove_tree DIR: unmount whatever is mounted below DIR, then delete it without crossing filesystems.
 remove_tree() {
@@ -294,7 +135,7 @@ remove_tree() {
   [[ -n $dir && $dir != / ]] || die "refusing to remove '$dir'"
   while read -r m; do
     [[ -n $m ]] && { umount "$m" 2>/dev/null || umount -l "$m"; }
-  done < <(awk -v d="$dir" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
+  done < <(xtask stack mounts-under "$dir")
   rm -rf --one-file-system -- "$dir"
 }
 
@@ -315,7 +156,7 @@ build_rootfs() {
     remove_tree "$stale"
   done
   [[ ! -e $ROOTFS ]] || die "$ROOTFS exists but has no $ROOTFS_MARKER: not a complete root filesystem; remove it by hand"
-  mirror=${TP_DEBIAN_MIRROR:-$(debian_mirror)}
+  mirror=${TP_DEBIAN_MIRROR:-$(xtask stack mirror)}
   tmp=$(mktemp -d "$ROOTFS.tmp.XXXXXX")
   chmod 755 "$tmp"
   log "building the Debian 13 (trixie) root filesystem once (PostgreSQL 17, TimescaleDB, PgBouncer) from $mirror"
@@ -412,67 +253,17 @@ init_postgres() {
   : >"$HOST_STACK/pg/.initdb-complete"
 }
 
-# write_postgres_conf: settings for this 2-core / 24 GiB machine; durability stays on.
+# write_postgres_conf: tp_capital.conf (xtask/src/local/render.rs; durability stays on).
 write_postgres_conf() {
-  local conf=$HOST_STACK/pg/data/tp_capital.conf
-  cat >"$conf" <<EOF
-# Generated by deploy/local/stack.sh on every start: edit the script, not this file.
-port = $PG_PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_RUN'
-max_connections = 200
-superuser_reserved_connections = 5
-password_encryption = scram-sha-256
-
-shared_preload_libraries = 'timescaledb'
-timescaledb.telemetry_level = off
-timescaledb.max_background_workers = 8
-max_worker_processes = 16
-max_parallel_workers = 2
-max_parallel_workers_per_gather = 1
-max_parallel_maintenance_workers = 1
-
-shared_buffers = ${TP_PG_SHARED_BUFFERS:-1GB}
-huge_pages = off
-effective_cache_size = 8GB
-work_mem = 16MB
-maintenance_work_mem = 256MB
-dynamic_shared_memory_type = posix
-random_page_cost = 1.1
-effective_io_concurrency = 200
-jit = off
-
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-wal_compression = lz4
-wal_buffers = 16MB
-min_wal_size = 512MB
-max_wal_size = 4GB
-checkpoint_timeout = 15min
-checkpoint_completion_target = 0.9
-
-timezone = 'UTC'
-log_timezone = 'UTC'
-log_line_prefix = '%m [%p] %q%u@%d '
-log_min_duration_statement = 1s
-log_checkpoints = on
-log_lock_waits = on
-log_temp_files = 10MB
-track_io_timing = on
-EOF
+  xtask stack render postgres
   in_rootfs chown postgres:postgres "$PG_DATA/tp_capital.conf"
 }
 
 wait_postgres_ready() {
-  local deadline=$((SECONDS + 60))
-  until as_postgres "$PG_BIN/pg_isready" -q -h "$PG_RUN" -p "$PG_PORT"; do
-    if ((SECONDS >= deadline)); then
-      show_log_tail "$HOST_STACK/pg/postgres.log"
-      die "postgres is not accepting connections after 60s"
-    fi
-    sleep 0.5
-  done
+  xtask stack wait postgres --timeout 60 >/dev/null || {
+    show_log_tail "$HOST_STACK/pg/postgres.log"
+    die "postgres is not accepting connections after 60s"
+  }
 }
 
 start_postgres() {
@@ -556,81 +347,27 @@ pgbouncer_pid() {
   if pid_alive "$pid" "$PGB_DIR/pgbouncer.ini"; then printf '%s' "$pid"; fi
 }
 
-write_pgbouncer_ini() {
-  cat >"$HOST_STACK/pgbouncer/pgbouncer.ini" <<EOF
-; Generated by deploy/local/stack.sh on every start: edit the script, not this file.
-[databases]
-; The services' statements end at the app's statement_timeout (an expensive query answers 503
-; instead of holding a server connection); direct connections (migrations, seeds) have none.
-$TP_DB_NAME = host=127.0.0.1 port=$PG_PORT dbname=$TP_DB_NAME connect_query='SET statement_timeout = $APP_STATEMENT_TIMEOUT_MS'
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
-unix_socket_dir = $PGB_DIR
-logfile = $PGB_DIR/pgbouncer.log
-pidfile = $PGB_DIR/pgbouncer.pid
-
-auth_type = scram-sha-256
-auth_file = $PGB_DIR/userlist.txt
-stats_users = $TP_DB_USER
-
-pool_mode = transaction
-; sqlx/sea-orm prepare statements: PgBouncer >= 1.21 tracks them per server connection.
-max_prepared_statements = 200
-; sqlx sends extra_float_digits; without this PgBouncer refuses the connection.
-ignore_startup_parameters = extra_float_digits
-
-max_client_conn = 4000
-default_pool_size = 40
-reserve_pool_size = 10
-reserve_pool_timeout = 2
-max_db_connections = 150
-server_idle_timeout = 300
-
-; fail fast while PostgreSQL is down (the services answer 503 + Retry-After) and reconnect quickly after.
-server_connect_timeout = 5
-server_login_retry = 1
-query_wait_timeout = 30
-
-log_connections = 0
-log_disconnections = 0
-EOF
-}
-
 # refresh_userlist: copy tp_capital's SCRAM secret from pg_authid into PgBouncer's auth_file.
 # Sets USERLIST_CHANGED=1 when the file changed. Keeps the existing file when PostgreSQL is down.
 USERLIST_CHANGED=0
 refresh_userlist() {
-  local file=$HOST_STACK/pgbouncer/userlist.txt secret
+  local file=$HOST_STACK/pgbouncer/userlist.txt changed
   USERLIST_CHANGED=0
   if [[ -z $(postgres_pid) ]]; then
     [[ -s $file ]] || die "PgBouncer needs $TP_DB_USER's SCRAM secret but postgres is down: start postgres first"
     return 0
   fi
-  secret=$(psql_super postgres -A -t -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$TP_DB_USER'" </dev/null)
-  [[ $secret == SCRAM-SHA-256\$* ]] || die "role $TP_DB_USER has no SCRAM secret in pg_authid"
-  if [[ ! -s $file || $(cat "$file") != "\"$TP_DB_USER\" \"$secret\"" ]]; then
-    (
-      umask 077
-      printf '"%s" "%s"\n' "$TP_DB_USER" "$secret" >"$file.tmp"
-    )
-    mv -f "$file.tmp" "$file"
-    USERLIST_CHANGED=1
-  fi
+  changed=$(psql_super postgres -A -t -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$TP_DB_USER'" </dev/null |
+    xtask stack userlist) || die "cannot write PgBouncer's auth_file"
+  [[ $changed == changed ]] && USERLIST_CHANGED=1
   in_rootfs chown postgres:postgres "$PGB_DIR/userlist.txt"
-  chmod 600 "$file"
 }
 
 wait_pgbouncer_ready() {
-  local deadline=$((SECONDS + 20))
-  until [[ -n $(pgbouncer_pid) ]] && port_in_use "$PGB_PORT"; do
-    if ((SECONDS >= deadline)); then
-      show_log_tail "$HOST_STACK/pgbouncer/pgbouncer.log"
-      die "pgbouncer did not start listening on $PGB_PORT within 20s"
-    fi
-    sleep 0.2
-  done
+  if ! xtask stack wait pgbouncer --timeout 20 >/dev/null || [[ -z $(pgbouncer_pid) ]]; then
+    show_log_tail "$HOST_STACK/pgbouncer/pgbouncer.log"
+    die "pgbouncer did not start listening on $PGB_PORT within 20s"
+  fi
 }
 
 start_pgbouncer() {
@@ -648,7 +385,7 @@ start_pgbouncer() {
   fi
   require_free_port "$PGB_PORT" pgbouncer
   in_rootfs install -d -o postgres -g postgres -m 700 "$PGB_DIR"
-  write_pgbouncer_ini
+  xtask stack render pgbouncer
   refresh_userlist
   # PgBouncer never runs as root; a root-owned log or pid file would make it exit silently.
   in_rootfs chown -R postgres:postgres "$PGB_DIR"
@@ -694,54 +431,15 @@ redis_pid() {
   if pid_alive "$pid" "redis-server"; then printf '%s' "$pid"; fi
 }
 
-redis_cli() { # redis_cli PORT ARGS...
-  local port=$1
-  shift
-  REDISCLI_AUTH=$REDIS_PASSWORD timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
-}
-
-redis_ping() { [[ $(redis_cli "$1" PING 2>/dev/null) == PONG ]]; }
-replica_linked() { redis_cli "$REDIS_REPLICA_PORT" INFO replication 2>/dev/null | grep -q '^master_link_status:up'; }
-
-write_redis_conf() {
-  local role=$1 dir=$STACK_DIR/redis-$1
-  mkdir -p "$dir"
-  chmod 700 "$dir"
-  (
-    umask 077
-    cat >"$dir/redis.conf" <<EOF
-# Generated by deploy/local/stack.sh on every start: edit the script, not this file.
-port $(redis_port "$role")
-bind 127.0.0.1
-protected-mode yes
-daemonize yes
-pidfile $RUN_DIR/redis-$role.pid
-logfile $LOG_DIR/redis-$role.log
-dir $dir
-dbfilename dump.rdb
-save 3600 1 300 100 60 10000
-appendonly no
-maxmemory 1gb
-maxmemory-policy allkeys-lru
-maxclients 10000
-timeout 0
-tcp-keepalive 60
-EOF
-    if [[ -n $REDIS_PASSWORD ]]; then
-      printf 'requirepass %s\nmasterauth %s\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD" >>"$dir/redis.conf"
-    fi
-  )
-}
-
 start_redis() {
-  local role=$1 port pid args=() deadline
+  local role=$1 port pid args=()
   port=$(redis_port "$role")
   pid=$(redis_pid "$role")
   if [[ -n $pid ]]; then
     note "redis-$role already running (pid $pid)"
   else
     require_free_port "$port" "redis-$role"
-    write_redis_conf "$role"
+    xtask stack render "redis-$role"
     if [[ $role == master ]]; then
       args=(--repl-diskless-sync-delay 0)
     else
@@ -755,23 +453,16 @@ start_redis() {
       die "redis-$role failed to start"
     fi
   fi
-  deadline=$((SECONDS + 20))
-  until [[ -n $(redis_pid "$role") ]] && redis_ping "$port"; do
-    if ((SECONDS >= deadline)); then
-      show_log_tail "$LOG_DIR/redis-$role.log"
-      die "redis-$role does not answer PING on $port after 20s"
-    fi
-    sleep 0.2
-  done
+  if ! xtask stack wait "redis-$role" --timeout 20 >/dev/null || [[ -z $(redis_pid "$role") ]]; then
+    show_log_tail "$LOG_DIR/redis-$role.log"
+    die "redis-$role does not answer PING on $port after 20s"
+  fi
   mark_wanted "redis-$role"
   [[ -n $pid ]] || note "redis-$role started (pid $(redis_pid "$role")) on 127.0.0.1:$port"
   # After either one (re)starts, wait for the replica to (re)link: it retries its master every second.
-  if [[ -n $(redis_pid replica) ]] && redis_ping "$REDIS_MASTER_PORT"; then
-    deadline=$((SECONDS + 30))
-    until replica_linked; do
-      ((SECONDS < deadline)) || die "redis-replica has no link to the master after 30s (log: $LOG_DIR/redis-replica.log)"
-      sleep 0.2
-    done
+  if [[ -n $(redis_pid replica) ]] && xtask stack probe redis-master; then
+    xtask stack wait redis-link --timeout 30 >/dev/null ||
+      die "redis-replica has no link to the master after 30s (log: $LOG_DIR/redis-replica.log)"
   fi
 }
 
@@ -812,18 +503,17 @@ service_pid() {
   if pid_alive "$pid" "tp-capital-$1"; then printf '%s' "$pid"; fi
 }
 
-http_status() { curl -s -o /dev/null -w '%{http_code}' -m 3 "$1" 2>/dev/null || true; }
-
 run_migrations() {
-  local bin=$BIN_DIR/tp-capital-migrate log=$LOG_DIR/migrate.log
+  local bin=$BIN_DIR/tp-capital-migrate log=$LOG_DIR/migrate.log env
   if [[ ! -x $bin ]]; then
     note "migrate: $bin (not built yet): migrations skipped"
     return 0
   fi
   log "running migrations: tp-capital-migrate up (directly on PostgreSQL :$PG_PORT; log: $log)"
   printf '\n==== %s tp-capital-migrate up\n' "$(date -u +%FT%TZ)" >>"$log"
+  env=$(xtask stack env --service migrate) || die "no environment for tp-capital-migrate"
   if ! (
-    export_service_env migrate
+    eval "$env"
     cd "$STACK_DIR"
     close_inherited_fds
     exec timeout 600 "$bin" up
@@ -837,7 +527,7 @@ run_migrations() {
 service_args() { if [[ $1 == ingest ]]; then printf 'serve'; fi; }
 
 start_service() {
-  local name=$1 port pid bin pidfile log args=() deadline code
+  local name=$1 port pid bin pidfile log args=() env status code
   port=$(service_port "$name")
   bin=$BIN_DIR/tp-capital-$name
   pidfile=$RUN_DIR/$name.pid
@@ -857,9 +547,10 @@ start_service() {
   else
     require_free_port "$port" "$name"
     read -r -a args <<<"$(service_args "$name")"
+    env=$(xtask stack env --service "$name") || die "no environment for $name"
     printf '\n==== %s start %s %s\n' "$(date -u +%FT%TZ)" "$bin" "${args[*]}" >>"$log"
     (
-      export_service_env "$name"
+      eval "$env"
       cd "$STACK_DIR"
       close_inherited_fds
       exec setsid "$bin" "${args[@]}"
@@ -868,21 +559,17 @@ start_service() {
     printf '%s\n' "$pid" >"$pidfile"
   fi
   mark_wanted "$name"
-  deadline=$((SECONDS + 60))
-  while :; do
-    code=$(http_status "http://127.0.0.1:$port/health/live")
-    [[ $code == 200 ]] && break
-    if ! pid_alive "$pid"; then
-      show_run_log "$log"
-      die "$name (pid $pid) exited during startup"
-    fi
-    if ((SECONDS >= deadline)); then
-      show_run_log "$log"
-      stop_service "$name"
-      die "$name did not answer 200 on /health/live within 60s (last status: ${code:-none})"
-    fi
-    sleep 0.5
-  done
+  # 200 on /health/live within 60s (exit 3: the process exited during startup).
+  status=0
+  code=$(xtask stack wait "$name" --timeout 60 --pid "$pid") || status=$?
+  if ((status == 3)); then
+    show_run_log "$log"
+    die "$name (pid $pid) exited during startup"
+  elif ((status != 0)); then
+    show_run_log "$log"
+    stop_service "$name"
+    die "$name did not answer 200 on /health/live within 60s (last status: ${code:-none})"
+  fi
   note "$name healthy (pid $pid) on http://127.0.0.1:$port"
 }
 
@@ -944,15 +631,15 @@ check_component() {
       ;;
     redis-master)
       detail="127.0.0.1:$REDIS_MASTER_PORT (PING)"
-      redis_ping "$REDIS_MASTER_PORT" && ok=1
+      xtask stack probe redis-master && ok=1
       ;;
     redis-replica)
       detail="127.0.0.1:$REDIS_REPLICA_PORT (PING, master_link_status:up)"
-      redis_ping "$REDIS_REPLICA_PORT" && replica_linked && ok=1
+      xtask stack probe redis-replica && xtask stack probe redis-link && ok=1
       ;;
     api | ingest)
       detail="http://127.0.0.1:$(service_port "$name")/health/ready"
-      [[ $(http_status "$detail") == 200 ]] && ok=1
+      xtask stack probe "$name-ready" && ok=1
       ;;
   esac
   [[ -n $pid ]] && detail+=" pid $pid"
@@ -966,13 +653,7 @@ check_component() {
 
 # ---------------------------------------------------------------- commands
 
-cmd_env() {
-  load_secrets
-  local line
-  while IFS= read -r line; do
-    print_export "${line%%=*}" "${line#*=}"
-  done < <(contract_env)
-}
+cmd_env() { xtask stack env; }
 
 cmd_status() {
   load_secrets
@@ -1025,8 +706,7 @@ cmd_up() {
   local start=$SECONDS
   acquire_stack_lock
   ensure_host_tools
-  load_secrets
-  save_config
+  load_config --secrets --save
   ensure_rootfs
   log "starting the infrastructure (stack $STACK_ID, state $STACK_DIR)"
   start_postgres

@@ -85,6 +85,8 @@ impl Stack {
             ("TP_STACK_DIR", dir.display().to_string()),
             ("TP_BIN_DIR", bin_dir.display().to_string()),
             ("TP_STACK_BUILD", "0".into()),
+            // deploy/local's scripts run this binary's `stack` tasks rather than building their own.
+            ("TP_XTASK", xtask_binary()?),
             ("TP_PG_SHARED_BUFFERS", "256MB".into()),
             // Tests post messages with any date; the archive's retention must not race them.
             ("TP_CAPITAL_MAINTENANCE_INTERVAL_SECS", "0".into()),
@@ -205,6 +207,13 @@ fn print_failure_logs(dir: &Path) {
             println!("{}", line.chars().take(400).collect::<String>());
         }
     }
+}
+
+/// This binary, for deploy/local's `xtask` (the scripts' Rust half).
+pub fn xtask_binary() -> Result<String, String> {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .map_err(|e| format!("this binary's path: {e}"))
 }
 
 fn temp_dir() -> Result<PathBuf, String> {
