@@ -684,23 +684,6 @@ ensure_host_tools() {
   ensure_packages "${wanted[@]}"
 }
 
-print_summary() {
-  local hint='deploy/local/stack.sh env' elapsed=$1
-  [[ $STACK_DIR == "$TP_LOCAL_DIR/.state" ]] || hint="TP_STACK_DIR=$(shquote "$STACK_DIR") $hint"
-  cat <<EOF
-
-TP-Capital local stack is up (${elapsed}s), state in $STACK_DIR
-  api        http://127.0.0.1:$API_PORT
-  swagger    http://127.0.0.1:$API_PORT/swagger-ui/
-  ingest     http://127.0.0.1:$INGEST_PORT
-  database   postgres://$TP_DB_USER:***@127.0.0.1:$PGB_PORT/$TP_DB_NAME (PgBouncer; direct PostgreSQL on $PG_PORT)
-  redis      redis://127.0.0.1:$REDIS_MASTER_PORT (master), redis://127.0.0.1:$REDIS_REPLICA_PORT (replica)${REDIS_PASSWORD:+, password in secrets/redis_password}
-  secrets    $SECRETS_DIR
-Environment for tools and tests:
-  eval "\$($hint)"
-EOF
-}
-
 cmd_up() {
   require_root
   local start=$SECONDS
@@ -722,7 +705,7 @@ cmd_up() {
   else
     note "TP_STACK_SERVICES=infra: api and ingest not started"
   fi
-  print_summary $((SECONDS - start))
+  xtask stack summary $((SECONDS - start))
 }
 
 stop_everything() {

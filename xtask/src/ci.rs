@@ -131,7 +131,7 @@ fn phases(root: &Path) -> Result<(), String> {
     stack.stop_servers();
     let mut docker = Env::new();
     docker.insert("TP_DOCKER_BIN_DIR".into(), bin_dir.display().to_string());
-    docker.insert("TP_XTASK".into(), stack::xtask_binary()?);
+    docker.insert("TP_XTASK".into(), stack::xtask_binary(&bin_dir)?);
     // Our images, containers and volumes are removed at the end, the base image too (finite disk).
     docker.insert("TP_DOCKER_PRUNE_BASE".into(), "1".into());
     cmd::run(&docker, root.join("deploy/docker/test-stack.sh"), &[])

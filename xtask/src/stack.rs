@@ -86,7 +86,7 @@ impl Stack {
             ("TP_BIN_DIR", bin_dir.display().to_string()),
             ("TP_STACK_BUILD", "0".into()),
             // deploy/local's scripts run this binary's `stack` tasks rather than building their own.
-            ("TP_XTASK", xtask_binary()?),
+            ("TP_XTASK", xtask_binary(bin_dir)?),
             ("TP_PG_SHARED_BUFFERS", "256MB".into()),
             // Tests post messages with any date; the archive's retention must not race them.
             ("TP_CAPITAL_MAINTENANCE_INTERVAL_SECS", "0".into()),
@@ -209,8 +209,13 @@ fn print_failure_logs(dir: &Path) {
     }
 }
 
-/// This binary, for deploy/local's `xtask` (the scripts' Rust half).
-pub fn xtask_binary() -> Result<String, String> {
+/// The xtask for deploy/local's scripts (their Rust half): the one the build step put in `bin_dir`
+/// (that build replaces the running binary's file when its features differ), else this binary.
+pub fn xtask_binary(bin_dir: &Path) -> Result<String, String> {
+    let built = bin_dir.join("xtask");
+    if built.is_file() {
+        return Ok(built.display().to_string());
+    }
     std::env::current_exe()
         .map(|p| p.display().to_string())
         .map_err(|e| format!("this binary's path: {e}"))

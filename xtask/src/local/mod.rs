@@ -6,6 +6,7 @@
 mod config;
 mod contract;
 mod host;
+mod observability;
 mod probe;
 mod render;
 mod secrets;
@@ -16,8 +17,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use config::{StackConfig, Vars};
+use config::{DB_NAME, DB_USER, StackConfig, Vars};
 use contract::{Service, shell_exports, shquote};
+use observability::Observability;
 use probe::WaitError;
 use render::RedisRole;
 use secrets::Secrets;
@@ -28,6 +30,9 @@ pub const USAGE: &str = "  stack vars [--secrets] [--save]   the stack's setting
                                     (migrate, api, ingest: only the secrets it needs)
   stack render FILE                 write postgres | pgbouncer | redis-master | redis-replica's config
   stack userlist                    PgBouncer's auth file from the SCRAM secret on stdin; prints changed|unchanged
+  stack summary SECONDS             what `up` prints at the end (URLs, no secrets)
+  stack observability vars|render|env   observability.sh's ports (PORT[name]), its ports file and
+                                    prometheus.yml, its export lines (TP_PROMETHEUS_URL, TP_METRICS_TARGETS)
   stack mirror                      the Debian mirror apt uses (for the root filesystem)
   stack mounts-under DIR            mount points at or below DIR, deepest first
   stack pids-in DIR                 processes chrooted into DIR
@@ -78,6 +83,11 @@ pub fn run(args: &[String]) -> Result<u8, String> {
             }
             println!("{}", if changed { "changed" } else { "unchanged" });
         }
+        ["observability", action, rest @ ..] => observability_task(&config, &vars, action, rest)?,
+        ["summary", elapsed] => {
+            let secrets = Secrets::load(&config)?;
+            print!("{}", summary(&config, &secrets, &local_dir(&vars), elapsed));
+        }
         ["mirror"] => {
             let read = |p: &str| std::fs::read_to_string(p).ok();
             let deb822 = read("/etc/apt/sources.list.d/debian.sources");
@@ -122,6 +132,101 @@ pub fn run(args: &[String]) -> Result<u8, String> {
         _ => return Err(format!("usage:\n{USAGE}")),
     }
     Ok(0)
+}
+
+/// `observability vars|render|env`: deploy/local/observability.sh's settings and files.
+fn observability_task(
+    c: &StackConfig,
+    vars: &Vars,
+    action: &str,
+    rest: &[&str],
+) -> Result<(), String> {
+    let obs = Observability::load(vars, &c.dir)?;
+    let var = |key: &str| {
+        vars.get(key)
+            .cloned()
+            .ok_or(format!("{key} is not set: eval the stack's env first"))
+    };
+    match (action, rest) {
+        ("vars", []) => {
+            println!("OBS_DIR={}", shquote(&obs.dir.display().to_string()));
+            println!(
+                "PORTS_FILE={}",
+                shquote(&obs.dir.join("ports").display().to_string())
+            );
+            for ((name, _, _, _), port) in observability::COMPONENTS.iter().zip(obs.ports) {
+                println!("PORT[{name}]={port}");
+            }
+        }
+        ("render", []) => {
+            let targets =
+                obs.metrics_targets(&var("TP_CAPITAL_API_URL")?, &var("TP_CAPITAL_INGEST_URL")?);
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+                .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+            let mount = observability::mount_point_of(&mountinfo, &c.rootfs);
+            let rules = Path::new(&var("TP_REPO_ROOT")?).join("deploy/observability/rules");
+            std::fs::create_dir_all(&obs.dir).map_err(|e| format!("{}: {e}", obs.dir.display()))?;
+            render::write_file(&obs.dir.join("ports"), &obs.ports_file(), 0o644)?;
+            let yml = observability::prometheus_yml(&rules, &targets, &mount);
+            render::write_file(&obs.dir.join("prometheus.yml"), &yml, 0o644)?;
+        }
+        ("env", []) => {
+            let targets =
+                obs.metrics_targets(&var("TP_CAPITAL_API_URL")?, &var("TP_CAPITAL_INGEST_URL")?);
+            let list: Vec<String> = targets
+                .iter()
+                .map(|(job, url)| format!("{job}={url}"))
+                .collect();
+            let prometheus = obs.port("prometheus").unwrap_or_default();
+            let env = [
+                (
+                    "TP_PROMETHEUS_URL".to_owned(),
+                    format!("http://127.0.0.1:{prometheus}"),
+                ),
+                ("TP_METRICS_TARGETS".to_owned(), list.join(" ")),
+            ];
+            print!("{}", shell_exports(&env, &[]));
+        }
+        _ => return Err(format!("usage:\n{USAGE}")),
+    }
+    Ok(())
+}
+
+/// What `stack.sh up` prints at the end: the URLs, where the secrets are, how to get the environment.
+fn summary(c: &StackConfig, s: &Secrets, local_dir: &Path, elapsed: &str) -> String {
+    let mut hint = "deploy/local/stack.sh env".to_owned();
+    if c.dir != local_dir.join(".state") {
+        hint = format!(
+            "TP_STACK_DIR={} {hint}",
+            shquote(&c.dir.display().to_string())
+        );
+    }
+    let password = if s.redis_password.is_empty() {
+        ""
+    } else {
+        ", password in secrets/redis_password"
+    };
+    format!(
+        "
+TP-Capital local stack is up ({elapsed}s), state in {dir}
+  api        http://127.0.0.1:{api}
+  swagger    http://127.0.0.1:{api}/swagger-ui/
+  ingest     http://127.0.0.1:{ingest}
+  database   postgres://{DB_USER}:***@127.0.0.1:{pgb}/{DB_NAME} (PgBouncer; direct PostgreSQL on {pg})
+  redis      redis://127.0.0.1:{master} (master), redis://127.0.0.1:{replica} (replica){password}
+  secrets    {secrets}
+Environment for tools and tests:
+  eval \"$({hint})\"
+",
+        dir = c.dir.display(),
+        api = c.api_port(),
+        ingest = c.ingest_port(),
+        pgb = c.pgbouncer_port(),
+        pg = c.pg_port(),
+        master = c.redis_master_port(),
+        replica = c.redis_replica_port(),
+        secrets = c.secrets_dir().display(),
+    )
 }
 
 /// `deploy/local` (lib.sh exports it; else beside this crate).

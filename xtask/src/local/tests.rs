@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::config::{StackConfig, Vars, realpath_m, stack_id};
 use super::contract::{Service, contract_env, service_env, shell_exports};
+use super::observability::{self, Observability};
 use super::render::{self, RedisRole};
 use super::secrets::{STATE_MARKER, Secrets, secret_file};
 use super::{host, probe};
@@ -484,4 +485,100 @@ fn mounts_below_a_folder_come_deepest_first_and_its_siblings_never() {
     );
     assert!(host::mounts_under(info, "/nothing").is_empty());
     assert!(host::pids_rooted_in(Path::new("/nonexistent-root")).is_empty());
+}
+
+#[test]
+fn observability_ports_and_targets_follow_the_stack() {
+    let tmp = TempDir::new("obs");
+    let caller = vars(&[("TP_PROMETHEUS_PORT", "45090")]);
+    let obs = Observability::load(&caller, &tmp.0).expect("ports");
+    assert_eq!(obs.port("prometheus"), Some(45090));
+    assert_eq!(obs.port("node-exporter"), Some(9100));
+    std::fs::create_dir_all(&obs.dir).expect("dir");
+    std::fs::write(obs.dir.join("ports"), obs.ports_file()).expect("ports file");
+    let again = Observability::load(&Vars::new(), &tmp.0).expect("saved ports");
+    assert_eq!(again.port("prometheus"), Some(45090), "remembered");
+    let bad = vars(&[("TP_NODE_EXPORTER_PORT", "x")]);
+    assert!(
+        Observability::load(&bad, &tmp.0)
+            .expect_err("refused")
+            .contains("TP_NODE_EXPORTER_PORT")
+    );
+    let targets = obs.metrics_targets("http://127.0.0.1:45005", "http://127.0.0.1:45006");
+    let jobs: Vec<&str> = targets.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(
+        jobs,
+        [
+            "tp-capital-api",
+            "tp-capital-ingest",
+            "node",
+            "postgres",
+            "pgbouncer",
+            "redis-master",
+            "redis-replica"
+        ]
+    );
+    assert_eq!(targets[0].1, "http://127.0.0.1:45005/metrics");
+    assert_eq!(targets[2].1, "http://127.0.0.1:9100/metrics");
+}
+
+#[test]
+fn prometheus_scrapes_every_target_and_marks_the_database_volume() {
+    let targets = vec![
+        (
+            "tp-capital-api".to_owned(),
+            "http://127.0.0.1:45005/metrics".to_owned(),
+        ),
+        (
+            "node".to_owned(),
+            "http://127.0.0.1:9100/metrics".to_owned(),
+        ),
+    ];
+    let yml = observability::prometheus_yml(Path::new("/repo/rules"), &targets, "/var/cache");
+    assert!(yml.contains("rule_files:\n  - /repo/rules/tp-capital.rules.yml\n"));
+    assert!(yml.contains(
+        "  - job_name: tp-capital-api\n    static_configs: [{targets: [\"127.0.0.1:45005\"]}]\n"
+    ));
+    assert!(yml.contains("  - job_name: node\n    static_configs: [{targets: [\"127.0.0.1:9100\"]}]\n    metric_relabel_configs:\n"));
+    assert!(yml.contains("        regex: '/var/cache'\n        target_label: tp_capital_volume\n"));
+    assert_eq!(
+        yml.matches("metric_relabel_configs").count(),
+        1,
+        "only node_exporter's series"
+    );
+    let info = "1 0 0:1 / / rw - ext4 /dev/a rw\n2 1 0:2 / /var rw - ext4 /dev/b rw\n\
+                3 1 0:3 / /var/cache/r/proc rw - proc proc rw\n4 1 0:4 / /variable rw - ext4 /dev/c rw\n";
+    assert_eq!(
+        observability::mount_point_of(info, Path::new("/var/cache/r")),
+        "/var"
+    );
+    assert_eq!(
+        observability::mount_point_of(info, Path::new("/variable/x")),
+        "/variable"
+    );
+    assert_eq!(observability::mount_point_of(info, Path::new("/srv")), "/");
+}
+
+#[test]
+fn the_summary_names_the_urls_and_never_a_secret() {
+    let tmp = TempDir::new("summary");
+    let config = stack(&tmp.0, &[("TP_API_PORT", "45005")]);
+    let secrets = Secrets::load(&config).expect("secrets");
+    let text = super::summary(&config, &secrets, Path::new("/repo/deploy/local"), "7");
+    assert!(
+        text.contains("is up (7s)")
+            && text.contains("swagger    http://127.0.0.1:45005/swagger-ui/")
+    );
+    assert!(text.contains(&format!(
+        "eval \"$(TP_STACK_DIR='{}' deploy/local/stack.sh env)\"",
+        tmp.0.display()
+    )));
+    assert!(text.contains("password in secrets/redis_password"));
+    for secret in [
+        &secrets.db_password,
+        &secrets.redis_password,
+        &secrets.api_key,
+    ] {
+        assert!(!text.contains(secret.as_str()));
+    }
 }
