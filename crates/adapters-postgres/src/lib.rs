@@ -13,6 +13,7 @@ mod edition;
 mod error;
 mod list;
 mod maintenance;
+mod message_insert;
 mod newest;
 mod reception;
 mod rollups;
@@ -27,6 +28,10 @@ pub use call::{CallColumns, direction_name};
 pub use edition::DatabaseEdition;
 pub use maintenance::{
     AggregateMode, MaintenanceReport, Removed, Retention, RetentionMode, StoreCapabilities,
+};
+pub use message_insert::{
+    ArchiveAnswer, DeliveryKey, MessageArrays, MessageBatch, MessageInsert, MessageMetadata,
+    first_deliveries, insert_messages_sql,
 };
 pub use signal_insert::{OnLegacyConflict, SignalInsert, insert_signals_sql};
 pub use store::{PgStore, PoolOptions, PoolStats};

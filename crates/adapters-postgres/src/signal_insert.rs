@@ -24,11 +24,11 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
     micros(t).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn as_ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&ts(*t))
 }
 
-fn as_opt_ts<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_opt_ts<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_some(&ts(*t)),
         None => s.serialize_none(),

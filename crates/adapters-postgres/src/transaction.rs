@@ -1,7 +1,8 @@
 //! [`SignalStore`]: one [`StoreTransaction`] per ingest batch. Every method is one statement
 //! whatever the batch size: batches travel as one JSON parameter expanded by
 //! `jsonb_to_recordset`, which keeps NULLs, exact decimals (as strings) and microsecond times.
-//! New signals go through the insert the legacy importer shares (`crate::signal_insert`).
+//! New signals and archived messages go through the inserts the legacy importer shares
+//! (`crate::signal_insert`, `crate::message_insert`).
 
 mod params;
 
@@ -9,9 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::model::{
-    ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker, json_without_nul, without_nul,
-};
+use domain::model::{ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker, without_nul};
 use domain::ports::{
     ArchiveEntry, BatchStats, NewSignal, SignalStore, StoreError, StoreTransaction,
 };
@@ -23,10 +22,13 @@ use crate::error::map_db_err;
 use crate::rows::{SIGNAL_COLUMNS, SignalRecord};
 use crate::store::{PgStore, timed};
 
-use crate::signal_insert::{OnLegacyConflict, insert_signals_sql, micros, ts};
+use crate::message_insert::{
+    ArchiveAnswer, DeliveryKey, MessageBatch, MessageInsert, first_deliveries, insert_messages_sql,
+};
+use crate::signal_insert::{OnLegacyConflict, insert_signals_sql, micros};
 use params::{
-    ARCHIVE_SQL, ArchiveRow, CHANGE_STATUS_SQL, DeliveryKey, LEARN_TITLES_SQL, json_param,
-    revise_sql, signal_insert, status_parts, stmt,
+    CHANGE_STATUS_SQL, LEARN_TITLES_SQL, json_param, message_insert, revise_sql, signal_insert,
+    status_parts, stmt,
 };
 
 #[async_trait]
@@ -112,41 +114,18 @@ impl StoreTransaction for PgTransaction {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let key = |e: &ArchiveEntry<'_>| -> DeliveryKey {
-            let m = e.message;
-            (m.channel_id.0, m.message_id.0, m.edit_date.map(micros))
-        };
-        // Only the first delivery of a key within the call is sent; rows go in key order so
-        // concurrent batches wait on each other in one order (no deadlock).
-        let mut seen = HashSet::with_capacity(entries.len());
-        let mut firsts: Vec<(usize, &ArchiveEntry<'_>)> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| seen.insert(key(e)))
-            .collect();
-        firsts.sort_by_key(|(_, e)| key(e));
-        let rows: Vec<ArchiveRow<'_>> = firsts
-            .iter()
-            .map(|(_, e)| {
-                let m = e.message;
-                ArchiveRow {
-                    channel_id: m.channel_id.0,
-                    message_id: m.message_id.0,
-                    message_date: ts(m.date),
-                    edit_date: m.edit_date.map(ts),
-                    text: without_nul(&m.text),
-                    media_type: m.media_type.as_deref().map(without_nul),
-                    source: m.source.as_deref().map(without_nul),
-                    metadata: json_without_nul(&m.metadata),
-                    outcome: e.outcome,
-                    reason: e.reason.map(without_nul),
-                    parser_version: e.parser_version,
-                }
-            })
-            .collect();
-        let param = json_param("archive", &rows)?;
+        let rows: Vec<MessageInsert<'_>> = entries.iter().map(message_insert).collect();
+        let firsts = first_deliveries(&rows);
+        let batch: Vec<&MessageInsert<'_>> = firsts.iter().map(|(_, r)| *r).collect();
+        let param = json_param("archive", &batch)?;
         let stored: HashSet<DeliveryKey> = self
-            .query("archive", stmt(ARCHIVE_SQL, [param]))
+            .query(
+                "archive",
+                stmt(
+                    insert_messages_sql(MessageBatch::Json, ArchiveAnswer::Keys),
+                    [param],
+                ),
+            )
             .await?
             .iter()
             .map(|r| {
@@ -159,8 +138,8 @@ impl StoreTransaction for PgTransaction {
             .collect::<Result<_, sea_orm::DbErr>>()
             .map_err(|e| map_db_err("archive", e))?;
         let mut fresh = vec![false; entries.len()];
-        for (i, e) in firsts {
-            fresh[i] = stored.contains(&key(e));
+        for (i, r) in firsts {
+            fresh[i] = stored.contains(&r.delivery_key());
         }
         Ok(fresh)
     }

@@ -1,15 +1,13 @@
 //! What the write statements send: the batch rows as JSON parameters (NUL-free, times to the
 //! microsecond) and the SQL that expands them.
 
-use std::borrow::Cow;
-
-use chrono::{DateTime, Utc};
-use domain::model::{SignalStatus, without_nul};
-use domain::ports::{NewSignal, StoreError};
+use domain::model::{SignalStatus, json_without_nul, without_nul};
+use domain::ports::{ArchiveEntry, NewSignal, StoreError};
 use sea_orm::{DbBackend, Statement, Value};
 use serde::Serialize;
 
 use crate::call::{CALL_RECORD, CallColumns};
+use crate::message_insert::{MessageInsert, MessageMetadata};
 use crate::signal_insert::{SignalInsert, json_batch};
 
 pub(super) fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
@@ -20,44 +18,25 @@ pub(super) fn json_param<T: Serialize>(what: &str, rows: &T) -> Result<Value, St
     json_batch(what, rows).map(Value::from)
 }
 
-#[derive(Serialize)]
-pub(super) struct ArchiveRow<'a> {
-    pub(super) channel_id: i64,
-    pub(super) message_id: i64,
-    pub(super) message_date: String,
-    pub(super) edit_date: Option<String>,
-    pub(super) text: Cow<'a, str>,
-    pub(super) media_type: Option<Cow<'a, str>>,
-    pub(super) source: Option<Cow<'a, str>>,
-    pub(super) metadata: Cow<'a, serde_json::Value>,
-    pub(super) outcome: &'a str,
-    pub(super) reason: Option<Cow<'a, str>>,
-    pub(super) parser_version: &'a str,
+/// The ingest's archive row of a delivery: received now (the transaction's time), no import.
+pub(super) fn message_insert<'a>(e: &ArchiveEntry<'a>) -> MessageInsert<'a> {
+    let m = e.message;
+    MessageInsert {
+        channel_id: m.channel_id.0,
+        message_id: m.message_id.0,
+        message_date: m.date,
+        edit_date: m.edit_date,
+        text: without_nul(&m.text),
+        media_type: m.media_type.as_deref().map(without_nul),
+        source: m.source.as_deref().map(without_nul),
+        metadata: MessageMetadata::Value(json_without_nul(&m.metadata)),
+        outcome: e.outcome,
+        reason: e.reason.map(without_nul),
+        parser_version: e.parser_version,
+        received_at: None,
+        import_id: None,
+    }
 }
-
-pub(super) type DeliveryKey = (i64, i64, Option<DateTime<Utc>>);
-
-pub(super) const ARCHIVE_SQL: &str = "\
-WITH x AS (
-  SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(
-    channel_id bigint, message_id bigint, message_date timestamptz, edit_date timestamptz,
-    text text, media_type text, source text, metadata jsonb, outcome text, reason text,
-    parser_version text)
-), claimed AS (
-  INSERT INTO forwarded_messages.delivery_keys AS k (channel_id, message_id, edit_date)
-  SELECT channel_id, message_id, edit_date FROM x
-  ON CONFLICT DO NOTHING
-  RETURNING k.channel_id, k.message_id, k.edit_date
-)
-INSERT INTO forwarded_messages.messages AS m
-  (channel_id, message_id, message_date, edit_date, text, media_type, source, metadata,
-   outcome, reason, parser_version)
-SELECT x.channel_id, x.message_id, x.message_date, x.edit_date, x.text, x.media_type, x.source,
-       COALESCE(x.metadata, '{}'::jsonb), x.outcome, x.reason, x.parser_version
-FROM x JOIN claimed c ON c.channel_id = x.channel_id AND c.message_id = x.message_id
-                     AND c.edit_date IS NOT DISTINCT FROM x.edit_date
-ON CONFLICT (channel_id, message_id, edit_date, message_date) DO NOTHING
-RETURNING m.channel_id, m.message_id, m.edit_date";
 
 /// The ingest's row of a new signal (or of its new revision): created and updated when received.
 pub(super) fn signal_insert(s: &NewSignal) -> SignalInsert<'_> {

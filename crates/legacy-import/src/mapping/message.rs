@@ -1,8 +1,13 @@
 //! One legacy archived message to one row of `forwarded_messages.messages`.
 
-use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 
-use super::{Skip, TimeBounds, parse_integer};
+use adapters_postgres::{MessageInsert, MessageMetadata};
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::{PARSER_VERSION, Skip, TimeBounds, parse_integer};
 
 /// One row of `forwarded_messages` as read.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +46,28 @@ pub struct MappedMessage {
     pub metadata: String,
     /// `received_at`, else the message time.
     pub received_at: DateTime<Utc>,
+}
+
+impl MappedMessage {
+    /// Its row of `forwarded_messages.messages`, written by `import_id`: the metadata goes as
+    /// the legacy JSON text, so its numbers keep every digit (no float on the way).
+    pub fn insert(&self, import_id: Uuid) -> Result<MessageInsert<'_>, serde_json::Error> {
+        Ok(MessageInsert {
+            channel_id: self.channel_id,
+            message_id: self.message_id,
+            message_date: self.message_date,
+            edit_date: None,
+            text: Cow::Borrowed(&self.text),
+            media_type: self.media_type.map(Cow::Borrowed),
+            source: Some(Cow::Borrowed(MESSAGE_SOURCE)),
+            metadata: MessageMetadata::Json(serde_json::from_str::<&RawValue>(&self.metadata)?),
+            outcome: MESSAGE_OUTCOME,
+            reason: Some(Cow::Borrowed(MESSAGE_REASON)),
+            parser_version: PARSER_VERSION,
+            received_at: Some(self.received_at),
+            import_id: Some(import_id),
+        })
+    }
 }
 
 /// What the archive row says of an imported message.

@@ -19,9 +19,7 @@ pub use channels::{
     ChannelResolution, TelegramChannel, UNKNOWN_CHANNEL_ID, UNKNOWN_CHANNEL_LABEL,
     resolve_channels, synthetic_channel_id,
 };
-pub use message::{
-    LegacyMessage, MESSAGE_OUTCOME, MESSAGE_REASON, MESSAGE_SOURCE, MappedMessage, map_message,
-};
+pub use message::{LegacyMessage, MESSAGE_OUTCOME, MappedMessage, map_message};
 pub use signal::{LegacySignal, MappedSignal, map_signal, synthetic_message_id};
 
 /// The `parser_version` of every imported row.

@@ -1,15 +1,15 @@
 //! Batch writes: the rows of a batch, its skipped rows and its checkpoint go in one
 //! transaction; the channels the imported signals use.
 
-use adapters_postgres::{OnLegacyConflict, SignalInsert, insert_signals_sql};
+use adapters_postgres::{
+    ArchiveAnswer, MessageArrays, MessageBatch, MessageInsert, OnLegacyConflict, SignalInsert,
+    first_deliveries, insert_messages_sql, insert_signals_sql,
+};
 use sea_orm::sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::error::{LegacyError, SqlContext};
-use crate::mapping::{
-    ChannelResolution, MESSAGE_OUTCOME, MESSAGE_REASON, MESSAGE_SOURCE, MappedMessage,
-    MappedSignal, PARSER_VERSION, Skip,
-};
+use crate::mapping::{ChannelResolution, MappedMessage, MappedSignal, Skip};
 
 /// Adds the channels of resolved legacy values that have signals of this import to
 /// `signals.channels` when new there, and remembers which ones this import created.
@@ -105,27 +105,6 @@ pub struct Written {
     pub skipped: u64,
 }
 
-/// Claims each message's delivery identity `(channel_id, message_id, edit_date)` in
-/// `forwarded_messages.delivery_keys` as the ingest does, and archives only the first row of
-/// each claimed identity: a delivery the archive already has (from the live service or a
-/// repeated legacy delivery) is not stored twice.
-const INSERT_MESSAGES: &str = "WITH x AS ( \
-  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], \
-                       $6::text[], $7::timestamptz[]) WITH ORDINALITY \
-    AS x(channel_id, message_id, message_date, text, media_type, metadata, received_at, n)), \
-claimed AS ( \
-  INSERT INTO forwarded_messages.delivery_keys (channel_id, message_id, edit_date) \
-  SELECT DISTINCT channel_id, message_id, NULL::timestamptz FROM x \
-  ON CONFLICT DO NOTHING RETURNING channel_id, message_id) \
-INSERT INTO forwarded_messages.messages \
-  (channel_id, message_id, message_date, edit_date, text, media_type, source, metadata, outcome, \
-   reason, parser_version, received_at, import_id) \
-SELECT DISTINCT ON (x.channel_id, x.message_id) x.channel_id, x.message_id, x.message_date, NULL, \
-       x.text, x.media_type, $8, x.metadata::jsonb, $9, $10, $11, x.received_at, $12 \
-FROM x JOIN claimed USING (channel_id, message_id) \
-ORDER BY x.channel_id, x.message_id, x.n \
-ON CONFLICT DO NOTHING";
-
 async fn insert_skipped(
     conn: &mut PgConnection,
     import_id: Uuid,
@@ -161,6 +140,14 @@ async fn insert_skipped(
     Ok(())
 }
 
+/// A batch that could not be encoded as the JSON parameter of its insert.
+fn encoding(what: &str, e: serde_json::Error) -> LegacyError {
+    LegacyError::Database {
+        context: format!("encoding {what}"),
+        detail: e.to_string(),
+    }
+}
+
 /// Inserts one batch of signals and records its skipped rows (inside the caller's transaction).
 pub async fn stage_signals(
     conn: &mut PgConnection,
@@ -172,10 +159,7 @@ pub async fn stage_signals(
         0
     } else {
         let rows: Vec<SignalInsert<'_>> = rows.iter().map(|r| r.insert(import_id)).collect();
-        let batch = serde_json::to_string(&rows).map_err(|e| LegacyError::Database {
-            context: "encoding signals".to_owned(),
-            detail: e.to_string(),
-        })?;
+        let batch = serde_json::to_string(&rows).map_err(|e| encoding("signals", e))?;
         sea_orm::sqlx::query(insert_signals_sql(OnLegacyConflict::Skip))
             .bind(batch)
             .execute(&mut *conn)
@@ -197,23 +181,38 @@ pub async fn stage_messages(
     let inserted = if rows.is_empty() {
         0
     } else {
-        sea_orm::sqlx::query(INSERT_MESSAGES)
-            .bind(rows.iter().map(|r| r.channel_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.message_id).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.message_date).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.text.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.media_type).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.metadata.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
-            .bind(MESSAGE_SOURCE)
-            .bind(MESSAGE_OUTCOME)
-            .bind(MESSAGE_REASON)
-            .bind(PARSER_VERSION)
-            .bind(import_id)
-            .execute(&mut *conn)
-            .await
-            .ctx("inserting archived messages")?
-            .rows_affected()
+        let rows = rows
+            .iter()
+            .map(|r| r.insert(import_id))
+            .collect::<Result<Vec<MessageInsert<'_>>, _>>()
+            .map_err(|e| encoding("archived messages", e))?;
+        // Each delivery identity claimed once: the first row of it in the batch is archived.
+        let firsts: Vec<&MessageInsert<'_>> = first_deliveries(&rows)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        let a = MessageArrays::of(&firsts);
+        sea_orm::sqlx::query(insert_messages_sql(
+            MessageBatch::Arrays,
+            ArchiveAnswer::Count,
+        ))
+        .bind(a.channel_id)
+        .bind(a.message_id)
+        .bind(a.message_date)
+        .bind(a.edit_date)
+        .bind(a.text)
+        .bind(a.media_type)
+        .bind(a.source)
+        .bind(a.metadata)
+        .bind(a.outcome)
+        .bind(a.reason)
+        .bind(a.parser_version)
+        .bind(a.received_at)
+        .bind(a.import_id)
+        .execute(&mut *conn)
+        .await
+        .ctx("inserting archived messages")?
+        .rows_affected()
     };
     staged(conn, import_id, Table::Messages, batch, inserted).await
 }

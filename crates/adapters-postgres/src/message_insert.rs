@@ -1,0 +1,236 @@
+//! The one insert of archived messages into `forwarded_messages.messages`, for the ingest's
+//! transaction and the legacy importer's batches. A row is archived only when it claims its
+//! delivery identity `(channel_id, message_id, edit_date)` in `forwarded_messages.delivery_keys`,
+//! so a delivery is stored once whoever delivers it (the live service, a repeated legacy row, a
+//! second import). The rows travel as one JSON parameter expanded by `jsonb_to_recordset`, as in
+//! `crate::signal_insert`, or as one array per column ([`MessageBatch`]); either way the
+//! metadata keeps every digit of its numbers.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::signal_insert::{as_opt_ts, as_ts, micros};
+
+#[cfg(test)]
+mod tests;
+
+/// `(channel_id, message_id, edit_date)`: what makes two rows the same delivery.
+pub type DeliveryKey = (i64, i64, Option<DateTime<Utc>>);
+
+/// A message's `metadata` as the batch carries it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum MessageMetadata<'a> {
+    /// A JSON value (the ingest's, NUL-free); `null` stores `{}`.
+    Value(Cow<'a, serde_json::Value>),
+    /// JSON text sent as it is, so its numbers keep every digit (the legacy importer's).
+    Json(&'a RawValue),
+}
+
+/// One new row of `forwarded_messages.messages`; its text must hold no NUL character
+/// (`domain::model::without_nul`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageInsert<'a> {
+    /// `channel_id`.
+    pub channel_id: i64,
+    /// `message_id`.
+    pub message_id: i64,
+    /// `message_date`.
+    #[serde(serialize_with = "as_ts")]
+    pub message_date: DateTime<Utc>,
+    /// `edit_date`.
+    #[serde(serialize_with = "as_opt_ts")]
+    pub edit_date: Option<DateTime<Utc>>,
+    /// `text`.
+    pub text: Cow<'a, str>,
+    /// `media_type`.
+    pub media_type: Option<Cow<'a, str>>,
+    /// `source`.
+    pub source: Option<Cow<'a, str>>,
+    /// `metadata`.
+    pub metadata: MessageMetadata<'a>,
+    /// `outcome`: `signal`, `update`, `ignored` or `rejected`.
+    pub outcome: &'a str,
+    /// `reason`.
+    pub reason: Option<Cow<'a, str>>,
+    /// `parser_version`.
+    pub parser_version: &'a str,
+    /// `received_at`: `None` for the ingest (the transaction's time, as the column's default).
+    #[serde(serialize_with = "as_opt_ts")]
+    pub received_at: Option<DateTime<Utc>>,
+    /// `import_id`: the legacy import that wrote the row, `None` for the ingest.
+    pub import_id: Option<Uuid>,
+}
+
+impl MessageInsert<'_> {
+    /// Its delivery identity, times to the microsecond as stored.
+    pub fn delivery_key(&self) -> DeliveryKey {
+        (self.channel_id, self.message_id, self.edit_date.map(micros))
+    }
+}
+
+/// The first row of each delivery identity of `rows`, with its position there, in identity
+/// order: what one insert sends. One order for every batch, so concurrent batches wait on each
+/// other's claims instead of deadlocking.
+pub fn first_deliveries<'r, 'a>(
+    rows: &'r [MessageInsert<'a>],
+) -> Vec<(usize, &'r MessageInsert<'a>)> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut firsts: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| seen.insert(r.delivery_key()))
+        .collect();
+    firsts.sort_by_key(|(_, r)| r.delivery_key());
+    firsts
+}
+
+/// How the rows reach the statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageBatch {
+    /// One JSON array of [`MessageInsert`] rows bound as `$1` (text): the ingest's batches,
+    /// through sea-orm's values.
+    Json,
+    /// The thirteen columns of [`MessageArrays`] bound as `$1`..`$13`, in its field order: the
+    /// legacy importer's batches of thousands of rows, which PostgreSQL reads about ten times
+    /// faster from binary arrays than from JSON (5 ms against 40–55 ms for 5,000 rows).
+    Arrays,
+}
+
+/// What the insert answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveAnswer {
+    /// `channel_id, message_id, edit_date` of each row stored (the ingest tells each delivery
+    /// whether it was new).
+    Keys,
+    /// Nothing: its count of rows is the number stored (the legacy importer's counters).
+    Count,
+}
+
+/// The columns of [`MessageInsert`] rows, one array each, for [`MessageBatch::Arrays`]; the
+/// metadata as JSON text (cast to `jsonb` by the statement, so numbers keep every digit).
+#[derive(Debug, Default)]
+pub struct MessageArrays<'r> {
+    /// `$1`.
+    pub channel_id: Vec<i64>,
+    /// `$2`.
+    pub message_id: Vec<i64>,
+    /// `$3`.
+    pub message_date: Vec<DateTime<Utc>>,
+    /// `$4`.
+    pub edit_date: Vec<Option<DateTime<Utc>>>,
+    /// `$5`.
+    pub text: Vec<&'r str>,
+    /// `$6`.
+    pub media_type: Vec<Option<&'r str>>,
+    /// `$7`.
+    pub source: Vec<Option<&'r str>>,
+    /// `$8`.
+    pub metadata: Vec<Option<Cow<'r, str>>>,
+    /// `$9`.
+    pub outcome: Vec<&'r str>,
+    /// `$10`.
+    pub reason: Vec<Option<&'r str>>,
+    /// `$11`.
+    pub parser_version: Vec<&'r str>,
+    /// `$12`.
+    pub received_at: Vec<Option<DateTime<Utc>>>,
+    /// `$13`.
+    pub import_id: Vec<Option<Uuid>>,
+}
+
+impl<'r> MessageArrays<'r> {
+    /// The columns of `rows`, times to the microsecond.
+    pub fn of(rows: &[&'r MessageInsert<'_>]) -> Self {
+        let mut a = Self::default();
+        for r in rows {
+            a.channel_id.push(r.channel_id);
+            a.message_id.push(r.message_id);
+            a.message_date.push(micros(r.message_date));
+            a.edit_date.push(r.edit_date.map(micros));
+            a.text.push(&r.text);
+            a.media_type.push(r.media_type.as_deref());
+            a.source.push(r.source.as_deref());
+            a.metadata.push(match &r.metadata {
+                MessageMetadata::Json(raw) => Some(Cow::Borrowed(raw.get())),
+                MessageMetadata::Value(v) if v.is_null() => None,
+                MessageMetadata::Value(v) => Some(Cow::Owned(v.to_string())),
+            });
+            a.outcome.push(r.outcome);
+            a.reason.push(r.reason.as_deref());
+            a.parser_version.push(r.parser_version);
+            a.received_at.push(r.received_at.map(micros));
+            a.import_id.push(r.import_id);
+        }
+        a
+    }
+}
+
+/// The insert of a batch of [`MessageInsert`] rows, each delivery identity at most once
+/// ([`first_deliveries`]).
+pub fn insert_messages_sql(batch: MessageBatch, answer: ArchiveAnswer) -> &'static str {
+    static SQL: [LazyLock<String>; 4] = [
+        LazyLock::new(|| insert_sql(MessageBatch::Json, ArchiveAnswer::Keys)),
+        LazyLock::new(|| insert_sql(MessageBatch::Json, ArchiveAnswer::Count)),
+        LazyLock::new(|| insert_sql(MessageBatch::Arrays, ArchiveAnswer::Keys)),
+        LazyLock::new(|| insert_sql(MessageBatch::Arrays, ArchiveAnswer::Count)),
+    ];
+    let i = match batch {
+        MessageBatch::Json => 0,
+        MessageBatch::Arrays => 2,
+    } + match answer {
+        ArchiveAnswer::Keys => 0,
+        ArchiveAnswer::Count => 1,
+    };
+    &SQL[i]
+}
+
+fn insert_sql(batch: MessageBatch, answer: ArchiveAnswer) -> String {
+    let rows = match batch {
+        MessageBatch::Json => {
+            "SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(
+    channel_id bigint, message_id bigint, message_date timestamptz, edit_date timestamptz,
+    text text, media_type text, source text, metadata jsonb, outcome text, reason text,
+    parser_version text, received_at timestamptz, import_id uuid)"
+        }
+        MessageBatch::Arrays => {
+            "SELECT x.channel_id, x.message_id, x.message_date, x.edit_date, x.text, x.media_type,
+         x.source, x.metadata::jsonb AS metadata, x.outcome, x.reason, x.parser_version,
+         x.received_at, x.import_id
+  FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], $5::text[],
+              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+              $12::timestamptz[], $13::uuid[]) AS x(
+    channel_id, message_id, message_date, edit_date, text, media_type, source, metadata,
+    outcome, reason, parser_version, received_at, import_id)"
+        }
+    };
+    let tail = match answer {
+        ArchiveAnswer::Keys => "\nRETURNING m.channel_id, m.message_id, m.edit_date",
+        ArchiveAnswer::Count => "",
+    };
+    format!(
+        "WITH x AS (
+  {rows}
+), claimed AS (
+  INSERT INTO forwarded_messages.delivery_keys AS k (channel_id, message_id, edit_date)
+  SELECT channel_id, message_id, edit_date FROM x
+  ON CONFLICT DO NOTHING
+  RETURNING k.channel_id, k.message_id, k.edit_date
+)
+INSERT INTO forwarded_messages.messages AS m
+  (channel_id, message_id, message_date, edit_date, text, media_type, source, metadata,
+   outcome, reason, parser_version, received_at, import_id)
+SELECT x.channel_id, x.message_id, x.message_date, x.edit_date, x.text, x.media_type, x.source,
+       COALESCE(x.metadata, '{{}}'::jsonb), x.outcome, x.reason, x.parser_version,
+       COALESCE(x.received_at, pg_catalog.now()), x.import_id
+FROM x JOIN claimed c ON c.channel_id = x.channel_id AND c.message_id = x.message_id
+                     AND c.edit_date IS NOT DISTINCT FROM x.edit_date
+ON CONFLICT (channel_id, message_id, edit_date, message_date) DO NOTHING{tail}"
+    )
+}

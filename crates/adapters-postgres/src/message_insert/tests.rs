@@ -1,0 +1,110 @@
+use std::borrow::Cow;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::value::RawValue;
+
+use super::{ArchiveAnswer, MessageInsert, MessageMetadata, first_deliveries, insert_messages_sql};
+
+fn row(message_id: i64, edit_nanos: Option<i64>, text: &str) -> MessageInsert<'_> {
+    let date = DateTime::parse_from_rfc3339("2025-10-20T13:05:00.123456789Z")
+        .expect("date")
+        .with_timezone(&Utc);
+    MessageInsert {
+        channel_id: -100,
+        message_id,
+        message_date: date,
+        edit_date: edit_nanos.map(|n| date + Duration::nanoseconds(n)),
+        text: Cow::Borrowed(text),
+        media_type: None,
+        source: None,
+        metadata: MessageMetadata::Value(Cow::Owned(serde_json::Value::Null)),
+        outcome: "ignored",
+        reason: None,
+        parser_version: "p",
+        received_at: None,
+        import_id: None,
+    }
+}
+
+#[test]
+fn the_first_row_of_each_delivery_goes_in_identity_order() {
+    // +1_000 ns and +1_100 ns fall in the same microsecond: the same delivery as stored.
+    let rows = [
+        row(3, None, "a"),
+        row(1, Some(1_000), "b"),
+        row(3, None, "c"),
+        row(1, Some(1_100), "d"),
+        row(1, None, "e"),
+    ];
+    let firsts: Vec<(usize, &str)> = first_deliveries(&rows)
+        .into_iter()
+        .map(|(i, r)| (i, r.text.as_ref()))
+        .collect();
+    assert_eq!(firsts, [(4, "e"), (1, "b"), (0, "a")]);
+}
+
+#[test]
+fn legacy_metadata_goes_into_the_batch_as_its_text() {
+    let raw: &RawValue =
+        serde_json::from_str(r#"{"legacy_photos": [1.04000000000000000001]}"#).expect("json");
+    let mut r = row(1, None, "x");
+    r.metadata = MessageMetadata::Json(raw);
+    r.received_at = Some(r.message_date);
+    let batch = serde_json::to_string(&[&r]).expect("batch");
+    assert!(
+        batch.contains(r#""metadata":{"legacy_photos": [1.04000000000000000001]},"#),
+        "{batch}"
+    );
+    assert!(
+        batch.contains(r#""message_date":"2025-10-20T13:05:00.123456Z""#)
+            && batch.contains(r#""received_at":"2025-10-20T13:05:00.123456Z""#),
+        "{batch}"
+    );
+    let ingest = serde_json::to_string(&[row(2, None, "y")]).expect("batch");
+    assert!(
+        ingest.contains(r#""metadata":null"#) && ingest.contains(r#""received_at":null"#),
+        "{ingest}"
+    );
+}
+
+#[test]
+fn both_transports_share_the_claim_and_the_insert() {
+    use super::MessageBatch::{Arrays, Json};
+    let body = |sql: &'static str| &sql[sql.find("), claimed AS (").expect("claim")..];
+    let keys = insert_messages_sql(Json, ArchiveAnswer::Keys);
+    let count = insert_messages_sql(Arrays, ArchiveAnswer::Count);
+    assert!(keys.ends_with("DO NOTHING\nRETURNING m.channel_id, m.message_id, m.edit_date"));
+    assert!(count.ends_with("DO NOTHING"));
+    assert!(body(keys).starts_with(body(count)));
+    assert_eq!(
+        body(insert_messages_sql(Arrays, ArchiveAnswer::Keys)),
+        body(keys)
+    );
+    assert_eq!(
+        body(insert_messages_sql(Json, ArchiveAnswer::Count)),
+        body(count)
+    );
+}
+
+#[test]
+fn the_arrays_carry_legacy_metadata_as_its_text_and_null_as_null() {
+    let raw: &RawValue =
+        serde_json::from_str(r#"{"legacy_photos": [1.04000000000000000001]}"#).expect("json");
+    let mut legacy = row(1, Some(1_999), "x");
+    legacy.metadata = MessageMetadata::Json(raw);
+    let mut value = row(2, None, "y");
+    value.metadata = MessageMetadata::Value(Cow::Owned(serde_json::json!({"k": 1})));
+    let none = row(3, None, "z");
+    let a = super::MessageArrays::of(&[&legacy, &value, &none]);
+    let meta: Vec<Option<&str>> = a.metadata.iter().map(|m| m.as_deref()).collect();
+    assert_eq!(
+        meta,
+        [
+            Some(r#"{"legacy_photos": [1.04000000000000000001]}"#),
+            Some(r#"{"k":1}"#),
+            None
+        ]
+    );
+    assert_eq!(a.edit_date[0], legacy.delivery_key().2);
+    assert_eq!(a.message_date[0].timestamp_subsec_nanos(), 123_456_000);
+}
