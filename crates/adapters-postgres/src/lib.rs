@@ -33,5 +33,5 @@ pub use message_insert::{
     ArchiveAnswer, DeliveryKey, MessageArrays, MessageBatch, MessageInsert, MessageMetadata,
     first_deliveries, insert_messages_sql,
 };
-pub use signal_insert::{OnLegacyConflict, SignalInsert, insert_signals_sql};
+pub use signal_insert::{MessageColumns, OnLegacyConflict, SignalInsert, insert_signals_sql};
 pub use store::{PgStore, PoolOptions, PoolStats};

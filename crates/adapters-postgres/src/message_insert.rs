@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::signal_insert::{as_opt_ts, as_ts, micros};
+use crate::signal_insert::{MessageColumns, as_opt_ts, micros};
 
 #[cfg(test)]
 mod tests;
@@ -37,16 +37,9 @@ pub enum MessageMetadata<'a> {
 /// (`domain::model::without_nul`).
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageInsert<'a> {
-    /// `channel_id`.
-    pub channel_id: i64,
-    /// `message_id`.
-    pub message_id: i64,
-    /// `message_date`.
-    #[serde(serialize_with = "as_ts")]
-    pub message_date: DateTime<Utc>,
-    /// `edit_date`.
-    #[serde(serialize_with = "as_opt_ts")]
-    pub edit_date: Option<DateTime<Utc>>,
+    /// The message delivered.
+    #[serde(flatten)]
+    pub message: MessageColumns,
     /// `text`.
     pub text: Cow<'a, str>,
     /// `media_type`.
@@ -71,7 +64,8 @@ pub struct MessageInsert<'a> {
 impl MessageInsert<'_> {
     /// Its delivery identity, times to the microsecond as stored.
     pub fn delivery_key(&self) -> DeliveryKey {
-        (self.channel_id, self.message_id, self.edit_date.map(micros))
+        let m = &self.message;
+        (m.channel_id, m.message_id, m.edit_date.map(micros))
     }
 }
 
@@ -150,10 +144,11 @@ impl<'r> MessageArrays<'r> {
     pub fn of(rows: &[&'r MessageInsert<'_>]) -> Self {
         let mut a = Self::default();
         for r in rows {
-            a.channel_id.push(r.channel_id);
-            a.message_id.push(r.message_id);
-            a.message_date.push(micros(r.message_date));
-            a.edit_date.push(r.edit_date.map(micros));
+            let m = &r.message;
+            a.channel_id.push(m.channel_id);
+            a.message_id.push(m.message_id);
+            a.message_date.push(micros(m.message_date));
+            a.edit_date.push(m.edit_date.map(micros));
             a.text.push(&r.text);
             a.media_type.push(r.media_type.as_deref());
             a.source.push(r.source.as_deref());

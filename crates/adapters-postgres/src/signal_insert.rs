@@ -44,10 +44,10 @@ pub(crate) fn json_batch<T: Serialize + ?Sized>(
         .map_err(|e| StoreError::Internal(format!("{what}: encoding the batch: {e}")))
 }
 
-/// One new row of `signals.signals` (revision 1, status `open`); its text must hold no NUL
-/// character (`domain::model::without_nul`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SignalInsert<'a> {
+/// The four columns naming the Telegram message a row stems from: `channel_id`, `message_id`,
+/// `message_date`, `edit_date` (signals and archived messages alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MessageColumns {
     /// `channel_id`.
     pub channel_id: i64,
     /// `message_id`.
@@ -58,6 +58,15 @@ pub struct SignalInsert<'a> {
     /// `edit_date`.
     #[serde(serialize_with = "as_opt_ts")]
     pub edit_date: Option<DateTime<Utc>>,
+}
+
+/// One new row of `signals.signals` (revision 1, status `open`); its text must hold no NUL
+/// character (`domain::model::without_nul`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalInsert<'a> {
+    /// The message the signal stems from.
+    #[serde(flatten)]
+    pub message: MessageColumns,
     /// The call's ten columns.
     #[serde(flatten)]
     pub call: CallColumns,

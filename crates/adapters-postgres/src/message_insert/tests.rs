@@ -3,6 +3,8 @@ use std::borrow::Cow;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::value::RawValue;
 
+use crate::signal_insert::MessageColumns;
+
 use super::{ArchiveAnswer, MessageInsert, MessageMetadata, first_deliveries, insert_messages_sql};
 
 fn row(message_id: i64, edit_nanos: Option<i64>, text: &str) -> MessageInsert<'_> {
@@ -10,10 +12,12 @@ fn row(message_id: i64, edit_nanos: Option<i64>, text: &str) -> MessageInsert<'_
         .expect("date")
         .with_timezone(&Utc);
     MessageInsert {
-        channel_id: -100,
-        message_id,
-        message_date: date,
-        edit_date: edit_nanos.map(|n| date + Duration::nanoseconds(n)),
+        message: MessageColumns {
+            channel_id: -100,
+            message_id,
+            message_date: date,
+            edit_date: edit_nanos.map(|n| date + Duration::nanoseconds(n)),
+        },
         text: Cow::Borrowed(text),
         media_type: None,
         source: None,
@@ -49,7 +53,7 @@ fn legacy_metadata_goes_into_the_batch_as_its_text() {
         serde_json::from_str(r#"{"legacy_photos": [1.04000000000000000001]}"#).expect("json");
     let mut r = row(1, None, "x");
     r.metadata = MessageMetadata::Json(raw);
-    r.received_at = Some(r.message_date);
+    r.received_at = Some(r.message.message_date);
     let batch = serde_json::to_string(&[&r]).expect("batch");
     assert!(
         batch.contains(r#""metadata":{"legacy_photos": [1.04000000000000000001]},"#),

@@ -1,14 +1,15 @@
 //! What the write statements send: the batch rows as JSON parameters (NUL-free, times to the
 //! microsecond) and the SQL that expands them.
 
-use domain::model::{SignalStatus, json_without_nul, without_nul};
+use chrono::{DateTime, Utc};
+use domain::model::{ChannelId, MessageId, SignalStatus, json_without_nul, without_nul};
 use domain::ports::{ArchiveEntry, NewSignal, StoreError};
 use sea_orm::{DbBackend, Statement, Value};
 use serde::Serialize;
 
 use crate::call::{CALL_RECORD, CallColumns};
 use crate::message_insert::{MessageInsert, MessageMetadata};
-use crate::signal_insert::{SignalInsert, json_batch};
+use crate::signal_insert::{MessageColumns, SignalInsert, json_batch};
 
 pub(super) fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
@@ -18,14 +19,25 @@ pub(super) fn json_param<T: Serialize>(what: &str, rows: &T) -> Result<Value, St
     json_batch(what, rows).map(Value::from)
 }
 
+fn message_columns(
+    channel_id: ChannelId,
+    message_id: MessageId,
+    message_date: DateTime<Utc>,
+    edit_date: Option<DateTime<Utc>>,
+) -> MessageColumns {
+    MessageColumns {
+        channel_id: channel_id.0,
+        message_id: message_id.0,
+        message_date,
+        edit_date,
+    }
+}
+
 /// The ingest's archive row of a delivery: received now (the transaction's time), no import.
 pub(super) fn message_insert<'a>(e: &ArchiveEntry<'a>) -> MessageInsert<'a> {
     let m = e.message;
     MessageInsert {
-        channel_id: m.channel_id.0,
-        message_id: m.message_id.0,
-        message_date: m.date,
-        edit_date: m.edit_date,
+        message: message_columns(m.channel_id, m.message_id, m.date, m.edit_date),
         text: without_nul(&m.text),
         media_type: m.media_type.as_deref().map(without_nul),
         source: m.source.as_deref().map(without_nul),
@@ -41,10 +53,7 @@ pub(super) fn message_insert<'a>(e: &ArchiveEntry<'a>) -> MessageInsert<'a> {
 /// The ingest's row of a new signal (or of its new revision): created and updated when received.
 pub(super) fn signal_insert(s: &NewSignal) -> SignalInsert<'_> {
     SignalInsert {
-        channel_id: s.channel_id.0,
-        message_id: s.message_id.0,
-        message_date: s.message_date,
-        edit_date: s.edit_date,
+        message: message_columns(s.channel_id, s.message_id, s.message_date, s.edit_date),
         call: CallColumns::from_call(&s.call),
         raw_message: without_nul(&s.raw_message),
         parser_version: &s.parser_version,

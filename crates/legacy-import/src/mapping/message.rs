@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use adapters_postgres::{MessageInsert, MessageMetadata};
+use adapters_postgres::{MessageColumns, MessageInsert, MessageMetadata};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -53,10 +53,12 @@ impl MappedMessage {
     /// the legacy JSON text, so its numbers keep every digit (no float on the way).
     pub fn insert(&self, import_id: Uuid) -> Result<MessageInsert<'_>, serde_json::Error> {
         Ok(MessageInsert {
-            channel_id: self.channel_id,
-            message_id: self.message_id,
-            message_date: self.message_date,
-            edit_date: None,
+            message: MessageColumns {
+                channel_id: self.channel_id,
+                message_id: self.message_id,
+                message_date: self.message_date,
+                edit_date: None,
+            },
             text: Cow::Borrowed(&self.text),
             media_type: self.media_type.map(Cow::Borrowed),
             source: Some(Cow::Borrowed(MESSAGE_SOURCE)),

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use adapters_postgres::{CallColumns, SignalInsert, direction_name};
+use adapters_postgres::{CallColumns, MessageColumns, SignalInsert, direction_name};
 use chrono::{DateTime, Utc};
 use domain::model::{Direction, EntryRange, Price, SignalKind, Ticker, TradeCall};
 use uuid::Uuid;
@@ -88,10 +88,12 @@ impl MappedSignal {
     pub fn insert(&self, import_id: Uuid) -> SignalInsert<'_> {
         let price = |p: Option<Price>| p.map(|p| p.value());
         SignalInsert {
-            channel_id: self.channel_id,
-            message_id: self.message_id,
-            message_date: self.message_date,
-            edit_date: None,
+            message: MessageColumns {
+                channel_id: self.channel_id,
+                message_id: self.message_id,
+                message_date: self.message_date,
+                edit_date: None,
+            },
             call: CallColumns {
                 asset: self.asset.clone(),
                 kind: self.kind.map(|k| k.as_str().to_owned()),
