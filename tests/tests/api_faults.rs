@@ -3,9 +3,7 @@
 //! readiness and uncached reads answer 503, and both heal when the component is back; a
 //! PgBouncer restart costs no request.
 
-mod api_common;
-
-use api_common::*;
+use test_support::api_client::*;
 
 #[tokio::test]
 async fn fault_redis_down_the_api_answers_from_the_database() {

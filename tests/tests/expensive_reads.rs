@@ -3,13 +3,11 @@
 //! `Retry-After` instead of holding a database connection. The slow read is made by locking the
 //! signals table from a direct connection (a `fault_` test: it blocks every reader for a while).
 
-mod api_common;
-
 use std::time::{Duration, Instant};
 
-use api_common::*;
 use e2e::stack_var;
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use test_support::api_client::*;
 
 #[tokio::test]
 async fn search_shorter_than_three_characters_is_a_400() {

@@ -2,10 +2,8 @@
 //! by its reception time in PostgreSQL and soft-deletes that one only; `/telegram-channels` lists
 //! the channel with the legacy field names.
 
-mod api_common;
-
-use api_common::{BOVAW32, PETR4, stack, unique_channel};
 use serde_json::json;
+use test_support::api_client::{BOVAW32, PETR4, stack, unique_channel};
 
 #[tokio::test]
 async fn delete_signals_by_ingested_at_removes_that_signal_from_the_list() {

@@ -4,12 +4,10 @@
 //! in order (or one `reset`), and a client reconnecting with its last event id replays them the
 //! same way.
 
-mod api_common;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use api_common::*;
 use serde_json::Value;
+use test_support::api_client::*;
 
 /// One SSE event as received.
 #[derive(Debug)]

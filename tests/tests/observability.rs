@@ -3,14 +3,12 @@
 //! scrape target (`deploy/local/observability.sh env` → `TP_METRICS_TARGETS`) is compared with
 //! the names in `deploy/observability/`. A renamed metric fails here, not on a dashboard.
 
-mod api_common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use api_common::*;
 use e2e::stack_var;
+use test_support::api_client::*;
 
 /// Prefixes of the metric names we export or scrape; `up` is Prometheus's own per-target series.
 const PREFIXES: &[&str] = &[

@@ -4,14 +4,11 @@
 //! stream is one trace: gateway → ingest request → commit → parse, database writes, Redis
 //! publish, and the api's delivery — with the right parents, and no message text in attributes.
 
-mod api_common;
-
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api_common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -20,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use test_support::api_client::*;
 use tokio::process::{Child, Command};
 
 /// One received span and the service that sent it.

@@ -23,6 +23,7 @@ pub mod state;
 pub mod stats;
 pub mod stream;
 pub mod sync;
+pub mod wiring;
 
 use std::sync::Arc;
 

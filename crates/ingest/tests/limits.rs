@@ -6,9 +6,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 use test_support::ingest_client::*;
-
-mod common;
-use common::spawn_ingest;
+use test_support::spawn::spawn_ingest;
 
 const CALL: &str = "Day Trade 🔵\n\nPapel: PETR4\nEntrada: 38,50\nTP: 39,00\nSL: 38,00";
 

@@ -10,9 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Value, json};
 use test_support::ingest_client::*;
-
-mod common;
-use common::spawn_ingest;
+use test_support::spawn::spawn_ingest;
 
 /// The validity the parser infers for "até dia 28/10" in a message of `date`: that day of the
 /// message's year, or of the next year when it is already past.

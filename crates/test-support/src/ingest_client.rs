@@ -155,7 +155,8 @@ impl Ingest {
     }
 }
 
-async fn read(res: reqwest::Response) -> Reply {
+/// Reads `res` whole.
+pub async fn read(res: reqwest::Response) -> Reply {
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let body = res

@@ -1,15 +1,14 @@
-//! What the legacy React dashboard needs from the running services (issue 19): `ingested_at`
+//! What the legacy React dashboard needs from the services (issue 19; the api and the ingest
+//! served in process on a database of each test's own): `ingested_at`
 //! unique per signal with microseconds (it keys its table rows by it), channels named after
 //! their Telegram title unless an operator named them, `source` never null, and error bodies
 //! it can show (`success: false`, `message`).
 
-mod api_common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use api_common::*;
 use serde_json::{Value, json};
+use test_support::api_client::*;
 
 /// `2025-10-20T13:00:01.123456Z`: six fractional digits and `Z`.
 fn micros_on_the_wire(t: &str) -> bool {
@@ -45,9 +44,15 @@ async fn ingested_at_of(s: &Stack, channel: i64) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+// Several threads: the test's 64 clients share the runtime with the ingest's group commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_of_1000_and_a_burst_of_1000_single_posts_get_1000_distinct_ingested_at() {
-    let Some(s) = stack() else { return };
+    let Some(s) =
+        spawn("a_batch_of_1000_and_a_burst_of_1000_single_posts_get_1000_distinct_ingested_at")
+            .await
+    else {
+        return;
+    };
     let batch_channel = unique_channel();
     let messages: Vec<Value> = (1..=1000).map(|id| call(batch_channel, id)).collect();
     let r = s
@@ -92,7 +97,11 @@ async fn a_batch_of_1000_and_a_burst_of_1000_single_posts_get_1000_distinct_inge
 
 #[tokio::test]
 async fn a_channel_is_named_after_its_telegram_title_unless_an_operator_named_it() {
-    let Some(s) = stack() else { return };
+    let Some(s) =
+        spawn("a_channel_is_named_after_its_telegram_title_unless_an_operator_named_it").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let titled = |id: i64, title: &str| {
         let mut m = call(ch, id);
@@ -157,7 +166,9 @@ async fn a_channel_is_named_after_its_telegram_title_unless_an_operator_named_it
 
 #[tokio::test]
 async fn source_is_the_gateways_or_telegram() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("source_is_the_gateways_or_telegram").await else {
+        return;
+    };
     let ch = unique_channel();
     let mut anonymous = call(ch, 1);
     anonymous.as_object_mut().map(|m| m.remove("source"));
@@ -173,7 +184,9 @@ async fn source_is_the_gateways_or_telegram() {
 
 #[tokio::test]
 async fn errors_are_problems_that_legacy_clients_can_show() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("errors_are_problems_that_legacy_clients_can_show").await else {
+        return;
+    };
     let p = s.get("/signals?limit=0").await.problem(400);
     assert_eq!(p["success"], false);
     assert_eq!(p["message"], p["detail"]);

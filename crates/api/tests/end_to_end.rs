@@ -1,18 +1,19 @@
-//! The api end to end: messages ingested through the running ingest service are read through
-//! the running api — `/signals` (legacy and new fields, the dashboard's query, the cache and its
+//! The api end to end, with the ingest, both served in process on a database of each test's
+//! own (`test_support::api_client::spawn`): messages ingested through the ingest are read
+//! through the api — `/signals` (legacy and new fields, the dashboard's query, the cache and its
 //! invalidation), detail, delete, stats, export, the SSE stream, the archive, channels, logs,
 //! re-parse, the OpenAPI document and hostile input.
 
-mod api_common;
-
 use std::time::{Duration, Instant};
 
-use api_common::*;
 use serde_json::json;
+use test_support::api_client::*;
 
 #[tokio::test]
 async fn an_ingested_signal_is_served_with_legacy_and_new_fields() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("an_ingested_signal_is_served_with_legacy_and_new_fields").await else {
+        return;
+    };
     let ch = unique_channel();
     let answer = s.ingest(ch, 4521, "2025-10-20T13:00:00Z", BOVAW32).await;
     assert_eq!(answer["outcome"], "signal");
@@ -63,7 +64,9 @@ async fn an_ingested_signal_is_served_with_legacy_and_new_fields() {
 
 #[tokio::test]
 async fn date_only_bounds_are_days_of_the_desk_time_zone() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("date_only_bounds_are_days_of_the_desk_time_zone").await else {
+        return;
+    };
     let ch = unique_channel();
     // 23:30 in São Paulo on the range's last day is already 1 November in UTC.
     s.ingest(ch, 1, "2025-10-31T23:30:00-03:00", BOVAW32).await;
@@ -94,7 +97,9 @@ async fn date_only_bounds_are_days_of_the_desk_time_zone() {
 
 #[tokio::test]
 async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("reads_are_cached_and_fresh_within_a_second_of_an_ingest").await else {
+        return;
+    };
     let ch = unique_channel();
     s.ingest(ch, 1, "2025-10-21T14:00:00Z", PETR4).await;
     let path = format!("/signals?channel={ch}&limit=50");
@@ -134,7 +139,9 @@ async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
 
 #[tokio::test]
 async fn detail_history_and_soft_delete() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("detail_history_and_soft_delete").await else {
+        return;
+    };
     let ch = unique_channel();
     let id = s.ingest(ch, 10, "2025-10-22T10:00:00Z", BOVAW32).await["signalId"]
         .as_i64()
@@ -178,7 +185,9 @@ async fn detail_history_and_soft_delete() {
 
 #[tokio::test]
 async fn stats_and_export_include_the_signal() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("stats_and_export_include_the_signal").await else {
+        return;
+    };
     let ch = unique_channel();
     // The previous hour: recent hours are aggregated live, whatever the view's last refresh.
     let now = std::time::SystemTime::now()
@@ -207,6 +216,16 @@ async fn stats_and_export_include_the_signal() {
     assert_eq!(stats["by_hour"][0]["count"], 2);
     assert_eq!(stats["by_channel"][0]["channel_id"], ch);
     assert_eq!(stats["by_asset"].as_array().map(Vec::len), Some(2));
+    // The database is this test's own: the totals across every channel are exactly its two.
+    let all = s
+        .get(&format!("/signals/stats?from={}", (hour - 3600) * 1000))
+        .await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let all = all.json();
+    assert_eq!(all["total"], 2, "{all}");
+    assert_eq!(all["by_channel"].as_array().map(Vec::len), Some(1), "{all}");
+    let listed = s.get("/signals?limit=100").await.json();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(2), "{listed}");
 
     let csv = s
         .get(&format!("/signals/export?format=csv&channel={ch}"))
@@ -235,7 +254,9 @@ async fn stats_and_export_include_the_signal() {
 
 #[tokio::test]
 async fn the_stream_delivers_new_signals_live() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("the_stream_delivers_new_signals_live").await else {
+        return;
+    };
     let ch = unique_channel();
     let mut res = s
         .http
@@ -281,7 +302,9 @@ async fn the_stream_delivers_new_signals_live() {
 
 #[tokio::test]
 async fn archive_channels_logs_and_reparse() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("archive_channels_logs_and_reparse").await else {
+        return;
+    };
     let ch = unique_channel();
     // Recent message times: channel signal counts of recent hours are always live.
     let t = |minutes: i64| {
@@ -381,7 +404,9 @@ async fn archive_channels_logs_and_reparse() {
 
 #[tokio::test]
 async fn the_documentation_is_served() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("the_documentation_is_served").await else {
+        return;
+    };
     let doc = s.get("/api-docs/openapi.json").await;
     assert_eq!(doc.status, 200);
     let doc = doc.json();
@@ -402,7 +427,9 @@ async fn the_documentation_is_served() {
 
 #[tokio::test]
 async fn hostile_input_is_a_4xx_problem_never_a_500() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("hostile_input_is_a_4xx_problem_never_a_500").await else {
+        return;
+    };
     for (path, status) in [
         ("/signals?limit=-1", 400),
         ("/signals?limit=abc", 400),

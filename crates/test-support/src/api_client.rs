@@ -1,93 +1,69 @@
-//! Helpers of the api's end-to-end tests: the running api and ingest of the test stack, unique
-//! channel ids (tests share one database and run in parallel), and ingesting through the real
-//! ingest service with the legacy gateway payload.
+//! A client of an api and an ingest under test: the stack's binaries ([`stack`], unique channel
+//! ids keeping the tests that share its database apart) or a test's own, served in process on
+//! a database of its own ([`spawn`]); reads of the api, and ingesting through the ingest with
+//! the legacy gateway payload.
 
-#![allow(dead_code)]
+use std::time::Duration;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::spawn::{self as served, TestServices};
+use crate::stack::env_or_skip;
 
-use e2e::stack_var;
+use crate::ingest_client::read;
+pub use crate::ingest_client::{Reply, unique_channel};
 use serde_json::{Value, json};
 
-#[allow(unused_imports)] // not every test binary ingests both
-pub use test_support::fixtures::{BOVAW32, PETR4};
+pub use crate::fixtures::{BOVAW32, PETR4};
 
-/// The running services.
+/// An api and an ingest under test.
+#[derive(Debug)]
 pub struct Stack {
+    /// The api's base URL.
     pub api: String,
+    /// The ingest's base URL.
     pub ingest: String,
+    /// The ingest's gateway token.
     pub token: String,
+    /// The api's admin key.
     pub key: String,
+    /// The client.
     pub http: reqwest::Client,
+    /// A test's own services and database, when served in process.
+    pub services: Option<TestServices>,
 }
 
-/// The stack, or `None` (skipped) when it is not running; panics under `TP_REQUIRE_STACK=1`.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// The stack's running binaries, or `None` (skipped) when it is not running; panics under
+/// `TP_REQUIRE_STACK=1`.
 pub fn stack() -> Option<Stack> {
+    let var = |name| env_or_skip(name, "this test");
     Some(Stack {
-        api: stack_var("TP_CAPITAL_API_URL")?,
-        ingest: stack_var("TP_CAPITAL_INGEST_URL")?,
-        token: stack_var("TP_CAPITAL_GATEWAY_TOKEN")?,
-        key: stack_var("TP_CAPITAL_API_KEY")?,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client"),
+        api: var("TP_CAPITAL_API_URL")?,
+        ingest: var("TP_CAPITAL_INGEST_URL")?,
+        token: var("TP_CAPITAL_GATEWAY_TOKEN")?,
+        key: var("TP_CAPITAL_API_KEY")?,
+        http: client(),
+        services: None,
     })
 }
 
-/// A channel id no other test uses.
-pub fn unique_channel() -> i64 {
-    static NEXT: AtomicI64 = AtomicI64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    -(1_000_000_000_000
-        + (nanos / 1000 % 1_000_000_000_000)
-        + n * 7
-        + i64::from(std::process::id()))
-}
-
-/// A reply read whole.
-pub struct Reply {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts a problem+json with `status`.
-    pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{}",
-            self.body
-        );
-        self.json()
-    }
-}
-
-async fn read(res: reqwest::Response) -> Reply {
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = res.text().await.expect("body");
-    Reply {
-        status,
-        headers,
-        body,
-    }
+/// The api and the ingest of `test`'s own, served in process on a fresh database
+/// ([`served::spawn_services`]), or `None` (skipped) without a stack.
+pub async fn spawn(test: &str) -> Option<Stack> {
+    let services = served::spawn_services(test).await?;
+    Some(Stack {
+        api: services.api.clone(),
+        ingest: services.ingest.clone(),
+        token: served::GATEWAY_TOKEN.to_owned(),
+        key: served::API_KEY.to_owned(),
+        http: client(),
+        services: Some(services),
+    })
 }
 
 impl Stack {

@@ -1,13 +1,12 @@
-//! The cache end to end, through the running ingest and api: a commit invalidates what it
+//! The cache end to end, through the ingest and the api served in process on a database and a
+//! Redis namespace of each test's own: a commit invalidates what it
 //! changed — its channel's pages at once, the pages across channels within the freshness bound
 //! (SPEC §4: 1 s) — and leaves the other channels' pages cached.
 
-mod api_common;
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use api_common::*;
 use serde_json::Value;
+use test_support::api_client::*;
 
 /// SPEC §4: no answer staler than this after a commit.
 const FRESHNESS: Duration = Duration::from_secs(1);
@@ -70,7 +69,9 @@ fn seconds_ago(seconds: i64) -> i64 {
 
 #[tokio::test]
 async fn a_signal_for_channel_a_leaves_channel_b_cached() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("a_signal_for_channel_a_leaves_channel_b_cached").await else {
+        return;
+    };
     let (a, b) = (unique_channel(), unique_channel());
     s.ingest_at(a, 1, seconds_ago(600), CALL).await;
     s.ingest_at(b, 1, seconds_ago(600), CALL).await;
@@ -97,7 +98,11 @@ async fn a_signal_for_channel_a_leaves_channel_b_cached() {
 
 #[tokio::test]
 async fn an_update_and_a_delete_reach_every_cached_page_that_shows_the_signal() {
-    let Some(s) = stack() else { return };
+    let Some(s) =
+        spawn("an_update_and_a_delete_reach_every_cached_page_that_shows_the_signal").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let at = seconds_ago(3600 + ch.rem_euclid(3600));
     let answer = s.ingest_at(ch, 1, at, CALL).await;
@@ -151,7 +156,10 @@ async fn an_update_and_a_delete_reach_every_cached_page_that_shows_the_signal() 
 
 #[tokio::test]
 async fn channels_and_stats_follow_an_ingest_within_the_freshness_bound() {
-    let Some(s) = stack() else { return };
+    let Some(s) = spawn("channels_and_stats_follow_an_ingest_within_the_freshness_bound").await
+    else {
+        return;
+    };
     let ch = unique_channel();
     let count = |channels: &Value| {
         channels["data"]
