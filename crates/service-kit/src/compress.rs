@@ -46,6 +46,24 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// The compressed forms a [`pack`] needs for a client accepting this coding (none for
+    /// identity).
+    pub fn forms(self) -> &'static [Encoding] {
+        match self {
+            Encoding::Identity => &[],
+            Encoding::Gzip => &[Encoding::Gzip],
+            Encoding::Brotli => &[Encoding::Brotli],
+        }
+    }
+
+    /// The level (gzip) or quality (brotli) we compress at.
+    fn level(self) -> u32 {
+        match self {
+            Encoding::Brotli => BROTLI_QUALITY,
+            _ => GZIP_LEVEL,
+        }
+    }
+
     fn content_encoding(self) -> ContentEncoding {
         match self {
             Encoding::Identity => ContentEncoding::Identity,
@@ -120,14 +138,25 @@ fn encode(encoding: Encoding, body: &[u8], level: u32) -> Vec<u8> {
     }
 }
 
-/// `body` with its gzip and brotli forms, to store and serve marked [`Packed`]; a body under
-/// [`MIN_SIZE`] is kept as it is.
-pub fn pack(body: Vec<u8>) -> Vec<u8> {
-    if body.len() < MIN_SIZE || body.len() > u32::MAX as usize {
+/// Both compressed forms: what a cached entry read again and again should hold.
+pub const ALL_FORMS: &[Encoding] = &[Encoding::Gzip, Encoding::Brotli];
+
+/// `body` with the compressed `forms` asked for, to store and serve marked [`Packed`]; a body
+/// under [`MIN_SIZE`], or with no form asked for, is kept as it is. A form left out is made per
+/// response by [`compress_responses`] until the entry is packed again with it.
+pub fn pack(body: Vec<u8>, forms: &[Encoding]) -> Vec<u8> {
+    let wants = |e| forms.contains(&e);
+    if body.len() < MIN_SIZE
+        || body.len() > u32::MAX as usize
+        || !(wants(Encoding::Gzip) || wants(Encoding::Brotli))
+    {
         return body;
     }
-    let gzip = encode(Encoding::Gzip, &body, GZIP_LEVEL);
-    let br = encode(Encoding::Brotli, &body, BROTLI_QUALITY);
+    let form = |e: Encoding| match wants(e) {
+        true => encode(e, &body, e.level()),
+        false => Vec::new(),
+    };
+    let (gzip, br) = (form(Encoding::Gzip), form(Encoding::Brotli));
     let mut out = Vec::with_capacity(PACKED_HEADER + body.len() + gzip.len() + br.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -138,31 +167,65 @@ pub fn pack(body: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// The form of a [`pack`]ed body in `encoding`, without copying; a body that is not packed (a
-/// small one, an entry stored before packing existed) is its own identity form.
-pub fn unpack(packed: &Bytes, encoding: Encoding) -> (Bytes, Encoding) {
-    let plain = (packed.clone(), Encoding::Identity);
-    let Some(rest) = packed.strip_prefix(MAGIC.as_slice()) else {
-        return plain;
-    };
+/// Whether a stored body answers `encoding` without compressing: it holds that form, or it
+/// is one that is never compressed (a small body, identity asked for).
+pub fn holds_form(stored: &[u8], encoding: Encoding) -> bool {
+    if encoding == Encoding::Identity || stored.len() < MIN_SIZE {
+        return true;
+    }
+    forms_at(stored).is_some_and(|(_, gzip_at, br_at)| match encoding {
+        Encoding::Gzip => br_at > gzip_at,
+        _ => stored.len() > br_at,
+    })
+}
+
+/// Where the identity, gzip and brotli forms of a packed body start.
+fn forms_at(packed: &[u8]) -> Option<(usize, usize, usize)> {
+    let rest = packed.strip_prefix(MAGIC.as_slice())?;
     let len = |at: usize| {
         rest.get(at..at + 4)
             .and_then(|b| b.try_into().ok())
             .map(|b| u32::from_le_bytes(b) as usize)
     };
-    let (Some(identity), Some(gzip)) = (len(0), len(4)) else {
-        return plain;
+    let gzip_at = PACKED_HEADER + len(0)?;
+    let br_at = gzip_at + len(4)?;
+    (br_at <= packed.len()).then_some((PACKED_HEADER, gzip_at, br_at))
+}
+
+/// The form of a [`pack`]ed body in `encoding`, without copying; a body that is not packed (a
+/// small one, an entry stored before packing existed), or packed without that form, answers with
+/// its identity form.
+pub fn unpack(packed: &Bytes, encoding: Encoding) -> (Bytes, Encoding) {
+    let Some((identity_at, gzip_at, br_at)) = forms_at(packed) else {
+        return (packed.clone(), Encoding::Identity);
     };
-    let gzip_at = PACKED_HEADER + identity;
-    let br_at = gzip_at + gzip;
-    if br_at > packed.len() {
-        return plain;
-    }
     match encoding {
-        Encoding::Gzip => (packed.slice(gzip_at..br_at), Encoding::Gzip),
-        Encoding::Brotli => (packed.slice(br_at..), Encoding::Brotli),
-        Encoding::Identity => (packed.slice(PACKED_HEADER..gzip_at), Encoding::Identity),
+        Encoding::Gzip if br_at > gzip_at => (packed.slice(gzip_at..br_at), Encoding::Gzip),
+        Encoding::Brotli if packed.len() > br_at => (packed.slice(br_at..), Encoding::Brotli),
+        _ => (packed.slice(identity_at..gzip_at), Encoding::Identity),
     }
+}
+
+/// The coding a request accepts, negotiated from its `Accept-Encoding`: a handler that stores
+/// packed bodies packs the form its caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted(pub Encoding);
+
+impl actix_web::FromRequest for Accepted {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Accepted(accepted(req.headers()))))
+    }
+}
+
+fn accepted(headers: &HeaderMap) -> Encoding {
+    negotiate(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// Marks a response whose body is [`pack`]ed (in its extensions): [`compress_responses`] sends
@@ -197,11 +260,7 @@ pub async fn compress_responses(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let wanted = negotiate(
-        req.headers()
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let wanted = accepted(req.headers());
     let res = next.call(req).await?.map_into_boxed_body();
     let packed = res.response().extensions().get::<Packed>().is_some();
     let status = res.status();
@@ -216,16 +275,14 @@ pub async fn compress_responses(
     let (mut res, body) = res.into_parts();
     let body = match body.try_into_bytes() {
         Ok(bytes) => {
-            let (bytes, encoding) = if packed {
-                unpack(&bytes, wanted)
-            } else if bytes.len() < MIN_SIZE || wanted == Encoding::Identity {
-                (bytes, Encoding::Identity)
+            let (bytes, encoding) = match packed {
+                true => unpack(&bytes, wanted),
+                false => (bytes, Encoding::Identity),
+            };
+            let (bytes, encoding) = if encoding != wanted && bytes.len() >= MIN_SIZE {
+                (Bytes::from(encode(wanted, &bytes, wanted.level())), wanted)
             } else {
-                let level = match wanted {
-                    Encoding::Brotli => BROTLI_QUALITY,
-                    _ => GZIP_LEVEL,
-                };
-                (Bytes::from(encode(wanted, &bytes, level)), wanted)
+                (bytes, encoding)
             };
             let headers = res.headers_mut();
             headers.remove(header::CONTENT_LENGTH);
@@ -291,7 +348,7 @@ mod tests {
     fn packed_forms_round_trip() {
         use std::io::Read as _;
         let body = br#"{"data":[{"asset":"PETR4","price":"38.50"}]}"#.repeat(100);
-        let packed = Bytes::from(pack(body.clone()));
+        let packed = Bytes::from(pack(body.clone(), ALL_FORMS));
         assert!(
             packed.len() < body.len() * 2,
             "the compressed forms are small"
@@ -316,12 +373,38 @@ mod tests {
             .expect("br");
         assert_eq!(out, body);
         // Small and unpacked bodies are their own identity form.
-        let small = Bytes::from(pack(b"{}".to_vec()));
+        let small = Bytes::from(pack(b"{}".to_vec(), ALL_FORMS));
         assert_eq!(
             unpack(&small, Encoding::Gzip),
             (small.clone(), Encoding::Identity)
         );
         let truncated = packed.slice(..PACKED_HEADER + 10);
         assert_eq!(unpack(&truncated, Encoding::Gzip).1, Encoding::Identity);
+    }
+
+    #[test]
+    fn a_pack_holds_only_the_forms_asked_for() {
+        let body = br#"{"data":[{"asset":"PETR4","price":"38.50"}]}"#.repeat(100);
+        let plain = pack(body.clone(), &[]);
+        assert_eq!(plain, body, "no form asked for: the body as it is");
+        assert!(holds_form(&plain, Encoding::Identity));
+        assert!(!holds_form(&plain, Encoding::Gzip));
+        let br = Bytes::from(pack(body.clone(), &[Encoding::Brotli]));
+        assert!(holds_form(&br, Encoding::Brotli) && !holds_form(&br, Encoding::Gzip));
+        assert_eq!(unpack(&br, Encoding::Brotli).1, Encoding::Brotli);
+        let (identity, e) = unpack(&br, Encoding::Gzip);
+        assert_eq!(
+            (identity.as_ref(), e),
+            (body.as_slice(), Encoding::Identity)
+        );
+        let gzip = Bytes::from(pack(body.clone(), &[Encoding::Gzip]));
+        assert!(holds_form(&gzip, Encoding::Gzip) && !holds_form(&gzip, Encoding::Brotli));
+        assert_eq!(unpack(&gzip, Encoding::Brotli).1, Encoding::Identity);
+        let all = pack(body, ALL_FORMS);
+        assert!(ALL_FORMS.iter().all(|&e| holds_form(&all, e)));
+        assert!(
+            holds_form(b"{}", Encoding::Brotli),
+            "a small body is never compressed"
+        );
     }
 }

@@ -49,18 +49,21 @@ fn chunk_start(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The time windows of a list query, newest first: they tile everything at or below the page's
-/// upper bound (the lowest of the cursor, `to` and `now`; the first window has no upper bound, so
-/// rows dated after `now` are in it) down to `from`, or without end. The first covers the chunk
-/// of the upper bound and the one before, each next one twice as many chunks as the last.
+/// upper bound (the lowest of the cursor, `to` and `now`) down to `from`, or without end. The
+/// first covers the chunk of the upper bound and the one before, each next one twice as many
+/// chunks as the last. Above, the first window ends with the upper bound's chunk when the bound is
+/// the query's own (`to`, the cursor), so a generic plan holds two chunks however far back the
+/// page lies; bounded by `now` only, it is open (rows dated after now are in it).
 fn windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
-    let top = [q.cursor.map(|c| c.message_date), q.to, Some(now)]
+    let bound = [q.cursor.map(|c| c.message_date), q.to]
         .into_iter()
         .flatten()
         .min()
-        .unwrap_or(now);
+        .filter(|b| *b <= now);
+    let top = bound.unwrap_or(now);
     let floor = q.from.map(chunk_start);
     let mut out = Vec::with_capacity(ROUNDS as usize + 1);
-    let mut hi = None;
+    let mut hi = bound.map(|b| chunk_start(b) + Duration::seconds(CHUNK_SECS));
     let mut lo = chunk_start(top) - Duration::seconds(CHUNK_SECS);
     for round in 0..ROUNDS {
         if floor.is_some_and(|f| f >= lo) {

@@ -116,16 +116,17 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
         ..SignalQuery::default()
     };
     let first = chunk_start(to) - week;
+    let above = Some(chunk_start(to) + week);
     let expected = if chunk_start(to - Duration::days(10)) >= first {
         vec![Window {
             lo: Some(chunk_start(to - Duration::days(10))),
-            hi: None,
+            hi: above,
         }]
     } else {
         vec![
             Window {
                 lo: Some(first),
-                hi: None,
+                hi: above,
             },
             Window {
                 lo: Some(chunk_start(to - Duration::days(10))),
@@ -136,7 +137,16 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
     assert_eq!(
         windows(&q, now),
         expected,
-        "from `to` (below the cursor) down to `from`"
+        "from `to` (below the cursor) down to `from`, the first window closed above `to`'s chunk"
+    );
+    let later = SignalQuery {
+        to: Some(now + Duration::days(30)),
+        ..SignalQuery::default()
+    };
+    assert_eq!(
+        windows(&later, now)[0].hi,
+        None,
+        "a `to` after now: open above, as without one"
     );
     let literal = literal(DateTime::from_timestamp(0, 0).expect("epoch"));
     assert_eq!(literal, "'1970-01-01T00:00:00.000000Z'::timestamptz");

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
@@ -13,6 +14,7 @@ use domain::ports::{CacheGeneration, CacheScope, StoreError};
 use domain::services::{CacheResult, CachedReads, QueryError};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use service_kit::compress::{self, Encoding};
 
 use super::stale::{LastGood, STALE_IF_ERROR, Served};
 
@@ -72,19 +74,33 @@ impl Coalescer {
     /// `reads.get_or_load(key, scope, load, …)`, shared with every concurrent request for `key`; an
     /// entry due for refresh is reloaded in the background. While the database is down, the
     /// last good answer of `key` (if any, within [`STALE_IF_ERROR`]) is served stale.
+    ///
+    /// A miss packs only the form its caller `accepts` (none for identity: a one-off query pays
+    /// no compression); an entry read again in a form it lacks is served compressed per response
+    /// and reloaded in the background with every form, so a hit on a busy entry costs none.
     pub async fn read<F, Fut>(
         &self,
         reads: &CachedReads,
         key: &str,
         scope: CacheScope,
+        accepts: Encoding,
         load: F,
     ) -> Result<Served, QueryError>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<u8>, QueryError>> + Send + 'static,
     {
-        // Stored with its gzip and brotli forms: a hit costs no compression.
-        let load = move || load().map(|body| body.map(service_kit::compress::pack));
+        let every_form = Arc::new(AtomicBool::new(false));
+        let load = {
+            let every_form = every_form.clone();
+            move || {
+                let forms = match every_form.load(Ordering::Relaxed) {
+                    true => compress::ALL_FORMS,
+                    false => accepts.forms(),
+                };
+                load().map(move |body| body.map(|body| compress::pack(body, forms)))
+            }
+        };
         let flight = {
             let mut map = self.lock();
             match map.get(key) {
@@ -96,10 +112,17 @@ impl Coalescer {
                     let flight = async move {
                         let (stale_reads, stale_key) = (reads.clone(), owned_key.clone());
                         reads
-                            .get_or_load(&owned_key, scope, load, |load, generation| {
-                                let at = (stale_key, scope, generation);
-                                refresh(stale_reads, refreshing, at, load);
-                            })
+                            .get_or_load_where(
+                                &owned_key,
+                                scope,
+                                |stored| compress::holds_form(stored, accepts),
+                                load,
+                                |load, generation| {
+                                    every_form.store(true, Ordering::Relaxed);
+                                    let at = (stale_key, scope, generation);
+                                    refresh(stale_reads, refreshing, at, load);
+                                },
+                            )
                             .await
                             .map(|(body, result)| (Bytes::from(body), result))
                     }
@@ -191,6 +214,7 @@ mod tests {
     use super::*;
 
     const W: CacheScope = CacheScope::Wide;
+    const ID: Encoding = Encoding::Identity;
 
     fn reads() -> (Arc<FixedClock>, CachedReads) {
         let clock = Arc::new(FixedClock::new(
@@ -209,7 +233,7 @@ mod tests {
         let (clock, reads) = reads();
         let coalescer = Arc::new(Coalescer::default());
         let Served { body, result, .. } = coalescer
-            .read(&reads, "k", W, || async { Ok(b"v1".to_vec()) })
+            .read(&reads, "k", W, ID, || async { Ok(b"v1".to_vec()) })
             .await
             .expect("first read");
         assert_eq!((&body[..], result), (&b"v1"[..], CacheResult::Miss));
@@ -220,7 +244,7 @@ mod tests {
         for _ in 0..3 {
             let (loads, opened) = (loads.clone(), opened.clone());
             let Served { body, result, .. } = coalescer
-                .read(&reads, "k", W, move || async move {
+                .read(&reads, "k", W, ID, move || async move {
                     loads.fetch_add(1, Ordering::SeqCst);
                     if let Some(opened) = opened.lock().await.take() {
                         opened.await.ok();
@@ -247,6 +271,47 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn a_miss_packs_only_the_form_asked_for_and_a_read_in_another_form_repacks_every_form() {
+        let (_, reads) = reads();
+        let coalescer = Coalescer::default();
+        let page = || async { Ok(br#"{"asset":"PETR4","price":38.5}"#.repeat(64)) };
+        let first = coalescer
+            .read(&reads, "k", W, ID, page)
+            .await
+            .expect("miss");
+        assert_eq!(first.result, CacheResult::Miss);
+        let stored = |l| match l {
+            Lookup::Fresh(bytes) => bytes,
+            other => panic!("expected a fresh entry, got {other:?}"),
+        };
+        let plain = stored(reads.lookup("k", W).await);
+        assert!(
+            !compress::holds_form(&plain, Encoding::Gzip),
+            "identity: nothing compressed"
+        );
+        let gzip = coalescer
+            .read(&reads, "k", W, Encoding::Gzip, page)
+            .await
+            .expect("hit");
+        assert_eq!((gzip.result, &gzip.body), (CacheResult::Hit, &first.body));
+        for _ in 0..100 {
+            if compress::holds_form(&stored(reads.lookup("k", W).await), Encoding::Gzip) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let repacked = stored(reads.lookup("k", W).await);
+        assert!(
+            compress::ALL_FORMS
+                .iter()
+                .all(|&e| compress::holds_form(&repacked, e)),
+            "reloaded in the background with every form"
+        );
+        let br = coalescer.read(&reads, "k", W, Encoding::Brotli, page).await;
+        assert_eq!(br.expect("hit").result, CacheResult::Hit);
+    }
+
+    #[actix_web::test]
     async fn concurrent_misses_load_once() {
         let (_, reads) = reads();
         let coalescer = Arc::new(Coalescer::default());
@@ -256,7 +321,7 @@ mod tests {
                 let (reads, coalescer, loads) = (reads.clone(), coalescer.clone(), loads.clone());
                 actix_web::rt::spawn(async move {
                     coalescer
-                        .read(&reads, "k", W, move || async move {
+                        .read(&reads, "k", W, ID, move || async move {
                             loads.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             Ok(b"v".to_vec())
@@ -272,7 +337,7 @@ mod tests {
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         assert_eq!(coalescer.in_flight(), 0, "landed flights are removed");
         let again = coalescer
-            .read(&reads, "k", W, || async { Ok(b"w".to_vec()) })
+            .read(&reads, "k", W, ID, || async { Ok(b"w".to_vec()) })
             .await
             .expect("read")
             .result;
@@ -285,11 +350,11 @@ mod tests {
         let coalescer = Coalescer::default();
         let down = || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into()).into()) };
         assert!(
-            coalescer.read(&reads, "never", W, down).await.is_err(),
+            coalescer.read(&reads, "never", W, ID, down).await.is_err(),
             "nothing to serve"
         );
         coalescer
-            .read(&reads, "k", W, || async { Ok(b"v1".to_vec()) })
+            .read(&reads, "k", W, ID, || async { Ok(b"v1".to_vec()) })
             .await
             .expect("read");
         // The entry is gone (an invalidation), then the database goes down.
@@ -299,14 +364,17 @@ mod tests {
             Duration::from_secs(30),
         );
         let served = coalescer
-            .read(&cache_gone, "k", W, down)
+            .read(&cache_gone, "k", W, ID, down)
             .await
             .expect("stale");
         assert_eq!(&served.body[..], b"v1");
         assert!(served.stale_for.is_some());
         let internal = || async { Err::<Vec<u8>, _>(QueryError::Render("bug".into())) };
         assert!(
-            coalescer.read(&cache_gone, "k", W, internal).await.is_err(),
+            coalescer
+                .read(&cache_gone, "k", W, ID, internal)
+                .await
+                .is_err(),
             "only an unavailable store is covered"
         );
     }

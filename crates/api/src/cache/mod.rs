@@ -7,6 +7,10 @@
 //! changes it; every other read (unfiltered lists, searches, label filters, `/channels`, stats)
 //! at most `invalidation_window` (500 ms, `adapters-redis`) after it, so no answer is staler
 //! than SPEC §4's 1 s after a commit.
+//!
+//! Keys start with a version (`signals2`, `stats2`, `channels2`) that changes with the stored layout, so an
+//! older api sharing the Redis never reads a layout it does not know (2: a packed body may lack
+//! a compressed form).
 
 pub mod coalesce;
 pub mod stale;
@@ -22,7 +26,7 @@ pub use stale::Served;
 pub const CACHE_REQUESTS_TOTAL: &str = "tpcapital_cache_requests_total";
 
 /// The key of `/channels`.
-pub const CHANNELS_KEY: &str = "channels1";
+pub const CHANNELS_KEY: &str = "channels2";
 
 /// A validated signal query's cache key: every filter, normalised, length-prefixed.
 pub fn signal_cache_key(prefix: &str, q: &SignalQuery) -> String {
@@ -83,7 +87,7 @@ pub fn stats_cache_key(
     asset: Option<&Ticker>,
     top: u32,
 ) -> String {
-    let mut key = String::from("stats1");
+    let mut key = String::from("stats2");
     if let Some(f) = from {
         push_field(&mut key, "f", &f.timestamp_micros().to_string());
     }

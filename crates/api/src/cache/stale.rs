@@ -3,7 +3,6 @@
 //! of a 503. Bounded in entries' total size; the age counts from when this process last saw the
 //! answer (at most the cache TTL younger than its load).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use domain::services::CacheResult;
+use hashlink::LinkedHashMap;
 
 use super::CACHE_REQUESTS_TOTAL;
 
@@ -19,47 +19,61 @@ pub const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 /// Most bytes of last good answers kept.
 const MAX_BYTES: usize = 64 * 1024 * 1024;
 
-/// The last good answer per cache key.
-#[derive(Debug, Default)]
+/// The last good answer per cache key, oldest first, within a byte budget.
+#[derive(Debug)]
 pub struct LastGood {
-    entries: Mutex<HashMap<String, (Bytes, Instant)>>,
+    held: Mutex<Held>,
+    max_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    /// Ordered by when each answer was last remembered: evicting the front drops the oldest.
+    entries: LinkedHashMap<String, (Bytes, Instant)>,
+    bytes: usize,
+}
+
+impl Default for LastGood {
+    fn default() -> Self {
+        Self::with_budget(MAX_BYTES)
+    }
 }
 
 impl LastGood {
+    /// Keeps at most `max_bytes` of answers.
+    pub fn with_budget(max_bytes: usize) -> Self {
+        Self {
+            held: Mutex::default(),
+            max_bytes,
+        }
+    }
+
     /// Keeps `body` as the last good answer of `key`; `reloaded` says it comes from the
-    /// database now (else from the cache: kept only when nothing is).
+    /// database now (else from the cache: kept only when nothing is). Constant time: a miss
+    /// per request must not cost a walk over every kept answer.
     pub fn remember(&self, key: &str, body: &Bytes, reloaded: bool) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if !reloaded && entries.contains_key(key) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if (!reloaded && held.entries.contains_key(key)) || body.len() > self.max_bytes {
             return;
         }
-        let held: usize = entries.values().map(|(b, _)| b.len()).sum();
-        if held + body.len() > MAX_BYTES {
-            // Make room by dropping the oldest answers.
-            let mut by_age: Vec<(Instant, String)> = entries
-                .iter()
-                .map(|(k, (_, at))| (*at, k.clone()))
-                .collect();
-            by_age.sort();
-            let mut freed = 0;
-            for (_, old) in by_age {
-                if held + body.len() - freed <= MAX_BYTES {
-                    break;
-                }
-                if let Some((b, _)) = entries.remove(&old) {
-                    freed += b.len();
-                }
-            }
+        if let Some((old, _)) = held.entries.remove(key) {
+            held.bytes -= old.len();
         }
-        if body.len() <= MAX_BYTES {
-            entries.insert(key.to_owned(), (body.clone(), Instant::now()));
+        while held.bytes + body.len() > self.max_bytes {
+            let Some((_, (oldest, _))) = held.entries.pop_front() else {
+                break;
+            };
+            held.bytes -= oldest.len();
         }
+        held.entries
+            .insert(key.to_owned(), (body.clone(), Instant::now()));
+        held.bytes += body.len();
     }
 
     /// The last good answer of `key` and its age, when younger than `max_age`.
     pub fn recall(&self, key: &str, max_age: Duration) -> Option<(Bytes, Duration)> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (body, at) = entries.get(key)?;
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (body, at) = held.entries.get(key)?;
         let age = at.elapsed();
         (age <= max_age).then(|| (body.clone(), age))
     }
@@ -116,5 +130,22 @@ mod tests {
             &last.recall("k", STALE_IF_ERROR).expect("kept").0[..],
             b"v2"
         );
+    }
+
+    #[test]
+    fn over_budget_the_answers_remembered_longest_ago_go_first() {
+        let last = LastGood::with_budget(10);
+        let four = Bytes::from_static(b"1234");
+        last.remember("a", &four, true);
+        last.remember("b", &four, true);
+        last.remember("a", &four, true); // `a` is now the younger of the two
+        last.remember("c", &four, true);
+        let kept = |k| last.recall(k, STALE_IF_ERROR).is_some();
+        assert_eq!((kept("a"), kept("b"), kept("c")), (true, false, true));
+        last.remember("big", &Bytes::from_static(b"12345678901"), true);
+        assert!(!kept("big"), "an answer over the whole budget is not kept");
+        assert!(kept("a") && kept("c"), "and evicts nothing");
+        last.remember("d", &Bytes::from_static(b"123456789"), true);
+        assert_eq!((kept("a"), kept("c"), kept("d")), (false, false, true));
     }
 }

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use domain::model::ChannelId;
 use domain::ports::{CacheScope, ChannelUpdate};
 use service_kit::Problem;
+use service_kit::compress::Accepted;
 use service_kit::extract::Json;
 
 use super::dto::{ChannelItem, ChannelListBody, ChannelUpdateBody};
@@ -26,7 +27,7 @@ const MAX_LABEL: usize = 100;
          headers(("X-Cache" = String, description = "hit, miss or error"))),
     )
 )]
-pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
+pub async fn list(state: web::Data<ApiState>, accepted: Accepted) -> Result<HttpResponse, Problem> {
     let channels = state.ports.channels.clone();
     let served = state
         .flights
@@ -34,6 +35,7 @@ pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, Problem> {
             &state.reads,
             CHANNELS_KEY,
             CacheScope::Wide,
+            accepted.0,
             move || async move {
                 let list = channels.list_channels().await?;
                 to_json(&ChannelListBody {

@@ -1,7 +1,7 @@
 //! Wire types every resource shares: prices as JSON numbers, ISO 8601 times as the legacy
 //! service wrote them, and the names of kinds, directions and statuses.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use domain::model::{Direction, Price, SignalKind, SignalStatus};
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize, Serializer};
@@ -15,13 +15,13 @@ pub fn number(p: Price) -> f64 {
 
 /// ISO 8601 with milliseconds and `Z`, as the legacy service wrote (`toISOString`).
 pub fn iso<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&t.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 /// ISO 8601 with microseconds and `Z`: for `ingested_at`, unique per signal (the dashboard keys
 /// its rows by it).
 pub fn iso_micros<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
 /// [`iso`], or `null`.

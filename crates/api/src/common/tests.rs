@@ -234,3 +234,36 @@ fn date_only_bounds_are_desk_days_across_midnight_utc() {
         "01:00 local (-02:00) is the day's first instant"
     );
 }
+
+#[test]
+fn times_are_written_as_the_legacy_service_wrote_them() {
+    #[derive(serde::Serialize)]
+    struct At {
+        #[serde(serialize_with = "super::dto::iso")]
+        ms: chrono::DateTime<chrono::Utc>,
+        #[serde(serialize_with = "super::dto::iso_micros")]
+        us: chrono::DateTime<chrono::Utc>,
+    }
+    let cases = [
+        (
+            1_760_965_500_000_000,
+            "2025-10-20T13:05:00.000Z",
+            "2025-10-20T13:05:00.000000Z",
+        ),
+        (
+            1_760_965_500_123_456,
+            "2025-10-20T13:05:00.123Z",
+            "2025-10-20T13:05:00.123456Z",
+        ),
+        (
+            -1,
+            "1969-12-31T23:59:59.999Z",
+            "1969-12-31T23:59:59.999999Z",
+        ),
+    ];
+    for (micros, ms, us) in cases {
+        let t = chrono::DateTime::from_timestamp_micros(micros).expect("time");
+        let json = serde_json::to_value(At { ms: t, us: t }).expect("json");
+        assert_eq!(json, serde_json::json!({"ms": ms, "us": us}), "{micros}");
+    }
+}

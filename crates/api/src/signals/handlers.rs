@@ -5,6 +5,7 @@ use domain::model::SignalId;
 use domain::ports::{Invalidation, SignalEvent, SignalEventKind, SignalPage};
 use domain::services::QueryError;
 use service_kit::Problem;
+use service_kit::compress::Accepted;
 use service_kit::extract::Query;
 
 use super::dto::{SignalDetailBody, SignalItem, SignalPageBody};
@@ -40,6 +41,7 @@ pub fn render_page(page: &SignalPage) -> Result<Vec<u8>, QueryError> {
 pub async fn list(
     state: web::Data<ApiState>,
     params: Query<SignalParams>,
+    accepted: Accepted,
 ) -> Result<HttpResponse, Problem> {
     let filter = params.validate(state.desk_zone)?;
     if filter.matches_nothing {
@@ -49,13 +51,13 @@ pub async fn list(
         };
         return Ok(json_bytes(render_page(&empty)?, None));
     }
-    let key = signal_cache_key("signals1", &filter.query);
+    let key = signal_cache_key("signals2", &filter.query);
     let scope = signal_scope(&filter.query);
     let queries = state.ports.queries.clone();
     let query = filter.query;
     let served = state
         .flights
-        .read(&state.reads, &key, scope, move || async move {
+        .read(&state.reads, &key, scope, accepted.0, move || async move {
             let page = queries.list_signals(&query).await?;
             render_page(&page)
         })

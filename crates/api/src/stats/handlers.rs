@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use service_kit::Problem;
+use service_kit::compress::Accepted;
 use service_kit::extract::Query;
 
 use super::dto::StatsBody;
@@ -24,6 +25,7 @@ use crate::state::ApiState;
 pub async fn stats(
     state: web::Data<ApiState>,
     params: Query<StatsParams>,
+    accepted: Accepted,
 ) -> Result<HttpResponse, Problem> {
     let (query, key) = params.validate(state.ports.clock.now(), state.desk_zone)?;
     let Some(query) = query else {
@@ -42,7 +44,7 @@ pub async fn stats(
     let stats = state.ports.stats.clone();
     let served = state
         .flights
-        .read(&state.reads, &key, scope, move || async move {
+        .read(&state.reads, &key, scope, accepted.0, move || async move {
             let (from, to) = (query.from, query.to);
             let s = stats.signal_stats(&query).await?;
             to_json(&StatsBody::new(s, from, to))

@@ -96,13 +96,24 @@ impl CachedReads {
 
     /// What the cache holds for `key` of `scope`; a cache failure is [`Lookup::Unavailable`].
     pub async fn lookup(&self, key: &str, scope: CacheScope) -> Lookup {
+        self.lookup_where(key, scope, |_| true).await
+    }
+
+    /// [`lookup`](Self::lookup), where a value `complete` rejects (one that lacks what this
+    /// caller needs, e.g. a compressed form) is due for refresh like an aged one.
+    pub async fn lookup_where(
+        &self,
+        key: &str,
+        scope: CacheScope,
+        complete: impl FnOnce(&[u8]) -> bool,
+    ) -> Lookup {
         match self.cache.get(key, scope).await {
             Ok(CacheLookup {
                 value: Some(CachedValue { bytes, refresh_at }),
                 generation,
                 ..
             }) => {
-                if self.clock.now() < refresh_at {
+                if self.clock.now() < refresh_at && complete(&bytes) {
                     Lookup::Fresh(bytes)
                 } else {
                     Lookup::Stale(bytes, generation)
@@ -162,7 +173,25 @@ impl CachedReads {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, QueryError>>,
     {
-        match self.lookup(key, scope).await {
+        self.get_or_load_where(key, scope, |_| true, load, on_stale)
+            .await
+    }
+
+    /// [`get_or_load`](Self::get_or_load), where a cached value `complete` rejects is served and
+    /// handed to `on_stale` like one due for refresh.
+    pub async fn get_or_load_where<F, Fut>(
+        &self,
+        key: &str,
+        scope: CacheScope,
+        complete: impl FnOnce(&[u8]) -> bool,
+        load: F,
+        on_stale: impl FnOnce(F, CacheGeneration),
+    ) -> Result<(Vec<u8>, CacheResult), QueryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, QueryError>>,
+    {
+        match self.lookup_where(key, scope, complete).await {
             Lookup::Fresh(bytes) => Ok((bytes, CacheResult::Hit)),
             Lookup::Stale(bytes, generation) => {
                 on_stale(load, generation);
@@ -258,6 +287,34 @@ mod tests {
         *n += 1;
         let body = format!("v{n}").into_bytes();
         async move { Ok(body) }
+    }
+
+    #[test]
+    fn a_value_the_caller_finds_incomplete_is_served_and_refreshed() {
+        let (_, reads) = reads();
+        let mut loads = 0;
+        block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("miss");
+        let mut refreshed = None;
+        let served = block_on(reads.get_or_load_where(
+            "q",
+            W,
+            |v| v != b"v1",
+            || load(&mut loads),
+            |_, generation| refreshed = Some(generation),
+        ))
+        .expect("hit");
+        assert_eq!(served, (b"v1".to_vec(), CacheResult::Hit));
+        assert!(refreshed.is_some(), "handed over for a reload");
+        let mut again = None;
+        block_on(reads.get_or_load_where(
+            "q",
+            W,
+            |_| true,
+            || load(&mut loads),
+            |_, g| again = Some(g),
+        ))
+        .expect("hit");
+        assert_eq!((again, loads), (None, 1), "a complete value is just served");
     }
 
     #[test]
