@@ -14,7 +14,8 @@
 # Every response is checked (scripts/wrk/dashboard.lua): a non-200 answer, an empty page or a socket
 # error fails the benchmark. Prints the data shape (rows, chunks, time span, bytes), then one line per
 # run with req/s, the ratio to /health/live, latencies and bytes per response, the cache hit rate of
-# the cached runs and the cache hits of the uncached run (0 expected).
+# the cached runs, the cache hits of the uncached run (0 expected) and the CPU each process spent
+# per uncached request (from /proc: the stack's api, PostgreSQL, PgBouncer and Redis).
 #   ./deploy/local/stack.sh up && ./scripts/seed-signals.sh && ./scripts/bench-api.sh [seconds=20]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +37,25 @@ export BENCH_NEWEST_MS=$newest BENCH_OLDEST_MS=$oldest
 
 cache_count() { curl -fsS "$API/metrics" | awk -v r="$1" '$1 ~ "^tpcapital_cache_requests_total" && $1 ~ "result=\""r"\"" {s += $2} END {print s + 0}'; }
 rss() { ps -o rss= -p "$(cat "$TP_STACK_DIR/run/api.pid")" | awk '{printf "%.0f MiB", $1 / 1024}'; }
+# CPU seconds used so far (utime + stime, 1/100 s) by the api, PostgreSQL (the postmaster, its
+# backends and those it reaped), PgBouncer and the two Redis servers: the uncached run prints
+# what each spent per request.
+ticks() { [[ -n ${1:-} && -r /proc/$1/stat ]] && awk -v all="${2:-0}" '{print $14 + $15 + (all ? $16 + $17 : 0)}' "/proc/$1/stat" || echo 0; }
+cpu_ticks() {
+  local pm pg c
+  pm=$(pgrep -f "postgres -D /srv/stacks/$TP_STACK_ID/" | head -1 || true)
+  pg=$(ticks "$pm" 1)
+  for c in $(pgrep -P "${pm:-0}"); do pg=$(( pg + $(ticks "$c") )); done
+  echo "$(ticks "$(cat "$TP_STACK_DIR/run/api.pid")") $pg $(ticks "$(pgrep -f "pgbouncer -d /srv/stacks/$TP_STACK_ID/" | head -1 || true)")" \
+    "$(( $(ticks "$(cat "$TP_STACK_DIR/run/redis-master.pid")") + $(ticks "$(cat "$TP_STACK_DIR/run/redis-replica.pid")") ))"
+}
+cpu_per_request() { # before after requests
+  awk -v n="$3" -v before="$1" -v after="$2" 'BEGIN { if (n == 0) exit; split(before, a, " "); split(after, b, " ");
+    printf "CPU per uncached request: api %.2f ms, PostgreSQL %.2f ms, PgBouncer %.2f ms, Redis %.2f ms\n",
+      (b[1] - a[1]) * 10 / n, (b[2] - a[2]) * 10 / n, (b[3] - a[3]) * 10 / n, (b[4] - a[4]) * 10 / n }'
+}
 HEALTH_RPS=
+REQUESTS=0
 FAILED=0
 run() { # label connections [env...]
   local label=$1 c=$2; shift 2
@@ -44,6 +63,7 @@ run() { # label connections [env...]
   out=$(env "$@" wrk -t2 -c"$c" -d"${S}s" --timeout 10s -s "$ROOT/scripts/wrk/dashboard.lua" "$API" | grep '^RESULT')
   local requests failed bad_status empty compressed bytes_per_response rps p50_ms p95_ms p99_ms
   eval "${out#RESULT }"
+  REQUESTS=$requests
   [[ -z $HEALTH_RPS ]] && HEALTH_RPS=$rps
   local ratio note=""
   ratio=$(awk -v a="$rps" -v b="$HEALTH_RPS" 'BEGIN { printf "%.3f", a / b }')
@@ -66,8 +86,9 @@ if [[ ${SEARCH_ONLY:-0} == 1 && -n ${SEARCH:-} ]]; then # only runs 1 and 6
   exit 0
 fi
 if [[ ${UNCACHED_ONLY:-0} == 1 ]]; then # only runs 1 and 5
-  hits1=$(cache_count hit)
+  hits1=$(cache_count hit); cpu0=$(cpu_ticks)
   run "new query each time, 64 connections (uncached)" 64 BENCH_MODE=uncached
+  cpu_per_request "$cpu0" "$(cpu_ticks)" "$REQUESTS"
   echo "uncached run: $(( $(cache_count hit) - hits1 )) cache hits"
   (( FAILED == 0 )) || { echo "benchmark FAILED: see the runs above" >&2; exit 1; }
   exit 0
@@ -78,8 +99,9 @@ run "dashboard mix gzip, 64 connections (compressed)" 64 BENCH_GZIP=1
 run "/signals?limit=50, 64 connections (cached)" 64 BENCH_MODE=newest
 run "/signals?limit=50 gzip, 64 connections (cached)" 64 BENCH_MODE=newest BENCH_GZIP=1
 run "dashboard mix, 1000 connections (cached)" 1000
-hits1=$(cache_count hit); miss1=$(cache_count miss)
+hits1=$(cache_count hit); miss1=$(cache_count miss); cpu0=$(cpu_ticks)
 run "new query each time, 64 connections (uncached)" 64 BENCH_MODE=uncached
+cpu_per_request "$cpu0" "$(cpu_ticks)" "$REQUESTS"
 hits2=$(cache_count hit); miss2=$(cache_count miss)
 if [[ -n ${SEARCH:-} ]]; then # e.g. SEARCH=PETR: a term the newest rows lack (issue 15 item 2)
   run "search=$SEARCH newest first, 8 connections (uncached)" 8 BENCH_MODE=search BENCH_SEARCH="$SEARCH"
