@@ -71,7 +71,7 @@ impl Coalescer {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `reads.get_or_load(key, scope, load, …)`, shared with every concurrent request for `key`; an
+    /// `reads.get_or_load(key, scope, …)`, shared with every concurrent request for `key`; an
     /// entry due for refresh is reloaded in the background. While the database is down, the
     /// last good answer of `key` (if any, within [`STALE_IF_ERROR`]) is served stale.
     ///
@@ -112,7 +112,7 @@ impl Coalescer {
                     let flight = async move {
                         let (stale_reads, stale_key) = (reads.clone(), owned_key.clone());
                         reads
-                            .get_or_load_where(
+                            .get_or_load(
                                 &owned_key,
                                 scope,
                                 |stored| compress::holds_form(stored, accepts),

@@ -159,27 +159,10 @@ impl CachedReads {
     }
 
     /// Returns the cached bytes for `key` of `scope`, or runs `load`, caches and returns its
-    /// bytes. An entry due for refresh is returned too, after handing `load` and its generation
-    /// to `on_stale` (which may reload it in the background). A cache failure never fails the
-    /// read.
+    /// bytes. An entry due for refresh, or one `complete` rejects (it lacks what this caller
+    /// needs), is returned too, after handing `load` and its generation to `on_stale` (which may
+    /// reload it in the background). A cache failure never fails the read.
     pub async fn get_or_load<F, Fut>(
-        &self,
-        key: &str,
-        scope: CacheScope,
-        load: F,
-        on_stale: impl FnOnce(F, CacheGeneration),
-    ) -> Result<(Vec<u8>, CacheResult), QueryError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<u8>, QueryError>>,
-    {
-        self.get_or_load_where(key, scope, |_| true, load, on_stale)
-            .await
-    }
-
-    /// [`get_or_load`](Self::get_or_load), where a cached value `complete` rejects is served and
-    /// handed to `on_stale` like one due for refresh.
-    pub async fn get_or_load_where<F, Fut>(
         &self,
         key: &str,
         scope: CacheScope,
@@ -259,6 +242,7 @@ mod tests {
         let served = block_on(reads.get_or_load(
             "q",
             W,
+            |_| true,
             || async {
                 Err::<Vec<u8>, _>(QueryError::Render(
                     "a stale entry is served, not reloaded".into(),
@@ -293,9 +277,10 @@ mod tests {
     fn a_value_the_caller_finds_incomplete_is_served_and_refreshed() {
         let (_, reads) = reads();
         let mut loads = 0;
-        block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("miss");
+        block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+            .expect("miss");
         let mut refreshed = None;
-        let served = block_on(reads.get_or_load_where(
+        let served = block_on(reads.get_or_load(
             "q",
             W,
             |v| v != b"v1",
@@ -306,7 +291,7 @@ mod tests {
         assert_eq!(served, (b"v1".to_vec(), CacheResult::Hit));
         assert!(refreshed.is_some(), "handed over for a reload");
         let mut again = None;
-        block_on(reads.get_or_load_where(
+        block_on(reads.get_or_load(
             "q",
             W,
             |_| true,
@@ -321,15 +306,15 @@ mod tests {
     fn miss_then_hit_then_miss_after_invalidation() {
         let (cache, reads) = reads();
         let mut loads = 0;
-        let first =
-            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
-        let second =
-            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
+        let first = block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+            .expect("read");
+        let second = block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+            .expect("read");
         assert_eq!((first.1, second.1), (CacheResult::Miss, CacheResult::Hit));
         assert_eq!(second.0, b"v1");
         block_on(cache.invalidate_all()).expect("invalidate");
-        let third =
-            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
+        let third = block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+            .expect("read");
         assert_eq!(
             (third.0.as_slice(), third.1),
             (b"v2".as_slice(), CacheResult::Miss)
@@ -342,7 +327,8 @@ mod tests {
         cache.set_unavailable(true);
         let mut loads = 0;
         let (body, result) =
-            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
+            block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+                .expect("read");
         assert_eq!(
             (body.as_slice(), result),
             (b"v1".as_slice(), CacheResult::Unavailable)
@@ -355,6 +341,7 @@ mod tests {
         let err = block_on(reads.get_or_load(
             "q",
             W,
+            |_| true,
             || async { Err::<Vec<u8>, _>(StoreError::Unavailable("down".into()).into()) },
             |_, _| {},
         ));
@@ -370,13 +357,15 @@ mod tests {
         let err = block_on(reads.get_or_load(
             "q",
             W,
+            |_| true,
             || async { Err::<Vec<u8>, _>(QueryError::Render("bad".into())) },
             |_, _| {},
         ));
         assert_eq!(err, Err(QueryError::Render("bad".into())));
         let mut loads = 0;
         let (_, result) =
-            block_on(reads.get_or_load("q", W, || load(&mut loads), |_, _| {})).expect("read");
+            block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+                .expect("read");
         assert_eq!(result, CacheResult::Miss);
     }
 
@@ -389,13 +378,14 @@ mod tests {
         );
         let mut loads = 0;
         for scope in [a, b, W] {
-            block_on(reads.get_or_load("q", scope, || load(&mut loads), |_, _| {})).expect("read");
+            block_on(reads.get_or_load("q", scope, |_| true, || load(&mut loads), |_, _| {}))
+                .expect("read");
         }
         block_on(cache.invalidate(&Invalidation::Channels(vec![ChannelId(-1)])))
             .expect("invalidate");
         let result = |scope| {
             let mut n = 0;
-            block_on(reads.get_or_load("q", scope, || load(&mut n), |_, _| {}))
+            block_on(reads.get_or_load("q", scope, |_| true, || load(&mut n), |_, _| {}))
                 .expect("read")
                 .1
         };
