@@ -8,6 +8,10 @@ use api::config::ApiConfig;
 use api::{SERVICE, VERSION, app, wiring};
 use service_kit::{Metrics, config, telemetry};
 
+/// mimalloc: glibc malloc took ~20 % of the api's CPU on an uncached page (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: tp-capital-api [serve | healthcheck]";
 
 fn main() -> ExitCode {

@@ -29,6 +29,10 @@ use service_kit::metrics::{
     Metrics, PoolStats, SIGNAL_GAUGE_PERIOD, spawn_pool_gauges, spawn_signal_gauges,
 };
 
+/// mimalloc: glibc malloc took ~20 % of the api's CPU on an uncached page; the ingest allocates per message too (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tp-capital-ingest",

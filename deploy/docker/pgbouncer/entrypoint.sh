@@ -31,7 +31,7 @@ auth_file = $DIR/userlist.txt
 stats_users = $ROLE
 
 pool_mode = transaction
-max_prepared_statements = ${TP_PGBOUNCER_MAX_PREPARED_STATEMENTS:-200}
+max_prepared_statements = ${TP_PGBOUNCER_MAX_PREPARED_STATEMENTS:-1000}
 ignore_startup_parameters = extra_float_digits
 
 max_client_conn = ${TP_PGBOUNCER_MAX_CLIENT_CONN:-4000}
