@@ -108,3 +108,45 @@ async fn pages_across_time_windows_hold_every_row_once_newest_first() {
     };
     assert_eq!(all_pages(&store, old).await, expect(&|i| i >= 195));
 }
+
+/// A term in more rows than the bitmap strategy collects (2,000), all of them weeks older than
+/// the newest rows: the window holding them is read in halves, newer first, and every page still
+/// holds the next matches in order.
+#[tokio::test]
+async fn a_window_with_more_matches_than_the_bitmap_collects_is_read_in_halves() {
+    let Some(store) = store("dense_window_halves").await else {
+        return;
+    };
+    let ch = unique_channel();
+    let now = Utc::now();
+    // Signal i is i * 7 minutes old (2,600 rows over ~13 days), then the matches: 2,100 rows
+    // from 5 to ~7 weeks back, every 8 minutes (one window of four chunks); the newest weeks hold
+    // none.
+    let plain = 2_600_i64;
+    let matching = 2_100_i64;
+    let news: Vec<_> = (0..plain + matching)
+        .map(|i| {
+            let date = if i < plain {
+                now - Duration::minutes(7 * i)
+            } else {
+                now - Duration::weeks(5) - Duration::minutes(8 * (i - plain))
+            };
+            let mut s = new_signal(ch, i + 1, date, long_call("PETR4"));
+            if i >= plain {
+                s.raw_message = format!("Ativo: PETR4 capivara {i}");
+            }
+            s
+        })
+        .collect();
+    let mut tx = store.begin().await.expect("begin");
+    let ids = tx.insert_signals(&news).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let search = SignalQuery {
+        limit: 50,
+        channel: Some(ch.0.to_string()),
+        search: Some("capivara".into()),
+        ..SignalQuery::default()
+    };
+    let expected: Vec<SignalId> = ids[plain as usize..].to_vec();
+    assert_eq!(all_pages(&store, search).await, expected);
+}

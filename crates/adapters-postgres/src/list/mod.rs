@@ -13,11 +13,15 @@
 //! term would walk all of it. Those queries first walk a bounded number of the newest rows; when
 //! that runs out before the page is full, the matches are rare: bitmap scans of the trigram,
 //! kind and channel indexes collect them (up to a cap) and they are sorted; past the cap they are
-//! not rare after all, and the ordered walk goes on from where the probe stopped.
+//! not rare after all: a window of several chunks is read again in halves, newer first (so a page
+//! never walks weeks without a match to reach the weeks that hold them), and in one chunk the
+//! ordered walk goes on from where the probe stopped.
 
 mod sql;
 #[cfg(test)]
 mod tests;
+
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::{SignalCursor, SignalPage, SignalQuery, SignalRow, StoreError};
@@ -78,6 +82,37 @@ fn windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
     out
 }
 
+/// The newer and the older half of `w` at a chunk boundary; `None` for a window of one chunk, or
+/// one open above or below.
+fn halves(w: Window) -> Option<(Window, Window)> {
+    let (lo, hi) = (w.lo?, w.hi?);
+    let chunks = (hi - lo).num_seconds() / CHUNK_SECS;
+    if chunks < 2 {
+        return None;
+    }
+    let mid = lo + Duration::seconds(CHUNK_SECS * (chunks / 2));
+    Some((
+        Window {
+            lo: Some(mid),
+            hi: Some(hi),
+        },
+        Window {
+            lo: Some(lo),
+            hi: Some(mid),
+        },
+    ))
+}
+
+/// What one round of a `search` or `kind` filter found.
+enum Round {
+    /// Rows of the window, newest first, and whether its matches were rare (collected by the
+    /// bitmap strategy).
+    Rows(Vec<SignalRow>, bool),
+    /// What the probe found, where it stopped, and that the window holds more matches than the
+    /// bitmap strategy collects: read its halves.
+    Dense(Vec<SignalRow>, Option<(DateTime<Utc>, i64)>),
+}
+
 fn page(mut rows: Vec<SignalRow>, limit: u32) -> SignalPage {
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
@@ -113,18 +148,33 @@ impl PgStore {
         let selective = query.kind.is_some() || search_term(query).is_some();
         let mut found = Vec::with_capacity(fetch);
         let mut rare = false;
-        for window in windows(query, Utc::now()) {
+        let mut after_probe = None;
+        let mut pending = VecDeque::from(windows(query, Utc::now()));
+        while let Some(window) = pending.pop_front() {
             let mut plan = Plan {
                 q: query,
                 channels: channels.as_deref(),
                 window,
-                after_probe: None,
+                after_probe,
             };
             let need = fetch - found.len();
             let rows = if selective {
-                let (rows, was_rare) = self.selective_rows(&mut plan, need, rare).await?;
-                rare = was_rare;
-                rows
+                match self.selective_rows(&mut plan, need, rare).await? {
+                    Round::Rows(rows, was_rare) => {
+                        rare = was_rare;
+                        rows
+                    }
+                    Round::Dense(rows, probe_end) => {
+                        if let Some((newer, older)) = halves(window) {
+                            pending.push_front(older);
+                            pending.push_front(newer);
+                        }
+                        // The probe read the newest rows of both halves: they skip it.
+                        after_probe = probe_end.or(after_probe);
+                        rare = true;
+                        rows
+                    }
+                }
             } else {
                 let rows = self
                     .query_all("list_signals", list_statement(&plan, need).statement())
@@ -141,15 +191,16 @@ impl PgStore {
     }
 
     /// Up to `fetch` rows of one window matching a `search` or `kind` filter, newest first, and
-    /// whether the window's matches were rare (collected by the bitmap strategy). After a rare
-    /// window (`rare`) the next one skips the probe: a term missing from the newest weeks would
-    /// otherwise pay a 2,000-row walk in every window.
+    /// whether the window's matches were rare (collected by the bitmap strategy); or, for a
+    /// window of several chunks with more matches than that collects, [`Round::Dense`]. After a
+    /// rare window (`rare`) the next one skips the probe: a term missing from the newest weeks
+    /// would otherwise pay a 2,000-row walk in every window.
     async fn selective_rows(
         &self,
         plan: &mut Plan<'_>,
         fetch: usize,
         rare: bool,
-    ) -> Result<(Vec<SignalRow>, bool), StoreError> {
+    ) -> Result<Round, StoreError> {
         let mut found = Vec::with_capacity(fetch);
         let mut probe_end = None;
         // Dense matches: the newest rows of the ordered index hold them.
@@ -174,7 +225,7 @@ impl PgStore {
         }
         if found.len() >= fetch || (!rare && probe_end.is_none()) {
             found.truncate(fetch);
-            return Ok((found, false));
+            return Ok(Round::Rows(found, false));
         }
         // Rare matches: collect them all through bitmap scans and sort them.
         let collected = self
@@ -204,11 +255,14 @@ impl PgStore {
                     rows.push(signal_row(r)?);
                 }
             }
-            return Ok((rows, true));
+            return Ok(Round::Rows(rows, true));
         }
-        // Many matches, all older than the probe: walk on in order from where it stopped (from
-        // the window's top when no probe ran).
-        plan.after_probe = probe_end;
+        if halves(plan.window).is_some() {
+            return Ok(Round::Dense(found, probe_end));
+        }
+        // Many matches in one chunk, all older than the probe: walk on in order from where it
+        // stopped (from the window's top, or below an earlier probe, when none ran).
+        plan.after_probe = probe_end.or(plan.after_probe);
         let rows = self
             .query_all(
                 "list_signals",
@@ -216,7 +270,7 @@ impl PgStore {
             )
             .await?;
         found.extend(rows_of(&rows)?);
-        Ok((found, false))
+        Ok(Round::Rows(found, false))
     }
 
     /// The channels a `channel` filter names: its id when numeric, and every channel whose label

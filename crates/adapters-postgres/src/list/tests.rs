@@ -151,3 +151,41 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
     let literal = literal(DateTime::from_timestamp(0, 0).expect("epoch"));
     assert_eq!(literal, "'1970-01-01T00:00:00.000000Z'::timestamptz");
 }
+
+#[test]
+fn a_dense_window_splits_at_a_chunk_boundary_down_to_one_chunk() {
+    let week = Duration::days(7);
+    let lo = chunk_start(Utc::now()) - week * 15;
+    let eight = Window {
+        lo: Some(lo),
+        hi: Some(lo + week * 8),
+    };
+    let (newer, older) = halves(eight).expect("eight chunks split");
+    assert_eq!(newer.lo, Some(lo + week * 4));
+    assert_eq!(
+        (newer.hi, older.lo, older.hi),
+        (eight.hi, eight.lo, newer.lo)
+    );
+    let three = Window {
+        lo: Some(lo),
+        hi: Some(lo + week * 3),
+    };
+    let (newer, older) = halves(three).expect("three chunks split");
+    assert_eq!((older.hi, newer.lo), (Some(lo + week), Some(lo + week)));
+    for single in [
+        Window {
+            lo: Some(lo),
+            hi: Some(lo + week),
+        },
+        Window {
+            lo: Some(lo),
+            hi: None,
+        },
+        Window {
+            lo: None,
+            hi: Some(lo),
+        },
+    ] {
+        assert_eq!(halves(single), None, "{single:?} is read as it is");
+    }
+}
