@@ -18,6 +18,7 @@ mod newest;
 mod reception;
 mod rollups;
 mod rows;
+mod search_indexes;
 mod signal_insert;
 mod signals;
 mod stats;

@@ -1,8 +1,8 @@
 //! Periodic upkeep, the same on every edition: expiring signals whose validity passed, applying
 //! the configured retention (`drop_chunks` on hypertables, `DELETE` on plain PostgreSQL; no
-//! Timescale policy, see migration `m20251207_000013`), folding the exact rollups' deltas, and giving each closed week of `signals.signals` its search indexes
-//! (migration `m20251205_000011`: the week still receiving messages has none, so ingest does not
-//! pay for them). Safe to call from every replica: one runs it, the others skip.
+//! Timescale policy, see migration `m20251207_000013`), folding the exact rollups' deltas, and keeping the search indexes of `signals.signals` (see
+//! `search_indexes`: whole ones for closed weeks, partial ones below the hour for the open week,
+//! so the ingest does not pay for them). Safe to call from every replica: one runs it, the others skip.
 
 use std::time::Duration;
 
@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use domain::model::b3_today;
 use domain::ports::{SignalEvent, StoreError};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
 };
 
 use crate::error::map_db_err;
 use crate::rollups;
+use crate::search_indexes::{SEARCH_INDEX_DELAY, extension_schema};
 use crate::store::{PgStore, timed};
 
 /// The transaction-scoped advisory lock key of maintenance (`tpcmaint`).
@@ -296,8 +296,9 @@ impl PgStore {
                 .await
                 .map_err(|e| map_db_err("maintenance: commit", e))?;
             let search_indexes_built = if caps.hypertables {
-                self.index_search_weeks(now - SEARCH_INDEX_DELAY, OPEN_WEEK_SCAN_LIMIT)
-                    .await?
+                let mut built = self.index_search_weeks(now - SEARCH_INDEX_DELAY).await?;
+                built.extend(self.index_open_weeks(now).await?);
+                built
             } else {
                 Vec::new()
             };
@@ -313,153 +314,6 @@ impl PgStore {
         })
         .await
     }
-
-    /// Builds the missing (or half-built) search indexes of every chunk of `signals.signals`
-    /// whose range ended before `closed_before`, or that holds at least `scan_limit` rows (as
-    /// last analysed), one `CREATE INDEX CONCURRENTLY` at a time so inserts and status changes
-    /// in that week never wait; returns their names. [`PgStore::maintenance`] calls it; a
-    /// no-op on plain PostgreSQL and where the hypertable keeps its own indexes.
-    pub async fn index_search_weeks(
-        &self,
-        closed_before: DateTime<Utc>,
-        scan_limit: f64,
-    ) -> Result<Vec<String>, StoreError> {
-        const WHAT: &str = "maintenance: search indexes";
-        let trgm = extension_schema(&self.db, "pg_trgm")
-            .await?
-            .ok_or_else(|| StoreError::Internal(format!("{WHAT}: pg_trgm is not installed")))?;
-        let missing = self
-            .db
-            .query_all_raw(stmt(
-                MISSING_SEARCH_INDEXES_SQL,
-                [closed_before.into(), scan_limit.into()],
-            ))
-            .await
-            .map_err(|e| map_db_err(WHAT, e))?;
-        if missing.is_empty() {
-            return Ok(Vec::new());
-        }
-        let own = self.ddl_connection().await?;
-        let ddl = own.as_ref().unwrap_or(&self.db);
-        let started = std::time::Instant::now();
-        let mut built = Vec::with_capacity(missing.len());
-        for row in missing {
-            if started.elapsed() > SEARCH_INDEX_BUDGET {
-                break; // the next run goes on; the run's own timeout never cuts a build short
-            }
-            let get = |c: &str| {
-                row.try_get::<String>("", c)
-                    .map_err(|e| map_db_err(WHAT, e))
-            };
-            let (schema, table, index, column) = (
-                get("chunk_schema")?,
-                get("chunk_table")?,
-                get("index_name")?,
-                get("column_name")?,
-            );
-            let half_built: bool = row
-                .try_get("", "invalid")
-                .map_err(|e| map_db_err(WHAT, e))?;
-            if half_built {
-                ddl.execute_unprepared(&format!(
-                    "DROP INDEX CONCURRENTLY IF EXISTS {schema}.{index}"
-                ))
-                .await
-                .map_err(|e| map_db_err(WHAT, e))?;
-            }
-            ddl.execute_unprepared(&format!(
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {schema}.{table} \
-                     USING gin ({column} {trgm}.gin_trgm_ops)"
-            ))
-            .await
-            .map_err(|e| map_db_err(WHAT, e))?;
-            built.push(format!("{schema}.{index}"));
-        }
-        if let Some(own) = own {
-            let _ = own.close().await;
-        }
-        Ok(built)
-    }
-
-    /// The connection of [`PgStore::with_maintenance_url`], its statement timeout off; `None`
-    /// without one.
-    async fn ddl_connection(&self) -> Result<Option<DatabaseConnection>, StoreError> {
-        const WHAT: &str = "maintenance: index connection";
-        let Some(url) = &self.maintenance_url else {
-            return Ok(None);
-        };
-        let mut co = ConnectOptions::new(url.as_str());
-        co.max_connections(1)
-            .min_connections(0)
-            .connect_timeout(self.opts.connect_timeout)
-            .acquire_timeout(self.opts.acquire_timeout)
-            .set_application_name(format!("{} (maintenance)", self.opts.application_name))
-            .sqlx_logging(false);
-        let db = Database::connect(co)
-            .await
-            .map_err(|e| map_db_err(WHAT, e))?;
-        db.execute_unprepared("SET statement_timeout = 0")
-            .await
-            .map_err(|e| map_db_err(WHAT, e))?;
-        Ok(Some(db))
-    }
-}
-
-/// How long one run keeps starting index builds (a backlog, e.g. after a legacy import, is
-/// spread over several runs), well inside [`MAINTENANCE_TIMEOUT`].
-const SEARCH_INDEX_BUDGET: Duration = Duration::from_secs(240);
-
-/// A closed week gets its search indexes this long after its end: messages dated just before
-/// the boundary still arrive for a while.
-const SEARCH_INDEX_DELAY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
-
-/// A week still receiving messages is indexed anyway once it holds this many rows: a search
-/// for a term it lacks scans all of them (about 3 µs a row here, so 1.5 s at most).
-const OPEN_WEEK_SCAN_LIMIT: f64 = 500_000.0;
-
-/// The search indexes (migration `m20251205_000011`) that closed (or large) chunks of
-/// `signals.signals` lack or hold half-built (an interrupted `CREATE INDEX CONCURRENTLY`), newest
-/// week first, leaving alone a chunk with a build in progress (another replica's, or one an
-/// earlier run's timeout left running); every name comes back quoted. Nothing while the
-/// hypertable still has its own (the migration found no right to index chunks).
-const MISSING_SEARCH_INDEXES_SQL: &str = "
-SELECT pg_catalog.quote_ident(ch.chunk_schema::text) AS chunk_schema,
-       pg_catalog.quote_ident(ch.chunk_name::text) AS chunk_table,
-       pg_catalog.quote_ident(ch.chunk_name || i.suffix) AS index_name,
-       i.col AS column_name,
-       ic.oid IS NOT NULL AS invalid
-FROM timescaledb_information.chunks ch
-CROSS JOIN (VALUES ('_raw_message_trgm', 'raw_message'), ('_asset_trgm', 'asset')) AS i(suffix, col)
-LEFT JOIN pg_catalog.pg_class ic
-  ON ic.relname = ch.chunk_name || i.suffix AND ic.relnamespace = pg_catalog.quote_ident(ch.chunk_schema::text)::regnamespace
-LEFT JOIN pg_catalog.pg_index x ON x.indexrelid = ic.oid
-JOIN pg_catalog.pg_class t
-  ON t.oid = pg_catalog.format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass
-WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
-  AND (ch.range_end <= $1 OR t.reltuples >= $2)
-  AND (ic.oid IS NULL OR x.indisvalid IS FALSE)
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p WHERE p.relid = t.oid)
-  AND pg_catalog.to_regclass('signals.signals_raw_message_trgm_idx') IS NULL
-ORDER BY ch.range_end DESC, i.suffix";
-
-/// The quoted schema of an installed extension.
-async fn extension_schema<C: ConnectionTrait>(
-    db: &C,
-    extension: &str,
-) -> Result<Option<String>, StoreError> {
-    let what = format!("maintenance: {extension} schema");
-    let row = db
-        .query_one_raw(stmt(
-            "SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e
-             JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-             WHERE e.extname = $1",
-            [extension.into()],
-        ))
-        .await
-        .map_err(|e| map_db_err(&what, e))?;
-    row.map(|r| r.try_get_by_index::<String>(0))
-        .transpose()
-        .map_err(|e| map_db_err(&what, e))
 }
 
 /// Removes rows of `table` older than `keep`, the way the mode says. `table` and `column` are

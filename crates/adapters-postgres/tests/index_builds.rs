@@ -49,7 +49,7 @@ async fn index_builds_outlive_the_pool_s_statement_timeout() {
     let pooled = PgStore::connect(&db.url, PoolOptions::default())
         .await
         .expect("store");
-    let cut = pooled.index_search_weeks(closed_before, 1e12).await;
+    let cut = pooled.index_search_weeks(closed_before).await;
     assert!(
         cut.is_err(),
         "the premise: through the pool the build is cancelled ({cut:?})"
@@ -61,7 +61,7 @@ async fn index_builds_outlive_the_pool_s_statement_timeout() {
         .expect("store")
         .with_maintenance_url(Some(db.url.clone()));
     let built = store
-        .index_search_weeks(closed_before, 1e12)
+        .index_search_weeks(closed_before)
         .await
         .expect("built on the maintenance connection");
     assert!(!built.is_empty(), "{built:?}");

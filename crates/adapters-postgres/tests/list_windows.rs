@@ -150,3 +150,46 @@ async fn a_window_with_more_matches_than_the_bitmap_collects_is_read_in_halves()
     let expected: Vec<SignalId> = ids[plain as usize..].to_vec();
     assert_eq!(all_pages(&store, search).await, expected);
 }
+
+/// A search reads the open week in two windows, split an hour or two back: above the split by a
+/// scan, below it through the partial search indexes the maintenance builds. Rows on both sides
+/// (and one ahead of now) come once each, newest first, with or without those indexes.
+#[tokio::test]
+async fn a_search_pages_across_the_open_week_s_partial_index_bound() {
+    let Some(store) = store("open_week_split").await else {
+        return;
+    };
+    let ch = unique_channel();
+    let now = Utc::now();
+    let ages = [-30_i64, 5, 50, 95, 130, 200, 24 * 60, 3 * 24 * 60];
+    let news: Vec<_> = ages
+        .iter()
+        .enumerate()
+        .map(|(i, minutes)| {
+            let mut s = new_signal(
+                ch,
+                i as i64 + 1,
+                now - Duration::minutes(*minutes),
+                long_call("PETR4"),
+            );
+            s.raw_message = format!("Ativo: PETR4 quati {i}");
+            s
+        })
+        .collect();
+    let mut tx = store.begin().await.expect("begin");
+    let ids = tx.insert_signals(&news).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let search = SignalQuery {
+        limit: 3,
+        channel: Some(ch.0.to_string()),
+        search: Some("quati".into()),
+        ..SignalQuery::default()
+    };
+    assert_eq!(
+        all_pages(&store, search.clone()).await,
+        ids,
+        "without the indexes"
+    );
+    store.index_open_weeks(now).await.expect("partial indexes");
+    assert_eq!(all_pages(&store, search).await, ids, "through them");
+}

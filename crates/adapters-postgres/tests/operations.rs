@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adapters_postgres::{AggregateMode, PgStore, PoolOptions, Removed, Retention, RetentionMode};
-use chrono::{TimeZone, Utc};
+use chrono::{DurationRound, TimeZone, Utc};
 use common::*;
 use domain::memory::{MemoryCache, MemoryEvents};
 use domain::model::{MessageId, SignalKind};
@@ -259,17 +259,19 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
         let built = &report.search_indexes_built;
         assert_eq!(
             built.len(),
-            2,
-            "the closed week of the old signal gets both search indexes, the open week none: {built:?}"
+            4,
+            "the closed week of the old signal gets both search indexes, the open week both \
+             partial ones: {built:?}"
         );
-        assert!(
-            built.iter().any(|i| i.ends_with("_raw_message_trgm")),
-            "{built:?}"
-        );
-        assert!(
-            built.iter().any(|i| i.ends_with("_asset_trgm")),
-            "{built:?}"
-        );
+        for suffix in ["_raw_message_trgm", "_asset_trgm"] {
+            assert!(built.iter().any(|i| i.ends_with(suffix)), "{built:?}");
+            assert!(
+                built
+                    .iter()
+                    .any(|i| i.contains(&format!("{suffix}_before_"))),
+                "{built:?}"
+            );
+        }
     } else {
         assert!(report.search_indexes_built.is_empty());
     }
@@ -324,10 +326,10 @@ async fn maintenance_round(store: &PgStore, expect: RetentionMode) {
 }
 
 #[tokio::test]
-async fn a_week_too_large_to_scan_gets_its_search_indexes_before_it_closes() {
+async fn the_open_week_gets_partial_search_indexes_below_the_hour_rebuilt_each_hour() {
     let (Some(app), Some(admin)) = (
-        env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "large_open_week"),
-        env_or_skip("TP_PG_SUPERUSER_URL", "large_open_week"),
+        env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "open_week_partial"),
+        env_or_skip("TP_PG_SUPERUSER_URL", "open_week_partial"),
     ) else {
         return;
     };
@@ -336,47 +338,66 @@ async fn a_week_too_large_to_scan_gets_its_search_indexes_before_it_closes() {
     let ch = unique_channel();
     let now = Utc::now();
     let mut tx = store.begin().await.expect("begin");
-    tx.insert_signals(&[
-        // One time for both, so they share a week whatever the day.
-        new_signal(
-            ch,
-            1,
-            now - chrono::Duration::minutes(1),
-            long_call("PETR4"),
-        ),
-        new_signal(
-            ch,
-            2,
-            now - chrono::Duration::minutes(1),
-            long_call("VALE3"),
-        ),
-    ])
-    .await
-    .expect("signals");
-    tx.commit().await.expect("commit");
-    let long_ago = now - chrono::Duration::days(365);
-    assert_eq!(
-        store
-            .index_search_weeks(long_ago, 2.0)
-            .await
-            .expect("index"),
-        Vec::<String>::new(),
-        "an open week not analysed yet is not known to be large"
-    );
-    let mut c = db.connect().await.expect("connect");
-    c.execute("ANALYZE signals.signals").await.expect("analyze");
-    let built = store
-        .index_search_weeks(long_ago, 2.0)
+    tx.insert_signals(&[new_signal(ch, 1, now, long_call("PETR4"))])
         .await
-        .expect("index");
+        .expect("signals");
+    tx.commit().await.expect("commit");
+    let mut c = db.connect().await.expect("connect");
+    let hour = now
+        .duration_trunc(chrono::TimeDelta::hours(1))
+        .expect("hour");
+    let built = store.index_open_weeks(hour).await.expect("index");
     assert_eq!(built.len(), 2, "{built:?}");
+    let first = partial_indexes(&mut c).await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        first.iter().all(|(name, predicate)| name
+            .ends_with(&hour.format("_before_%Y%m%d%H").to_string())
+            && predicate.contains("message_date <")),
+        "{first:?}"
+    );
     assert!(
         store
-            .index_search_weeks(long_ago, 2.0)
+            .index_open_weeks(hour + chrono::TimeDelta::minutes(59))
             .await
             .expect("again")
-            .is_empty()
+            .is_empty(),
+        "once per hour"
     );
+    let next = hour + chrono::TimeDelta::hours(1);
+    assert_eq!(
+        store.index_open_weeks(next).await.expect("next hour").len(),
+        2
+    );
+    let second = partial_indexes(&mut c).await;
+    assert_eq!(second.len(), 2, "the older ones dropped: {second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|(name, _)| name.ends_with(&next.format("_before_%Y%m%d%H").to_string()))
+    );
+    // Closed: the whole indexes replace the partial ones.
+    let built = store
+        .index_search_weeks(now + chrono::TimeDelta::days(8))
+        .await
+        .expect("close");
+    assert_eq!(built.len(), 2, "{built:?}");
+    assert!(
+        partial_indexes(&mut c).await.is_empty(),
+        "partial indexes dropped once whole ones exist"
+    );
+}
+
+/// The valid partial search indexes: name and predicate.
+async fn partial_indexes(c: &mut sea_orm::sqlx::PgConnection) -> Vec<(String, String)> {
+    sea_orm::sqlx::query_as(
+        "SELECT c.relname::text, pg_catalog.pg_get_expr(x.indpred, x.indrelid)
+         FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class c ON c.oid = x.indexrelid
+         WHERE c.relname LIKE '%\\_trgm\\_before\\_%' AND x.indisvalid ORDER BY 1",
+    )
+    .fetch_all(c)
+    .await
+    .expect("partial indexes")
 }
 
 async fn direct_store(url: &str) -> PgStore {

@@ -29,6 +29,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::error::map_db_err;
 use crate::rows::signal_row;
+use crate::search_indexes::indexed_before;
 use crate::store::PgStore;
 use sql::{
     BITMAP_CAP, BITMAP_ONLY, PROBE_ROWS, Plan, Window, bitmap_statement, list_statement,
@@ -57,13 +58,51 @@ fn chunk_start(t: DateTime<Utc>) -> DateTime<Utc> {
 /// first covers the chunk of the upper bound and the one before, each next one twice as many
 /// chunks as the last. Above, the first window ends with the upper bound's chunk when the bound is
 /// the query's own (`to`, the cursor), so a generic plan holds two chunks however far back the
-/// page lies; bounded by `now` only, it is open (rows dated after now are in it).
+/// page lies; bounded by `now` only, it is open (rows dated after now are in it). A search splits
+/// the first window at [`indexed_before`]: below it the open week has its partial search indexes,
+/// above it the last hour or two are scanned.
 fn windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
-    let bound = [q.cursor.map(|c| c.message_date), q.to]
+    let mut out = chunk_windows(q, now);
+    let split = indexed_before(now);
+    if let (Some(_), Some(first)) = (search_term(q), out.first().copied())
+        && first.lo.is_some_and(|lo| lo < split)
+        && first.hi.is_none_or(|hi| split < hi)
+    {
+        let below = Window {
+            lo: first.lo,
+            hi: Some(split),
+        };
+        let top = upper_bound(q, now).unwrap_or(now);
+        if top >= split {
+            out.splice(
+                0..1,
+                [
+                    Window {
+                        lo: Some(split),
+                        hi: first.hi,
+                    },
+                    below,
+                ],
+            );
+        } else {
+            out[0] = below;
+        }
+    }
+    out
+}
+
+/// The lowest of the cursor and `to`, when it is not after `now`.
+fn upper_bound(q: &SignalQuery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    [q.cursor.map(|c| c.message_date), q.to]
         .into_iter()
         .flatten()
         .min()
-        .filter(|b| *b <= now);
+        .filter(|b| *b <= now)
+}
+
+/// [`windows`] before the search's split: whole chunks.
+fn chunk_windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
+    let bound = upper_bound(q, now);
     let top = bound.unwrap_or(now);
     let floor = q.from.map(chunk_start);
     let mut out = Vec::with_capacity(ROUNDS as usize + 1);

@@ -189,3 +189,50 @@ fn a_dense_window_splits_at_a_chunk_boundary_down_to_one_chunk() {
         assert_eq!(halves(single), None, "{single:?} is read as it is");
     }
 }
+
+#[test]
+fn a_search_reads_the_open_week_below_its_partial_indexes_apart() {
+    let now = Utc::now();
+    let split = crate::search_indexes::indexed_before(now);
+    assert!(now - split >= Duration::hours(1) && now - split < Duration::hours(2));
+    let search = SignalQuery {
+        search: Some("petr".into()),
+        ..SignalQuery::default()
+    };
+    let plain = windows(&SignalQuery::default(), now);
+    let w = windows(&search, now);
+    assert_eq!(w.len(), plain.len() + 1);
+    assert_eq!(
+        w[0],
+        Window {
+            lo: Some(split),
+            hi: None
+        },
+        "the last hour or two"
+    );
+    assert_eq!(
+        w[1],
+        Window {
+            lo: plain[0].lo,
+            hi: Some(split)
+        }
+    );
+    assert_eq!(&w[2..], &plain[1..]);
+    let below = SignalQuery {
+        cursor: Some(SignalCursor {
+            message_date: split - Duration::minutes(5),
+            id: SignalId(9),
+        }),
+        ..search
+    };
+    let w = windows(&below, now);
+    assert_eq!(
+        w[0].hi,
+        Some(split),
+        "a page below the split reads no rows above it"
+    );
+    assert_eq!(
+        w[0].lo,
+        Some(chunk_start(split - Duration::minutes(5)) - Duration::days(7))
+    );
+}
