@@ -3,7 +3,8 @@
 # 1,000-message batches, each message unique; then counts rows in the database to prove that no
 # acknowledged message was lost and none was stored twice.
 #   ./deploy/local/stack.sh up && ./scripts/bench-ingest.sh [seconds=20]
-# Env: TP_STACK_DIR (which stack), CONNECTIONS_SINGLE (32), CONNECTIONS_BATCH (8).
+# Env: TP_STACK_DIR (which stack), CONNECTIONS_SINGLE (32), CONNECTIONS_BATCH (8), BENCH_SPAN_S
+# (3600: messages dated over the last hour; 60: the last minute, as a live push).
 # Fails (exit 1) on any socket error or non-2xx answer, any acknowledged message missing from the
 # archive, any message stored twice, or an archived BOVAW32 call without its signal. Prints the
 # size of the open week (the chunk the messages land in) first: the batch figure depends on it.

@@ -12,9 +12,12 @@ function init(args)
   channel = os.getenv("BENCH_CHANNEL") or "-1009999000001"
   batch = tonumber(os.getenv("BENCH_BATCH") or "0")
   run = tonumber(os.getenv("BENCH_RUN") or "1")
-  -- Messages of the last hour, as the gateway pushes them (an old date would be archived into
-  -- chunks that the archive's 30-day retention drops while the run goes on).
-  since = os.time() - 3600
+  -- Messages of the last hour (BENCH_SPAN_S seconds), as the gateway pushes them (an old date
+  -- would be archived into chunks that the archive's 30-day retention drops while the run goes
+  -- on). Dated before the open week's partial search indexes' bound (the hour's start), a
+  -- message pays their GIN maintenance; BENCH_SPAN_S=60 dates them as a live push does.
+  span = tonumber(os.getenv("BENCH_SPAN_S") or "3600")
+  since = os.time() - span
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["X-Gateway-Token"] = os.getenv("BENCH_TOKEN") or ""
@@ -26,7 +29,7 @@ local function message()
   local cents = counter % 90 + 10
   return string.format(
     '{"channelId":%s,"messageId":%d,"text":"🟢Swing Trade\\nAtivo: BOVAW32\\nCompra: 1,%02d a 1,%02d\\nAlvo 1: 2,15\\nAlvo final: 3,50\\nStop: 0,70\\nA ordem ficará posicionada no Book até dia 28/10","timestamp":%d,"source":"bench"}',
-    channel, id, cents, cents + 1, since + counter % 3600)
+    channel, id, cents, cents + 1, since + counter % span)
 end
 
 function request()
