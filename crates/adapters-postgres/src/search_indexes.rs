@@ -291,13 +291,16 @@ pub(crate) async fn extension_schema<C: ConnectionTrait>(
 }
 
 /// The chunks of `signals.signals` not yet due for their whole search indexes (range ending after
-/// `$1`), with their unquoted schema and name. (One that starts after the bound gets empty
-/// partial indexes: cheap, and no week is a special case.)
+/// `$1`), with their unquoted schema and name, leaving alone a chunk with a build in progress (one
+/// an earlier run's timeout left running). (One that starts after the bound gets empty partial
+/// indexes: cheap, and no week is a special case.)
 const OPEN_CHUNKS_SQL: &str = "
 SELECT ch.chunk_schema::text AS chunk_schema, ch.chunk_name::text AS chunk_name
 FROM timescaledb_information.chunks ch
 WHERE ch.hypertable_schema = 'signals' AND ch.hypertable_name = 'signals'
   AND ch.range_end > $1
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p
+                  WHERE p.relid = pg_catalog.format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass)
   AND pg_catalog.to_regclass('signals.signals_raw_message_trgm_idx') IS NULL
 ORDER BY ch.range_end DESC";
 
