@@ -23,7 +23,7 @@ mod tests;
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use domain::ports::{SignalCursor, SignalPage, SignalQuery, SignalRow, StoreError};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
@@ -104,12 +104,15 @@ fn upper_bound(q: &SignalQuery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 fn chunk_windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
     let bound = upper_bound(q, now);
     let top = bound.unwrap_or(now);
-    let floor = q.from.map(chunk_start);
+    // A bound before year 1 cannot be written as a literal (PostgreSQL has no year 0): the window
+    // is then open below, and `from` (a parameter) still bounds the rows exactly.
+    let writable = |t: &DateTime<Utc>| t.year() >= 1;
+    let floor = q.from.map(chunk_start).filter(writable);
     let mut out = Vec::with_capacity(ROUNDS as usize + 1);
     let mut hi = bound.map(|b| chunk_start(b) + Duration::seconds(CHUNK_SECS));
     let mut lo = chunk_start(top) - Duration::seconds(CHUNK_SECS);
     for round in 0..ROUNDS {
-        if floor.is_some_and(|f| f >= lo) {
+        if floor.is_some_and(|f| f >= lo) || !writable(&lo) {
             out.push(Window { lo: floor, hi });
             return out;
         }

@@ -236,3 +236,28 @@ fn a_search_reads_the_open_week_below_its_partial_indexes_apart() {
         Some(chunk_start(split - Duration::minutes(5)) - Duration::days(7))
     );
 }
+
+#[test]
+fn no_window_bound_falls_before_year_one() {
+    let at = |y, m, d| {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .map(|d| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
+    };
+    let q = SignalQuery {
+        from: at(1, 1, 3).flatten(),
+        to: at(1, 2, 1).flatten(),
+        search: Some("bova".into()),
+        ..SignalQuery::default()
+    };
+    let w = windows(&q, Utc::now());
+    assert!(!w.is_empty());
+    for bound in w.iter().flat_map(|w| [w.lo, w.hi]).flatten() {
+        assert!(bound.year() >= 1, "{w:?}");
+        let _ = literal(bound);
+    }
+    assert_eq!(
+        w.last().map(|l| l.lo),
+        Some(None),
+        "open below: `from` bounds the rows"
+    );
+}
