@@ -9,14 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::model::b3_today;
 use domain::ports::{SignalEvent, StoreError};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 
 use crate::error::map_db_err;
 use crate::rollups;
 use crate::search_indexes::{SEARCH_INDEX_DELAY, extension_schema};
-use crate::store::{PgStore, timed};
+use crate::store::{PgStore, stmt, timed};
 
 /// The transaction-scoped advisory lock key of maintenance (`tpcmaint`).
 const LOCK_KEY: i64 = 0x7470_636d_6169_6e74;
@@ -141,10 +139,6 @@ pub struct MaintenanceReport {
     pub signals: Removed,
     /// Search indexes built on closed weeks of `signals.signals` (TimescaleDB only).
     pub search_indexes_built: Vec<String>,
-}
-
-fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 fn cutoff(now: DateTime<Utc>, keep: Duration) -> Result<DateTime<Utc>, StoreError> {

@@ -6,13 +6,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::model::{ChannelId, SignalId, SignalStatus, Ticker};
 use domain::ports::{SignalEvent, SignalEventKind, StoreError};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
 use crate::error::{corrupt, map_db_err};
-
-fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
+use crate::store::stmt;
 
 /// Deltas one fold statement moves at most: a bulk load (the legacy import, a seeded benchmark)
 /// leaves a million at once, and folding them in one statement ran past the services' 10 s

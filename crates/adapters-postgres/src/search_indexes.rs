@@ -9,16 +9,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use domain::ports::StoreError;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 use crate::error::map_db_err;
-use crate::store::PgStore;
-
-fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
+use crate::store::{PgStore, stmt};
 
 /// The indexed columns, by the suffix of their index names.
 const COLUMNS: [(&str, &str); 2] = [

@@ -11,6 +11,11 @@ use sea_orm::{
 
 use crate::error::map_db_err;
 
+/// A statement of `sql` with its parameters.
+pub(crate) fn stmt(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
+}
+
 /// Prepared statements each pooled connection keeps (PgBouncer's `max_prepared_statements` per
 /// server connection matches it): a year of weekly list windows in every filter shape.
 const STATEMENT_CACHE: usize = 1000;
