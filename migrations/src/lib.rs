@@ -28,6 +28,7 @@ mod m20251206_000012_channel_label_learned;
 mod m20251207_000013_exact_rollups;
 mod m20251209_000013_change_feed;
 mod m20251214_000014_rollup_newest_index;
+mod m20251215_000015_rollup_per_statement;
 mod plans;
 mod runner;
 

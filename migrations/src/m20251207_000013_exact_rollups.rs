@@ -50,7 +50,7 @@ SELECT channel_id, outcome, pg_catalog.count(*) FROM forwarded_messages.messages
 
 /// The per-signal measures, from a row named `s`; `sign` is `1` or `-1`: the select list, then
 /// the `u` sub-query (upside and downside ratios) it reads.
-fn signal_measures(s: &str, sign: &str) -> (String, String) {
+pub(crate) fn signal_measures(s: &str, sign: &str) -> (String, String) {
     let columns = format!(
         "pg_catalog.date_trunc('hour', {s}.message_date AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
          {s}.channel_id, {s}.asset, {sign},
@@ -71,12 +71,63 @@ fn signal_measures(s: &str, sign: &str) -> (String, String) {
     (columns, ratios)
 }
 
-const MEASURE_COLUMNS: &str = "bucket, channel_id, asset, signal_count, range_sum, range_n, \
+/// The row triggers that kept the rollups until `m20251215_000015_rollup_per_statement`
+/// replaced them (its `down` puts them back).
+pub(crate) fn row_triggers_sql() -> String {
+    let (old, old_ratios) = signal_measures("OLD", "-1");
+    let (new, new_ratios) = signal_measures("NEW", "1");
+    format!(
+        r#"
+CREATE FUNCTION metrics.track_signal_rollup() RETURNS trigger LANGUAGE plpgsql AS $tp$
+BEGIN
+  IF TG_OP <> 'INSERT' AND OLD.deleted_at IS NULL THEN
+    INSERT INTO metrics.signal_rollup_delta ({MEASURE_COLUMNS}) SELECT {old} FROM {old_ratios};
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.deleted_at IS NULL THEN
+    INSERT INTO metrics.signal_rollup_delta ({MEASURE_COLUMNS}) SELECT {new} FROM {new_ratios};
+  END IF;
+  RETURN NULL;
+END
+$tp$;
+CREATE TRIGGER signal_rollup_insert_delete AFTER INSERT OR DELETE ON signals.signals
+  FOR EACH ROW EXECUTE FUNCTION metrics.track_signal_rollup();
+CREATE TRIGGER signal_rollup_update
+  AFTER UPDATE OF deleted_at, message_date, channel_id, asset, direction, entry_min, entry_max,
+                  target_final, stop ON signals.signals
+  FOR EACH ROW WHEN (
+    (OLD.deleted_at IS NULL) IS DISTINCT FROM (NEW.deleted_at IS NULL)
+    OR (OLD.message_date, OLD.channel_id, OLD.asset, OLD.direction, OLD.entry_min, OLD.entry_max,
+        OLD.target_final, OLD.stop)
+       IS DISTINCT FROM
+       (NEW.message_date, NEW.channel_id, NEW.asset, NEW.direction, NEW.entry_min, NEW.entry_max,
+        NEW.target_final, NEW.stop))
+  EXECUTE FUNCTION metrics.track_signal_rollup();
+
+CREATE FUNCTION metrics.track_message_totals() RETURNS trigger LANGUAGE plpgsql AS $tp$
+BEGIN
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO metrics.channel_message_delta (channel_id, outcome, n) VALUES (OLD.channel_id, OLD.outcome, -1);
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO metrics.channel_message_delta (channel_id, outcome, n) VALUES (NEW.channel_id, NEW.outcome, 1);
+  END IF;
+  RETURN NULL;
+END
+$tp$;
+CREATE TRIGGER message_totals_insert_delete AFTER INSERT OR DELETE ON forwarded_messages.messages
+  FOR EACH ROW EXECUTE FUNCTION metrics.track_message_totals();
+CREATE TRIGGER message_totals_update AFTER UPDATE OF channel_id, outcome ON forwarded_messages.messages
+  FOR EACH ROW WHEN ((OLD.channel_id, OLD.outcome) IS DISTINCT FROM (NEW.channel_id, NEW.outcome))
+  EXECUTE FUNCTION metrics.track_message_totals();
+"#
+    )
+}
+
+pub(crate) const MEASURE_COLUMNS: &str = "bucket, channel_id, asset, signal_count, range_sum, range_n, \
                                upside_sum, upside_n, downside_sum, downside_n";
 
 fn up_sql() -> String {
-    let (old, old_ratios) = signal_measures("OLD", "-1");
-    let (new, new_ratios) = signal_measures("NEW", "1");
+    let row_triggers = row_triggers_sql();
     let backfill = rebuild_sql();
     format!(
         r#"
@@ -119,48 +170,7 @@ CREATE TABLE metrics.retention_applied (
 COMMENT ON TABLE metrics.retention_applied IS
   'The retention the last maintenance run applied (0 = keep), shown by tp-capital-migrate status.';
 
-CREATE FUNCTION metrics.track_signal_rollup() RETURNS trigger LANGUAGE plpgsql AS $tp$
-BEGIN
-  IF TG_OP <> 'INSERT' AND OLD.deleted_at IS NULL THEN
-    INSERT INTO metrics.signal_rollup_delta ({MEASURE_COLUMNS}) SELECT {old} FROM {old_ratios};
-  END IF;
-  IF TG_OP <> 'DELETE' AND NEW.deleted_at IS NULL THEN
-    INSERT INTO metrics.signal_rollup_delta ({MEASURE_COLUMNS}) SELECT {new} FROM {new_ratios};
-  END IF;
-  RETURN NULL;
-END
-$tp$;
-CREATE TRIGGER signal_rollup_insert_delete AFTER INSERT OR DELETE ON signals.signals
-  FOR EACH ROW EXECUTE FUNCTION metrics.track_signal_rollup();
-CREATE TRIGGER signal_rollup_update
-  AFTER UPDATE OF deleted_at, message_date, channel_id, asset, direction, entry_min, entry_max,
-                  target_final, stop ON signals.signals
-  FOR EACH ROW WHEN (
-    (OLD.deleted_at IS NULL) IS DISTINCT FROM (NEW.deleted_at IS NULL)
-    OR (OLD.message_date, OLD.channel_id, OLD.asset, OLD.direction, OLD.entry_min, OLD.entry_max,
-        OLD.target_final, OLD.stop)
-       IS DISTINCT FROM
-       (NEW.message_date, NEW.channel_id, NEW.asset, NEW.direction, NEW.entry_min, NEW.entry_max,
-        NEW.target_final, NEW.stop))
-  EXECUTE FUNCTION metrics.track_signal_rollup();
-
-CREATE FUNCTION metrics.track_message_totals() RETURNS trigger LANGUAGE plpgsql AS $tp$
-BEGIN
-  IF TG_OP <> 'INSERT' THEN
-    INSERT INTO metrics.channel_message_delta (channel_id, outcome, n) VALUES (OLD.channel_id, OLD.outcome, -1);
-  END IF;
-  IF TG_OP <> 'DELETE' THEN
-    INSERT INTO metrics.channel_message_delta (channel_id, outcome, n) VALUES (NEW.channel_id, NEW.outcome, 1);
-  END IF;
-  RETURN NULL;
-END
-$tp$;
-CREATE TRIGGER message_totals_insert_delete AFTER INSERT OR DELETE ON forwarded_messages.messages
-  FOR EACH ROW EXECUTE FUNCTION metrics.track_message_totals();
-CREATE TRIGGER message_totals_update AFTER UPDATE OF channel_id, outcome ON forwarded_messages.messages
-  FOR EACH ROW WHEN ((OLD.channel_id, OLD.outcome) IS DISTINCT FROM (NEW.channel_id, NEW.outcome))
-  EXECUTE FUNCTION metrics.track_message_totals();
-
+{row_triggers}
 {backfill}
 CREATE INDEX signals_expiry_idx ON signals.signals (valid_until)
   WHERE status = 'open' AND valid_until IS NOT NULL AND deleted_at IS NULL;

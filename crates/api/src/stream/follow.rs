@@ -135,6 +135,15 @@ async fn deliver(
     mut position: ChangePosition,
     woken: bool,
 ) -> ChangePosition {
+    if sender.receiver_count() == 0 {
+        // Nobody listens: follow the head without reading the rows (a client joining later
+        // gets every change after this position, at most one wake-up older than its join).
+        pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        return match feed.head().await {
+            Ok(head) if head > position => head,
+            _ => position,
+        };
+    }
     loop {
         let batch = match feed.next(position, BATCH).await {
             Ok(batch) => batch,
