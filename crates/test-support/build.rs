@@ -6,9 +6,12 @@ use std::path::Path;
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/src");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // An unreadable folder would hash to the empty set and reuse a stale template: fail instead.
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     files.sort();
     // FNV-1a over names and contents: stable across builds and toolchains.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, 
 
 use crate::capabilities::{Capabilities, extension_schema};
 use crate::m20251207_000013_exact_rollups::rebuild_sql;
+use crate::m20251216_000017_status_totals as status_totals;
 
 /// The time-partitioned tables with their partition column and chunk interval (as the
 /// migrations create them on TimescaleDB).
@@ -43,10 +44,12 @@ pub(crate) async fn adopt_timescaledb(db: &DatabaseConnection) -> Result<bool, D
     // Whatever the triggers saw while rows moved into chunks, the rollups are rebuilt from them.
     tx.execute_unprepared(
         "TRUNCATE metrics.signal_rollup, metrics.signal_rollup_delta, metrics.channel_signal_totals, \
-         metrics.channel_message_totals, metrics.channel_message_delta",
+         metrics.channel_message_totals, metrics.channel_message_delta, \
+         metrics.signal_status_totals, metrics.signal_status_delta",
     )
     .await?;
     tx.execute_unprepared(&rebuild_sql()).await?;
+    tx.execute_unprepared(status_totals::REBUILD).await?;
     tx.execute_raw(Statement::from_string(
         DbBackend::Postgres,
         "UPDATE metrics.capabilities SET

@@ -29,6 +29,8 @@ mod m20251207_000013_exact_rollups;
 mod m20251209_000013_change_feed;
 mod m20251214_000014_rollup_newest_index;
 mod m20251215_000015_rollup_per_statement;
+mod m20251216_000016_no_updated_index;
+mod m20251216_000017_status_totals;
 mod plans;
 mod runner;
 

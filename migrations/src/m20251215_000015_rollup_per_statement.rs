@@ -82,14 +82,34 @@ fn message_delta(parts: &[(&str, &str)]) -> String {
     )
 }
 
+/// The old rows of an update or delete, subtracted.
+const OLD: (&str, &str) = ("old_rows", "-1");
+/// The new rows of an insert or update, added.
+const NEW: (&str, &str) = ("new_rows", "1");
+
+/// `metrics.track_signal_rollup_rows()`: per event, the rollup delta, then `also` of the same
+/// transition tables (`m20251216_000017_status_totals` adds the status counts).
+pub(crate) fn signal_function_sql(also: fn(&[(&str, &str)]) -> String) -> String {
+    let event = |parts: &[(&str, &str)]| format!("{}\n    {}", signal_delta(parts), also(parts));
+    let (insert, update, delete) = (event(&[NEW]), event(&[OLD, NEW]), event(&[OLD]));
+    format!(
+        r#"CREATE OR REPLACE FUNCTION metrics.track_signal_rollup_rows() RETURNS trigger LANGUAGE plpgsql AS $tp$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    {insert}
+  ELSIF TG_OP = 'UPDATE' THEN
+    {update}
+  ELSE
+    {delete}
+  END IF;
+  RETURN NULL;
+END
+$tp$;"#
+    )
+}
+
 fn up_sql() -> String {
-    const OLD: (&str, &str) = ("old_rows", "-1");
-    const NEW: (&str, &str) = ("new_rows", "1");
-    let (signal_insert, signal_update, signal_delete) = (
-        signal_delta(&[NEW]),
-        signal_delta(&[OLD, NEW]),
-        signal_delta(&[OLD]),
-    );
+    let signal_function = signal_function_sql(|_| String::new());
     let (message_insert, message_update, message_delete) = (
         message_delta(&[NEW]),
         message_delta(&[OLD, NEW]),
@@ -97,18 +117,7 @@ fn up_sql() -> String {
     );
     format!(
         r#"{DROP_ROW_TRIGGERS}
-CREATE FUNCTION metrics.track_signal_rollup_rows() RETURNS trigger LANGUAGE plpgsql AS $tp$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    {signal_insert}
-  ELSIF TG_OP = 'UPDATE' THEN
-    {signal_update}
-  ELSE
-    {signal_delete}
-  END IF;
-  RETURN NULL;
-END
-$tp$;
+{signal_function}
 CREATE TRIGGER signal_rollup_insert AFTER INSERT ON signals.signals
   REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_signal_rollup_rows();

@@ -16,7 +16,8 @@ use crate::{
     m20251128_000010_positive_prices, m20251205_000011_search_index_per_week,
     m20251206_000012_channel_label_learned, m20251207_000013_exact_rollups,
     m20251209_000013_change_feed, m20251214_000014_rollup_newest_index,
-    m20251215_000015_rollup_per_statement,
+    m20251215_000015_rollup_per_statement, m20251216_000016_no_updated_index,
+    m20251216_000017_status_totals,
 };
 
 /// The migrations, in order.
@@ -41,6 +42,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20251209_000013_change_feed::Migration),
             Box::new(m20251214_000014_rollup_newest_index::Migration),
             Box::new(m20251215_000015_rollup_per_statement::Migration),
+            Box::new(m20251216_000016_no_updated_index::Migration),
+            Box::new(m20251216_000017_status_totals::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use sea_orm::sqlx::{AssertSqlSafe, Executor, PgConnection};
 use test_support::db::{FreshDb, LOCK_TIMEOUT, can_create_databases, scalar_i64};
 use test_support::stack::env_or_skip;
 
-const ALL: [&str; 15] = [
+const ALL: [&str; 17] = [
     "m20251101_000001_foundation",
     "m20251101_000002_signals",
     "m20251101_000003_message_archive",
@@ -24,6 +24,8 @@ const ALL: [&str; 15] = [
     "m20251209_000013_change_feed",
     "m20251214_000014_rollup_newest_index",
     "m20251215_000015_rollup_per_statement",
+    "m20251216_000016_no_updated_index",
+    "m20251216_000017_status_totals",
 ];
 
 /// A fresh database on the TimescaleDB server, with or without the extension installed.

@@ -16,7 +16,7 @@ use crate::error::corrupt;
 mod tests;
 
 /// The ten columns of a trade call as stored. Serialised (prices as exact decimal strings) it is
-/// the call part of a row of the JSON batches the writes expand with `jsonb_to_recordset`.
+/// the call part of a row of the JSON batches the writes expand with `json_to_recordset`.
 #[derive(Debug, Clone, PartialEq, FromQueryResult, Serialize)]
 pub struct CallColumns {
     /// `asset`: the ticker.
@@ -41,7 +41,7 @@ pub struct CallColumns {
     pub warnings: serde_json::Value,
 }
 
-/// The columns of a call inside `jsonb_to_recordset`, in the order of [`CallColumns`].
+/// The columns of a call inside `json_to_recordset`, in the order of [`CallColumns`].
 pub(crate) const CALL_RECORD: &str = "asset text, kind text, direction text, entry_min numeric, \
     entry_max numeric, targets numeric[], target_final numeric, stop numeric, valid_until date, \
     warnings jsonb";

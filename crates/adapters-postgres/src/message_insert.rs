@@ -2,7 +2,7 @@
 //! transaction and the legacy importer's batches. A row is archived only when it claims its
 //! delivery identity `(channel_id, message_id, edit_date)` in `forwarded_messages.delivery_keys`,
 //! so a delivery is stored once whoever delivers it (the live service, a repeated legacy row, a
-//! second import). The rows travel as one JSON parameter expanded by `jsonb_to_recordset`, as in
+//! second import). The rows travel as one JSON parameter expanded by `json_to_recordset`, as in
 //! `crate::signal_insert`, or as one array per column ([`MessageBatch`]); either way the
 //! metadata keeps every digit of its numbers.
 
@@ -189,7 +189,7 @@ pub fn insert_messages_sql(batch: MessageBatch, answer: ArchiveAnswer) -> &'stat
 fn insert_sql(batch: MessageBatch, answer: ArchiveAnswer) -> String {
     let rows = match batch {
         MessageBatch::Json => {
-            "SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(
+            "SELECT * FROM json_to_recordset($1::text::json) AS x(
     channel_id bigint, message_id bigint, message_date timestamptz, edit_date timestamptz,
     text text, media_type text, source text, metadata jsonb, outcome text, reason text,
     parser_version text, received_at timestamptz, import_id uuid)"

@@ -55,13 +55,25 @@ messages AS (
   SELECT channel_id, outcome, pg_catalog.sum(n) FROM moved_messages GROUP BY 1, 2 ORDER BY 1, 2
   ON CONFLICT (channel_id, outcome) DO UPDATE SET n = t.n + EXCLUDED.n
   RETURNING 1
+),
+moved_statuses AS (
+  DELETE FROM metrics.signal_status_delta WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM metrics.signal_status_delta LIMIT $1))
+  RETURNING *),
+statuses AS (
+  INSERT INTO metrics.signal_status_totals AS t (status, n)
+  SELECT status, pg_catalog.sum(n) FROM moved_statuses GROUP BY 1 ORDER BY 1
+  ON CONFLICT (status) DO UPDATE SET n = t.n + EXCLUDED.n
+  RETURNING 1
 )
-SELECT (SELECT pg_catalog.count(*) FROM moved), (SELECT pg_catalog.count(*) FROM moved_messages)";
+SELECT (SELECT pg_catalog.count(*) FROM moved), (SELECT pg_catalog.count(*) FROM moved_messages),
+       (SELECT pg_catalog.count(*) FROM moved_statuses)";
 
 const EMPTY_SQL: &str = "
 DELETE FROM metrics.signal_rollup WHERE signal_count = 0;
 DELETE FROM metrics.channel_signal_totals WHERE signal_count = 0;
-DELETE FROM metrics.channel_message_totals WHERE n = 0;";
+DELETE FROM metrics.channel_message_totals WHERE n = 0;
+DELETE FROM metrics.signal_status_totals WHERE n = 0;";
 
 /// Folds every pending delta into the rollups, [`FOLD_BATCH`] at a time; returns how many delta
 /// rows it folded.
@@ -69,7 +81,7 @@ pub(crate) async fn fold_deltas(tx: &DatabaseTransaction) -> Result<u64, StoreEr
     let what = "maintenance: fold rollup deltas";
     let mut folded = 0;
     loop {
-        let (signals, messages) = tx
+        let (signals, messages, statuses) = tx
             .query_one_raw(stmt(FOLD_SQL, [FOLD_BATCH.into()]))
             .await
             .map_err(|e| map_db_err(what, e))?
@@ -77,13 +89,14 @@ pub(crate) async fn fold_deltas(tx: &DatabaseTransaction) -> Result<u64, StoreEr
                 Ok::<_, sea_orm::DbErr>((
                     r.try_get_by_index::<i64>(0)?,
                     r.try_get_by_index::<i64>(1)?,
+                    r.try_get_by_index::<i64>(2)?,
                 ))
             })
             .transpose()
             .map_err(|e| map_db_err(what, e))?
-            .unwrap_or((0, 0));
-        folded += signals + messages;
-        if signals < FOLD_BATCH && messages < FOLD_BATCH {
+            .unwrap_or((0, 0, 0));
+        folded += signals + messages + statuses;
+        if signals.max(messages).max(statuses) < FOLD_BATCH {
             break;
         }
     }

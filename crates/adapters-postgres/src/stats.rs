@@ -107,8 +107,10 @@ impl SignalStatistics for PgStore {
         let what = "count_by_status";
         let stmt = Statement::from_string(
             DbBackend::Postgres,
-            "SELECT status, pg_catalog.count(*)::bigint AS n FROM signals.signals \
-             WHERE deleted_at IS NULL GROUP BY status",
+            "SELECT status, pg_catalog.sum(n)::bigint AS n FROM (
+               SELECT status, n FROM metrics.signal_status_totals
+               UNION ALL SELECT status, n FROM metrics.signal_status_delta) x
+             GROUP BY status",
         );
         let rows = self.query_all(what, stmt).await?;
         let mut counts: Vec<(&'static str, u64)> = SignalStatus::NAMES.map(|n| (n, 0)).to_vec();

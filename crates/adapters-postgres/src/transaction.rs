@@ -1,6 +1,6 @@
 //! [`SignalStore`]: one [`StoreTransaction`] per ingest batch. Every method is one statement
 //! whatever the batch size: batches travel as one JSON parameter expanded by
-//! `jsonb_to_recordset`, which keeps NULLs, exact decimals (as strings) and microsecond times.
+//! `json_to_recordset`, which keeps NULLs, exact decimals (as strings) and microsecond times.
 //! New signals and archived messages go through the inserts the legacy importer shares
 //! (`crate::signal_insert`, `crate::message_insert`).
 

@@ -14,8 +14,8 @@ async fn a_bulk_load_s_deltas_fold_in_batches_each_exactly_once() {
         return;
     };
     let raw = Database::connect(&db.url).await.expect("raw");
-    // 120,001 signal deltas over 5,000 hourly groups of 3 channels, 70,000 message deltas: more
-    // than two batches of each.
+    // 120,001 signal deltas over 5,000 hourly groups of 3 channels, 70,000 message deltas and
+    // 60,000 status deltas: more than one batch of each.
     exec(
         &raw,
         "INSERT INTO metrics.signal_rollup_delta
@@ -34,6 +34,14 @@ async fn a_bulk_load_s_deltas_fold_in_batches_each_exactly_once() {
         vec![],
     )
     .await;
+    exec(
+        &raw,
+        "INSERT INTO metrics.signal_status_delta (status, n)
+         SELECT CASE WHEN g % 2 = 0 THEN 'open' ELSE 'stopped' END, 1
+         FROM generate_series(1, 60000) g",
+        vec![],
+    )
+    .await;
     let store = PgStore::connect(&db.url, PoolOptions::default())
         .await
         .expect("connect");
@@ -48,7 +56,7 @@ async fn a_bulk_load_s_deltas_fold_in_batches_each_exactly_once() {
         )
         .await
         .expect("maintenance");
-    assert_eq!(report.deltas_folded, 190_001);
+    assert_eq!(report.deltas_folded, 250_001);
     let sql = |q: &'static str| scalar(&raw, q, vec![]);
     assert_eq!(
         sql("SELECT count(*) FROM metrics.signal_rollup_delta").await,
@@ -77,6 +85,14 @@ async fn a_bulk_load_s_deltas_fold_in_batches_each_exactly_once() {
     assert_eq!(
         sql("SELECT sum(n)::bigint FROM metrics.channel_message_totals").await,
         140_000
+    );
+    assert_eq!(
+        sql("SELECT count(*) FROM metrics.signal_status_delta").await,
+        0
+    );
+    assert_eq!(
+        sql("SELECT n FROM metrics.signal_status_totals WHERE status = 'stopped'").await,
+        30_000
     );
     store.close().await;
 }

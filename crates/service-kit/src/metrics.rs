@@ -205,7 +205,7 @@ pub fn spawn_pool_gauges(
     spawn_every(period, move || record_pool(pool, sample()));
 }
 
-/// How often the services sample [`SIGNALS_TOTAL`]: a count over every signal, so not often.
+/// How often the services sample [`SIGNALS_TOTAL`] (status totals plus pending deltas).
 pub const SIGNAL_GAUGE_PERIOD: Duration = Duration::from_secs(30);
 
 /// Samples the database's signal count by status every `period` into [`SIGNALS_TOTAL`]; a

@@ -87,7 +87,7 @@ SET revision = $3, edit_date = x.edit_date, asset = x.asset, kind = x.kind,
     valid_until = x.valid_until, warnings = COALESCE(x.warnings, '[]'),
     raw_message = x.raw_message, parser_version = x.parser_version,
     updated_at = x.updated_at, revised_at = x.updated_at
-FROM cur, jsonb_to_record($2::text::jsonb) AS x(
+FROM cur, json_to_record($2::text::json) AS x(
   edit_date timestamptz, {CALL_RECORD}, raw_message text, parser_version text,
   updated_at timestamptz)
 WHERE s.id = cur.id AND s.message_date = cur.message_date
