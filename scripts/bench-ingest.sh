@@ -4,7 +4,8 @@
 # acknowledged message was lost and none was stored twice.
 #   ./deploy/local/stack.sh up && ./scripts/bench-ingest.sh [seconds=20]
 # Env: TP_STACK_DIR (which stack), CONNECTIONS_SINGLE (32), CONNECTIONS_BATCH (8), BENCH_SPAN_S
-# (3600: messages dated over the last hour; 60: the last minute, as a live push).
+# (3600: messages dated over the last hour; 60: the last minute, as a live push), BENCH_PHASES
+# ("single batch"; "batch" runs the batch phase alone).
 # Fails (exit 1) on any socket error or non-2xx answer, any acknowledged message missing from the
 # archive, any message stored twice, or an archived BOVAW32 call without its signal. Prints the
 # size of the open week (the chunk the messages land in) first: the batch figure depends on it.
@@ -34,8 +35,9 @@ run() { # name connections batch
 open_week=$(sql "SELECT count(*) FROM signals.signals WHERE message_date >= (SELECT COALESCE(max(range_start), '-infinity')
   FROM timescaledb_information.chunks WHERE hypertable_schema = 'signals' AND hypertable_name = 'signals' AND range_start <= now())" 2>/dev/null || echo "n/a")
 echo "signals in the database: $(sql "SELECT count(*) FROM signals.signals"); in the open week (its chunk): $open_week"
-run "single (POST /ingest, ${CONNECTIONS_SINGLE:-32} connections)" "${CONNECTIONS_SINGLE:-32}" 0
-run "batch (POST /ingest/batch x1000, ${CONNECTIONS_BATCH:-8} connections)" "${CONNECTIONS_BATCH:-8}" 1000
+PHASES=${BENCH_PHASES:-single batch}
+[[ $PHASES == *single* ]] && run "single (POST /ingest, ${CONNECTIONS_SINGLE:-32} connections)" "${CONNECTIONS_SINGLE:-32}" 0
+[[ $PHASES == *batch* ]] && run "batch (POST /ingest/batch x1000, ${CONNECTIONS_BATCH:-8} connections)" "${CONNECTIONS_BATCH:-8}" 1000
 sleep 2
 stored=$(sql "SELECT count(*) FROM forwarded_messages.messages WHERE channel_id = $CHANNEL")
 distinct=$(sql "SELECT count(DISTINCT message_id) FROM forwarded_messages.messages WHERE channel_id = $CHANNEL")

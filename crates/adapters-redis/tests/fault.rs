@@ -166,7 +166,9 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
         .put_wide("k", generation, b"v", TTL)
         .await
         .expect("put");
-    poll(Duration::from_secs(1), || async {
+    // The replica may still be resyncing after an earlier test restarted the master (which
+    // keeps no snapshot, so the replica reloads everything): wait for the value to replicate.
+    poll(Duration::from_secs(10), || async {
         cache.get_wide("k").await.expect("get").value
     })
     .await
