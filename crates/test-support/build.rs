@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/src");
+    // At run time: a build script compiled in another clone of the repository runs here too.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("../../migrations/src");
     println!("cargo:rerun-if-changed={}", dir.display());
     // An unreadable folder would hash to the empty set and reuse a stale template: fail instead.
     let mut files: Vec<_> = std::fs::read_dir(&dir)

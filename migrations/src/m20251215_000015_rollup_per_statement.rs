@@ -87,13 +87,11 @@ const OLD: (&str, &str) = ("old_rows", "-1");
 /// The new rows of an insert or update, added.
 const NEW: (&str, &str) = ("new_rows", "1");
 
-/// `metrics.track_signal_rollup_rows()`: per event, the rollup delta, then `also` of the same
-/// transition tables (`m20251216_000017_status_totals` adds the status counts).
-pub(crate) fn signal_function_sql(also: fn(&[(&str, &str)]) -> String) -> String {
-    let event = |parts: &[(&str, &str)]| format!("{}\n    {}", signal_delta(parts), also(parts));
-    let (insert, update, delete) = (event(&[NEW]), event(&[OLD, NEW]), event(&[OLD]));
+/// `metrics.<name>()`: per event, the statements `delta` makes of its transition tables.
+fn statement_function(name: &str, delta: impl Fn(&[(&str, &str)]) -> String) -> String {
+    let (insert, update, delete) = (delta(&[NEW]), delta(&[OLD, NEW]), delta(&[OLD]));
     format!(
-        r#"CREATE OR REPLACE FUNCTION metrics.track_signal_rollup_rows() RETURNS trigger LANGUAGE plpgsql AS $tp$
+        r#"CREATE OR REPLACE FUNCTION metrics.{name}() RETURNS trigger LANGUAGE plpgsql AS $tp$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     {insert}
@@ -108,48 +106,51 @@ $tp$;"#
     )
 }
 
-fn up_sql() -> String {
-    let signal_function = signal_function_sql(|_| String::new());
-    let (message_insert, message_update, message_delete) = (
-        message_delta(&[NEW]),
-        message_delta(&[OLD, NEW]),
-        message_delta(&[OLD]),
-    );
-    format!(
-        r#"{DROP_ROW_TRIGGERS}
-{signal_function}
-CREATE TRIGGER signal_rollup_insert AFTER INSERT ON signals.signals
-  REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_signal_rollup_rows();
-CREATE TRIGGER signal_rollup_update AFTER UPDATE ON signals.signals
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_signal_rollup_rows();
-CREATE TRIGGER signal_rollup_delete AFTER DELETE ON signals.signals
-  REFERENCING OLD TABLE AS old_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_signal_rollup_rows();
+/// The three statement triggers `<prefix>_insert|update|delete` on `table` running
+/// `metrics.<function>()`: transition tables allow one event per trigger.
+fn statement_triggers(prefix: &str, table: &str, function: &str) -> String {
+    [
+        ("insert", "INSERT", "NEW TABLE AS new_rows"),
+        (
+            "update",
+            "UPDATE",
+            "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        ),
+        ("delete", "DELETE", "OLD TABLE AS old_rows"),
+    ]
+    .map(|(suffix, event, tables)| {
+        format!(
+            "CREATE TRIGGER {prefix}_{suffix} AFTER {event} ON {table}
+  REFERENCING {tables}
+  FOR EACH STATEMENT EXECUTE FUNCTION metrics.{function}();"
+        )
+    })
+    .join("\n")
+}
 
-CREATE FUNCTION metrics.track_message_totals_rows() RETURNS trigger LANGUAGE plpgsql AS $tp$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    {message_insert}
-  ELSIF TG_OP = 'UPDATE' THEN
-    {message_update}
-  ELSE
-    {message_delete}
-  END IF;
-  RETURN NULL;
-END
-$tp$;
-CREATE TRIGGER message_totals_insert AFTER INSERT ON forwarded_messages.messages
-  REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_message_totals_rows();
-CREATE TRIGGER message_totals_update AFTER UPDATE ON forwarded_messages.messages
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_message_totals_rows();
-CREATE TRIGGER message_totals_delete AFTER DELETE ON forwarded_messages.messages
-  REFERENCING OLD TABLE AS old_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION metrics.track_message_totals_rows();
-"#
+/// `metrics.track_signal_rollup_rows()`: per event, the rollup delta, then `also` of the same
+/// transition tables (`m20251216_000017_status_totals` adds the status counts).
+pub(crate) fn signal_function_sql(also: fn(&[(&str, &str)]) -> String) -> String {
+    statement_function("track_signal_rollup_rows", |parts| {
+        format!("{}\n    {}", signal_delta(parts), also(parts))
+    })
+}
+
+fn up_sql() -> String {
+    format!(
+        "{DROP_ROW_TRIGGERS}\n{}\n{}\n{}\n{}\n",
+        signal_function_sql(|_| String::new()),
+        statement_triggers(
+            "signal_rollup",
+            "signals.signals",
+            "track_signal_rollup_rows"
+        ),
+        statement_function("track_message_totals_rows", message_delta),
+        statement_triggers(
+            "message_totals",
+            "forwarded_messages.messages",
+            "track_message_totals_rows"
+        ),
     )
 }
 
