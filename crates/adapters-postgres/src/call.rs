@@ -8,16 +8,14 @@ use domain::model::{Direction, EntryRange, Price, SignalKind, Ticker, TradeCall,
 use domain::ports::StoreError;
 use rust_decimal::Decimal;
 use sea_orm::FromQueryResult;
-use serde::Serialize;
 
 use crate::error::corrupt;
 
 #[cfg(test)]
 mod tests;
 
-/// The ten columns of a trade call as stored. Serialised (prices as exact decimal strings) it is
-/// the call part of a row of the JSON batches the writes expand with `json_to_recordset`.
-#[derive(Debug, Clone, PartialEq, FromQueryResult, Serialize)]
+/// The ten columns of a trade call as stored.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
 pub struct CallColumns {
     /// `asset`: the ticker.
     pub asset: String,
@@ -41,12 +39,7 @@ pub struct CallColumns {
     pub warnings: serde_json::Value,
 }
 
-/// The columns of a call inside `json_to_recordset`, in the order of [`CallColumns`].
-pub(crate) const CALL_RECORD: &str = "asset text, kind text, direction text, entry_min numeric, \
-    entry_max numeric, targets numeric[], target_final numeric, stop numeric, valid_until date, \
-    warnings jsonb";
-
-/// The names of the call columns, in the order of [`CALL_RECORD`].
+/// The names of the call columns, in the order of [`CallColumns`].
 pub(crate) const CALL_COLUMNS: &str = "asset, kind, direction, entry_min, entry_max, targets, \
     target_final, stop, valid_until, warnings";
 

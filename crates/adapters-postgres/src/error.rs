@@ -17,7 +17,8 @@ pub(crate) fn map_db_err(what: &str, err: DbErr) -> StoreError {
     }
 }
 
-fn map_sqlx(what: &str, err: &sqlx::Error) -> StoreError {
+/// Maps a sqlx error (the ingest's transaction runs on sqlx directly).
+pub(crate) fn map_sqlx(what: &str, err: &sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -2,8 +2,9 @@
 //! domain's [`SignalStore`](domain::ports::SignalStore),
 //! [`StoreTransaction`](domain::ports::StoreTransaction) and
 //! [`SignalQueries`](domain::ports::SignalQueries), built to run through PgBouncer in
-//! transaction mode. No sea-orm or sqlx type appears in this crate's public API: errors are the
-//! domain's [`StoreError`](domain::ports::StoreError).
+//! transaction mode. Errors are the domain's [`StoreError`](domain::ports::StoreError); the one
+//! sqlx type in this crate's public API is the query the batch inserts' arrays bind to
+//! ([`SignalArrays::bind`], [`MessageArrays::bind`]), for the legacy importer's transaction.
 
 mod archive;
 mod call;
@@ -31,8 +32,10 @@ pub use maintenance::{
     AggregateMode, MaintenanceReport, Removed, Retention, RetentionMode, StoreCapabilities,
 };
 pub use message_insert::{
-    ArchiveAnswer, DeliveryKey, MessageArrays, MessageBatch, MessageInsert, MessageMetadata,
-    first_deliveries, insert_messages_sql,
+    ArchiveAnswer, DeliveryKey, MessageArrays, MessageInsert, MessageMetadata, first_deliveries,
+    insert_messages_sql,
 };
-pub use signal_insert::{MessageColumns, OnLegacyConflict, SignalInsert, insert_signals_sql};
+pub use signal_insert::{
+    MessageColumns, OnLegacyConflict, SignalArrays, SignalInsert, insert_signals_sql,
+};
 pub use store::{PgStore, PoolOptions, PoolStats};

@@ -1,12 +1,12 @@
 //! [`SignalStore`]: one [`StoreTransaction`] per ingest batch. Every method is one statement
-//! whatever the batch size: batches travel as one JSON parameter expanded by
-//! `json_to_recordset`, which keeps NULLs, exact decimals (as strings) and microsecond times.
-//! New signals and archived messages go through the inserts the legacy importer shares
-//! (`crate::signal_insert`, `crate::message_insert`).
+//! whatever the batch size: batches travel as binary arrays, one per column, expanded by
+//! `unnest`. New signals and archived messages go through the inserts the legacy importer
+//! shares (`crate::signal_insert`, `crate::message_insert`).
 
 mod params;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,22 +14,23 @@ use domain::model::{ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker
 use domain::ports::{
     ArchiveEntry, BatchStats, NewSignal, SignalStore, StoreError, StoreTransaction,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, FromQueryResult, Statement, TransactionTrait, Value,
-};
+use sea_orm::sqlx::postgres::{PgArguments, PgRow, Postgres};
+use sea_orm::sqlx::query::Query;
+use sea_orm::sqlx::{self, Row};
+use sea_orm::{FromQueryResult, QueryResult};
 
-use crate::error::map_db_err;
-use crate::rows::{SIGNAL_COLUMNS, SignalRecord};
-use crate::store::{PgStore, timed};
-
+use crate::error::{map_db_err, map_sqlx};
 use crate::message_insert::{
-    ArchiveAnswer, DeliveryKey, MessageBatch, MessageInsert, first_deliveries, insert_messages_sql,
+    ArchiveAnswer, DeliveryKey, MessageArrays, MessageInsert, first_deliveries, insert_messages_sql,
 };
-use crate::signal_insert::{OnLegacyConflict, insert_signals_sql, micros};
+use crate::rows::{SIGNAL_COLUMNS, SignalRecord};
+use crate::signal_insert::{OnLegacyConflict, SignalArrays, insert_signals_sql, micros};
+use crate::store::{PgStore, timed};
 use params::{
-    CHANGE_STATUS_SQL, LEARN_TITLES_SQL, json_param, message_insert, revise_sql, signal_insert,
-    status_parts, stmt,
+    CHANGE_STATUS_SQL, LEARN_TITLES_SQL, message_insert, revise_sql, signal_insert, status_parts,
 };
+
+type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 
 #[async_trait]
 impl SignalStore for PgStore {
@@ -39,13 +40,13 @@ impl SignalStore for PgStore {
         // answer, it left the pooled connection inside a transaction nobody tracked (the next
         // user's BEGIN warned "there is already a transaction in progress"); abandoned at the
         // deadline instead, the task completes and its drop rolls the transaction back.
-        let db = self.db.clone();
-        let started = tokio::spawn(async move { db.begin().await });
+        let pool = self.db.get_postgres_connection_pool().clone();
+        let started = tokio::spawn(async move { pool.begin().await });
         let tx = timed(limit, "begin", async {
             started
                 .await
                 .map_err(|e| StoreError::Internal(format!("begin: {e}")))?
-                .map_err(|e| map_db_err("begin", e))
+                .map_err(|e| map_sqlx("begin", &e))
         })
         .await?;
         Ok(Box::new(PgTransaction {
@@ -55,59 +56,67 @@ impl SignalStore for PgStore {
     }
 }
 
-/// An open transaction; dropping it without commit rolls back.
+/// An open transaction, on sqlx directly so the batch inserts bind binary arrays with NULLs in
+/// them (sea-orm's values cannot); dropping it without commit rolls back.
 struct PgTransaction {
-    tx: DatabaseTransaction,
+    tx: sqlx::Transaction<'static, Postgres>,
     timeout: std::time::Duration,
 }
 
 impl PgTransaction {
-    async fn query(
-        &self,
-        what: &str,
-        stmt: Statement,
-    ) -> Result<Vec<sea_orm::QueryResult>, StoreError> {
+    async fn query(&mut self, what: &str, query: PgQuery<'_>) -> Result<Vec<PgRow>, StoreError> {
+        let conn = &mut *self.tx;
         timed(self.timeout, what, async {
-            self.tx
-                .query_all_raw(stmt)
+            query
+                .fetch_all(&mut *conn)
                 .await
-                .map_err(|e| map_db_err(what, e))
+                .map_err(|e| map_sqlx(what, &e))
         })
         .await
     }
 
-    /// The signals `stmt` reads (rows of [`SIGNAL_COLUMNS`]).
-    async fn signals(&self, what: &str, stmt: Statement) -> Result<Vec<Signal>, StoreError> {
-        self.query(what, stmt)
+    /// The signals `query` reads (rows of [`SIGNAL_COLUMNS`]).
+    async fn signals(&mut self, what: &str, query: PgQuery<'_>) -> Result<Vec<Signal>, StoreError> {
+        self.query(what, query)
             .await?
-            .iter()
+            .into_iter()
             .map(|r| {
-                SignalRecord::from_query_result(r, "")
+                SignalRecord::from_query_result(&QueryResult::from(r), "")
                     .map_err(|e| map_db_err(what, e))?
                     .into_signal()
             })
             .collect()
     }
 
-    /// Runs `stmt`, which returns a row when the signal it names exists; else `NotFound`.
-    async fn found(&self, what: &str, stmt: Statement) -> Result<(), StoreError> {
-        if self.query(what, stmt).await?.is_empty() {
+    /// Runs `query`, which returns a row when the signal it names exists; else `NotFound`.
+    async fn found(&mut self, what: &str, query: PgQuery<'_>) -> Result<(), StoreError> {
+        if self.query(what, query).await?.is_empty() {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
-    async fn execute(&self, what: &str, stmt: Statement) -> Result<u64, StoreError> {
+    async fn execute(&mut self, what: &str, query: PgQuery<'_>) -> Result<u64, StoreError> {
+        let conn = &mut *self.tx;
         timed(self.timeout, what, async {
-            self.tx
-                .execute_raw(stmt)
+            query
+                .execute(&mut *conn)
                 .await
                 .map(|r| r.rows_affected())
-                .map_err(|e| map_db_err(what, e))
+                .map_err(|e| map_sqlx(what, &e))
         })
         .await
     }
 }
+
+/// A column of a row the statement itself returns.
+fn column<'r, T>(what: &str, row: &'r PgRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(name).map_err(|e| map_sqlx(what, &e))
+}
+
 #[async_trait]
 impl StoreTransaction for PgTransaction {
     async fn archive(&mut self, entries: &[ArchiveEntry<'_>]) -> Result<Vec<bool>, StoreError> {
@@ -117,26 +126,21 @@ impl StoreTransaction for PgTransaction {
         let rows: Vec<MessageInsert<'_>> = entries.iter().map(message_insert).collect();
         let firsts = first_deliveries(&rows);
         let batch: Vec<&MessageInsert<'_>> = firsts.iter().map(|(_, r)| *r).collect();
-        let param = json_param("archive", &batch)?;
+        let what = "archive";
+        let query =
+            MessageArrays::of(&batch).bind(sqlx::query(insert_messages_sql(ArchiveAnswer::Keys)));
         let stored: HashSet<DeliveryKey> = self
-            .query(
-                "archive",
-                stmt(
-                    insert_messages_sql(MessageBatch::Json, ArchiveAnswer::Keys),
-                    [param],
-                ),
-            )
+            .query(what, query)
             .await?
             .iter()
             .map(|r| {
                 Ok((
-                    r.try_get::<i64>("", "channel_id")?,
-                    r.try_get::<i64>("", "message_id")?,
-                    r.try_get::<Option<DateTime<Utc>>>("", "edit_date")?,
+                    column(what, r, "channel_id")?,
+                    column(what, r, "message_id")?,
+                    column(what, r, "edit_date")?,
                 ))
             })
-            .collect::<Result<_, sea_orm::DbErr>>()
-            .map_err(|e| map_db_err("archive", e))?;
+            .collect::<Result<_, StoreError>>()?;
         let mut fresh = vec![false; entries.len()];
         for (i, r) in firsts {
             fresh[i] = stored.contains(&r.delivery_key());
@@ -154,40 +158,41 @@ impl StoreTransaction for PgTransaction {
         let channels: Vec<i64> = keys.iter().map(|(c, _)| c.0).collect();
         let messages: Vec<i64> = keys.iter().map(|(_, m)| m.0).collect();
         // Locked in id order so concurrent batches cannot deadlock on each other.
-        let sql = format!(
-            "SELECT {SIGNAL_COLUMNS} FROM signals.signals s
-             WHERE (s.channel_id, s.message_id) IN
-               (SELECT k.c, k.m FROM unnest($1::bigint[], $2::bigint[]) AS k(c, m))
-             ORDER BY s.id
-             FOR UPDATE OF s"
-        );
-        let values = [channels.into(), messages.into()];
-        self.signals("signals_for_messages", stmt(&sql, values))
-            .await
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {SIGNAL_COLUMNS} FROM signals.signals s
+                 WHERE (s.channel_id, s.message_id) IN
+                   (SELECT k.c, k.m FROM unnest($1::bigint[], $2::bigint[]) AS k(c, m))
+                 ORDER BY s.id
+                 FOR UPDATE OF s"
+            )
+        });
+        let query = sqlx::query(SQL.as_str()).bind(channels).bind(messages);
+        self.signals("signals_for_messages", query).await
     }
 
     async fn insert_signals(&mut self, signals: &[NewSignal]) -> Result<Vec<SignalId>, StoreError> {
         if signals.is_empty() {
             return Ok(Vec::new());
         }
+        let what = "insert_signals";
         let rows: Vec<_> = signals.iter().map(signal_insert).collect();
-        let param = json_param("insert_signals", &rows)?;
-        let sql = insert_signals_sql(OnLegacyConflict::ReturnIds);
+        let query = SignalArrays::of(&rows)
+            .bind(sqlx::query(insert_signals_sql(OnLegacyConflict::ReturnIds)));
         let ids: HashMap<(i64, i64), i64> = self
-            .query("insert_signals", stmt(sql, [param]))
+            .query(what, query)
             .await?
             .iter()
             .map(|r| {
                 Ok((
                     (
-                        r.try_get::<i64>("", "channel_id")?,
-                        r.try_get::<i64>("", "message_id")?,
+                        column(what, r, "channel_id")?,
+                        column(what, r, "message_id")?,
                     ),
-                    r.try_get::<i64>("", "id")?,
+                    column(what, r, "id")?,
                 ))
             })
-            .collect::<Result<_, sea_orm::DbErr>>()
-            .map_err(|e| map_db_err("insert_signals", e))?;
+            .collect::<Result<_, StoreError>>()?;
         signals
             .iter()
             .map(|s| {
@@ -195,7 +200,7 @@ impl StoreTransaction for PgTransaction {
                     .map(|id| SignalId(*id))
                     .ok_or_else(|| {
                         StoreError::Internal(format!(
-                            "insert_signals: no id returned for {}/{}",
+                            "{what}: no id returned for {}/{}",
                             s.channel_id, s.message_id
                         ))
                     })
@@ -208,10 +213,13 @@ impl StoreTransaction for PgTransaction {
         id: SignalId,
         revision: &NewSignal,
     ) -> Result<(), StoreError> {
-        let param = json_param("revise_signal", &signal_insert(revision))?;
-        let values = [id.0.into(), param, revision.revision.into()];
-        self.found("revise_signal", stmt(&revise_sql(), values))
-            .await
+        static SQL: LazyLock<String> = LazyLock::new(revise_sql);
+        let row = [signal_insert(revision)];
+        let query = SignalArrays::of(&row)
+            .bind(sqlx::query(SQL.as_str()))
+            .bind(id.0)
+            .bind(revision.revision);
+        self.found("revise_signal", query).await
     }
 
     async fn latest_open_signal(
@@ -219,17 +227,21 @@ impl StoreTransaction for PgTransaction {
         channel_id: ChannelId,
         asset: &Ticker,
     ) -> Result<Option<Signal>, StoreError> {
-        let sql = format!(
-            "SELECT {SIGNAL_COLUMNS} FROM signals.signals s
-             WHERE s.channel_id = $1 AND s.asset = $2
-               AND s.status IN ('open', 'target_hit') AND s.deleted_at IS NULL
-             ORDER BY s.message_date DESC, s.id DESC
-             LIMIT 1
-             FOR UPDATE OF s"
-        );
-        let values = [channel_id.0.into(), asset.as_str().into()];
-        let signals = self.signals("latest_open_signal", stmt(&sql, values));
-        Ok(signals.await?.into_iter().next())
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {SIGNAL_COLUMNS} FROM signals.signals s
+                 WHERE s.channel_id = $1 AND s.asset = $2
+                   AND s.status IN ('open', 'target_hit') AND s.deleted_at IS NULL
+                 ORDER BY s.message_date DESC, s.id DESC
+                 LIMIT 1
+                 FOR UPDATE OF s"
+            )
+        });
+        let query = sqlx::query(SQL.as_str())
+            .bind(channel_id.0)
+            .bind(asset.as_str());
+        let signals = self.signals("latest_open_signal", query).await?;
+        Ok(signals.into_iter().next())
     }
 
     async fn change_status(
@@ -241,17 +253,15 @@ impl StoreTransaction for PgTransaction {
         let (channel, message) = change
             .message
             .map_or((None, None), |(c, m)| (Some(c.0), Some(m.0)));
-        let values: [Value; 7] = [
-            id.0.into(),
-            status.into(),
-            index.into(),
-            micros(change.at).into(),
-            channel.into(),
-            message.into(),
-            without_nul(&change.reason).into_owned().into(),
-        ];
-        self.found("change_status", stmt(CHANGE_STATUS_SQL, values))
-            .await
+        let query = sqlx::query(CHANGE_STATUS_SQL)
+            .bind(id.0)
+            .bind(status)
+            .bind(index)
+            .bind(micros(change.at))
+            .bind(channel)
+            .bind(message)
+            .bind(without_nul(&change.reason).into_owned());
+        self.found("change_status", query).await
     }
 
     async fn mark_deleted(
@@ -264,15 +274,14 @@ impl StoreTransaction for PgTransaction {
             return Ok(0);
         }
         let ids: Vec<i64> = message_ids.iter().map(|m| m.0).collect();
-        self.execute(
-            "mark_deleted",
-            stmt(
-                "UPDATE forwarded_messages.messages SET deleted_at = $3
-                 WHERE channel_id = $1 AND message_id = ANY($2::bigint[]) AND deleted_at IS NULL",
-                [channel_id.0.into(), ids.into(), micros(at).into()],
-            ),
+        let query = sqlx::query(
+            "UPDATE forwarded_messages.messages SET deleted_at = $3
+             WHERE channel_id = $1 AND message_id = ANY($2::bigint[]) AND deleted_at IS NULL",
         )
-        .await
+        .bind(channel_id.0)
+        .bind(ids)
+        .bind(micros(at));
+        self.execute("mark_deleted", query).await
     }
 
     async fn learn_channel_titles(
@@ -291,11 +300,8 @@ impl StoreTransaction for PgTransaction {
             .iter()
             .map(|(_, t)| without_nul(t).into_owned())
             .collect();
-        self.execute(
-            "learn_channel_titles",
-            stmt(LEARN_TITLES_SQL, [channels.into(), labels.into()]),
-        )
-        .await?;
+        let query = sqlx::query(LEARN_TITLES_SQL).bind(channels).bind(labels);
+        self.execute("learn_channel_titles", query).await?;
         Ok(())
     }
 
@@ -305,35 +311,29 @@ impl StoreTransaction for PgTransaction {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-        let values: [Value; 9] = [
-            micros(at).into(),
-            int(stats.received).into(),
-            int(stats.signals).into(),
-            int(stats.updates).into(),
-            int(stats.ignored).into(),
-            int(stats.rejected).into(),
-            int(stats.duplicates).into(),
-            int(stats.edits).into(),
-            i64::try_from(stats.duration_us).unwrap_or(i64::MAX).into(),
-        ];
-        self.execute(
-            "record_stats",
-            stmt(
-                "INSERT INTO metrics.processing_stats
-                   (recorded_at, received, signals, updates, ignored, rejected, duplicates, edits,
-                    duration_us)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                values,
-            ),
+        let query = sqlx::query(
+            "INSERT INTO metrics.processing_stats
+               (recorded_at, received, signals, updates, ignored, rejected, duplicates, edits,
+                duration_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .await?;
+        .bind(micros(at))
+        .bind(int(stats.received))
+        .bind(int(stats.signals))
+        .bind(int(stats.updates))
+        .bind(int(stats.ignored))
+        .bind(int(stats.rejected))
+        .bind(int(stats.duplicates))
+        .bind(int(stats.edits))
+        .bind(i64::try_from(stats.duration_us).unwrap_or(i64::MAX));
+        self.execute("record_stats", query).await?;
         Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         let limit = self.timeout;
         timed(limit, "commit", async {
-            self.tx.commit().await.map_err(|e| map_db_err("commit", e))
+            self.tx.commit().await.map_err(|e| map_sqlx("commit", &e))
         })
         .await
     }

@@ -38,16 +38,6 @@ fn a_call_survives_its_columns() {
 }
 
 #[test]
-fn the_json_batch_carries_exact_decimals_as_strings() {
-    let json = serde_json::to_value(CallColumns::from_call(&call())).unwrap();
-    assert_eq!(json["entry_min"], "31.000001");
-    assert_eq!(json["entry_max"], "31.5");
-    assert_eq!(json["targets"], serde_json::json!(["30.1", "29"]));
-    assert_eq!(json["valid_until"], "2025-10-24");
-    assert_eq!(json["kind"], "swing_trade");
-}
-
-#[test]
 fn a_broken_row_names_itself() {
     let mut columns = CallColumns::from_call(&call());
     columns.direction = "sideways".to_owned();

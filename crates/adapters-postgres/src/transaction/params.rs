@@ -1,23 +1,13 @@
-//! What the write statements send: the batch rows as JSON parameters (NUL-free, times to the
-//! microsecond) and the SQL that expands them.
+//! What the write statements send: the rows of the batch inserts (NUL-free; bound as arrays by
+//! `crate::signal_insert` and `crate::message_insert`) and the other statements' SQL.
 
 use chrono::{DateTime, Utc};
 use domain::model::{ChannelId, MessageId, SignalStatus, json_without_nul, without_nul};
-use domain::ports::{ArchiveEntry, NewSignal, StoreError};
-use sea_orm::{DbBackend, Statement, Value};
-use serde::Serialize;
+use domain::ports::{ArchiveEntry, NewSignal};
 
-use crate::call::{CALL_RECORD, CallColumns};
+use crate::call::CallColumns;
 use crate::message_insert::{MessageInsert, MessageMetadata};
-use crate::signal_insert::{MessageColumns, SignalInsert, json_batch};
-
-pub(super) fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
-pub(super) fn json_param<T: Serialize>(what: &str, rows: &T) -> Result<Value, StoreError> {
-    json_batch(what, rows).map(Value::from)
-}
+use crate::signal_insert::{MessageColumns, SIGNAL_ROWS, SignalInsert};
 
 fn message_columns(
     channel_id: ChannelId,
@@ -65,11 +55,13 @@ pub(super) fn signal_insert(s: &NewSignal) -> SignalInsert<'_> {
     }
 }
 
-/// Keeps the current revision in the history, then replaces it; one statement, the row locked.
+/// Keeps the current revision in the history, then replaces it with the one row of the
+/// [`crate::signal_insert::SignalArrays`] bound as `$1`..`$21`; `$22` the signal's id, `$23` the
+/// new revision. One statement, the row locked.
 pub(super) fn revise_sql() -> String {
     format!(
         "WITH cur AS (
-  SELECT * FROM signals.signals WHERE id = $1 FOR UPDATE
+  SELECT * FROM signals.signals WHERE id = $22 FOR UPDATE
 ), saved AS (
   INSERT INTO signals.signal_revisions
     (signal_id, revision, edit_date, asset, kind, direction, entry_min, entry_max, targets,
@@ -81,15 +73,12 @@ pub(super) fn revise_sql() -> String {
   ON CONFLICT (signal_id, revision) DO NOTHING
 )
 UPDATE signals.signals AS s
-SET revision = $3, edit_date = x.edit_date, asset = x.asset, kind = x.kind,
+SET revision = $23, edit_date = x.edit_date, asset = x.asset, kind = x.kind,
     direction = x.direction, entry_min = x.entry_min, entry_max = x.entry_max,
-    targets = COALESCE(x.targets, '{{}}'), target_final = x.target_final, stop = x.stop,
-    valid_until = x.valid_until, warnings = COALESCE(x.warnings, '[]'),
-    raw_message = x.raw_message, parser_version = x.parser_version,
-    updated_at = x.updated_at, revised_at = x.updated_at
-FROM cur, json_to_record($2::text::json) AS x(
-  edit_date timestamptz, {CALL_RECORD}, raw_message text, parser_version text,
-  updated_at timestamptz)
+    targets = x.targets, target_final = x.target_final, stop = x.stop,
+    valid_until = x.valid_until, warnings = x.warnings, raw_message = x.raw_message,
+    parser_version = x.parser_version, updated_at = x.updated_at, revised_at = x.updated_at
+FROM cur, {SIGNAL_ROWS}
 WHERE s.id = cur.id AND s.message_date = cur.message_date
 RETURNING s.id"
     )

@@ -2,7 +2,7 @@
 //! transaction; the channels the imported signals use.
 
 use adapters_postgres::{
-    ArchiveAnswer, MessageArrays, MessageBatch, MessageInsert, OnLegacyConflict, SignalInsert,
+    ArchiveAnswer, MessageArrays, MessageInsert, OnLegacyConflict, SignalArrays, SignalInsert,
     first_deliveries, insert_messages_sql, insert_signals_sql,
 };
 use sea_orm::sqlx::{Connection, PgConnection};
@@ -159,9 +159,10 @@ pub async fn stage_signals(
         0
     } else {
         let rows: Vec<SignalInsert<'_>> = rows.iter().map(|r| r.insert(import_id)).collect();
-        let batch = serde_json::to_string(&rows).map_err(|e| encoding("signals", e))?;
-        sea_orm::sqlx::query(insert_signals_sql(OnLegacyConflict::Skip))
-            .bind(batch)
+        SignalArrays::of(&rows)
+            .bind(sea_orm::sqlx::query(insert_signals_sql(
+                OnLegacyConflict::Skip,
+            )))
             .execute(&mut *conn)
             .await
             .ctx("inserting signals")?
@@ -191,28 +192,14 @@ pub async fn stage_messages(
             .into_iter()
             .map(|(_, r)| r)
             .collect();
-        let a = MessageArrays::of(&firsts);
-        sea_orm::sqlx::query(insert_messages_sql(
-            MessageBatch::Arrays,
-            ArchiveAnswer::Count,
-        ))
-        .bind(a.channel_id)
-        .bind(a.message_id)
-        .bind(a.message_date)
-        .bind(a.edit_date)
-        .bind(a.text)
-        .bind(a.media_type)
-        .bind(a.source)
-        .bind(a.metadata)
-        .bind(a.outcome)
-        .bind(a.reason)
-        .bind(a.parser_version)
-        .bind(a.received_at)
-        .bind(a.import_id)
-        .execute(&mut *conn)
-        .await
-        .ctx("inserting archived messages")?
-        .rows_affected()
+        MessageArrays::of(&firsts)
+            .bind(sea_orm::sqlx::query(insert_messages_sql(
+                ArchiveAnswer::Count,
+            )))
+            .execute(&mut *conn)
+            .await
+            .ctx("inserting archived messages")?
+            .rows_affected()
     };
     staged(conn, import_id, Table::Messages, batch, inserted).await
 }
