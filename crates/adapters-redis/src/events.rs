@@ -1,4 +1,6 @@
-//! The events port on Redis pub/sub: JSON [`SignalEvent`]s on `{namespace}:signals`.
+//! The events port on Redis pub/sub: JSON [`SignalEvent`]s on `{namespace}:signals`, one per
+//! message, or a batch's as one JSON array (one `PUBLISH` for a thousand events, where one each
+//! cost Redis and both services a message apiece); subscribers read both forms.
 //!
 //! Publishing uses the master connection. Subscribing shares ONE subscriber connection per
 //! [`crate::Redis`] handle, whatever the number of subscribers (one per SSE client in the api):
@@ -24,6 +26,9 @@ use crate::connection::{Shared, builder, unavailable};
 /// How many events a slow subscriber may fall behind before it skips some.
 const FAN_OUT_CAPACITY: usize = 4096;
 
+/// Most events in one message (~250 bytes each as JSON).
+const EVENTS_PER_MESSAGE: usize = 1000;
+
 /// [`SignalEvents`] over Redis pub/sub. Cheap to clone; made by [`crate::Redis::events`].
 #[derive(Debug, Clone)]
 pub struct RedisEvents {
@@ -42,26 +47,29 @@ impl RedisEvents {
 }
 
 impl RedisEvents {
-    /// Publishes every event concurrently over the master connection; returns the failures.
-    async fn publish_each(&self, events: &[SignalEvent]) -> usize {
+    /// Publishes `events` as JSON arrays of up to [`EVENTS_PER_MESSAGE`], in order, pipelined
+    /// over the master connection; returns how many events were in messages that failed.
+    async fn publish_batches(&self, events: &[SignalEvent]) -> usize {
         let shared = &*self.shared;
         let master = shared.master.with_options(&shared.fail_fast);
-        let sends = events.iter().map(|event| {
+        let sends = events.chunks(EVENTS_PER_MESSAGE).map(|chunk| {
             let master = &master;
             async move {
-                let payload = serde_json::to_string(event)
-                    .map_err(|error| CacheError::Unavailable(format!("encode event: {error}")))?;
+                let payload = serde_json::to_string(chunk)
+                    .map_err(|error| CacheError::Unavailable(format!("encode events: {error}")))?;
                 master
                     .publish::<i64, _, _>(shared.keys.channel.clone(), payload)
                     .await
                     .map_err(|error| shared.master_error(error))
             }
         });
-        futures_util::future::join_all(sends)
-            .await
-            .iter()
-            .filter(|sent| sent.is_err())
-            .count()
+        let sent = futures_util::future::join_all(sends).await;
+        events
+            .chunks(EVENTS_PER_MESSAGE)
+            .zip(sent)
+            .filter(|(_, sent)| sent.is_err())
+            .map(|(chunk, _)| chunk.len())
+            .sum()
     }
 }
 
@@ -80,12 +88,12 @@ impl SignalEvents for RedisEvents {
         Ok(())
     }
 
-    /// Sends every event without waiting for the previous reply (fred pipelines commands
-    /// issued together on one connection): one round trip for a whole batch.
+    /// Sends the events as JSON arrays (one message per thousand), without waiting for the
+    /// previous reply (fred pipelines commands issued together on one connection).
     async fn publish_all(&self, events: &[SignalEvent]) -> usize {
         use tracing::Instrument;
         let span = tracing::info_span!("redis publish", events = events.len());
-        self.publish_each(events).instrument(span).await
+        self.publish_batches(events).instrument(span).await
     }
     /// Returns once the shared subscription is established, or after `connect_timeout` when
     /// Redis is down: the stream then starts delivering when the subscription heals.
@@ -203,28 +211,33 @@ async fn fan_out(
 ) {
     loop {
         match messages.recv().await {
-            Ok(message) if *message.channel == *channel => {
-                let decoded = message
-                    .value
-                    .as_bytes()
-                    .map(serde_json::from_slice::<SignalEvent>);
-                match decoded {
-                    Some(Ok(event)) => {
-                        // No receiver is fine: nobody is listening right now.
-                        let _ = sender.send(event);
+            Ok(message) if *message.channel == *channel => match message.value.as_bytes() {
+                Some(payload) => match decode(payload) {
+                    Ok(events) => {
+                        for event in events {
+                            // No receiver is fine: nobody is listening right now.
+                            let _ = sender.send(event);
+                        }
                     }
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "undecodable signal event skipped");
-                    }
-                    None => tracing::warn!("non-text signal event skipped"),
-                }
-            }
+                    Err(error) => tracing::warn!(%error, "undecodable signal event skipped"),
+                },
+                None => tracing::warn!("non-text signal event skipped"),
+            },
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(skipped)) => {
                 tracing::warn!(skipped, "redis subscriber lagged; signal events skipped");
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+/// The events of one message: a JSON array of events, or one event.
+pub(crate) fn decode(payload: &[u8]) -> Result<Vec<SignalEvent>, serde_json::Error> {
+    if payload.trim_ascii_start().first() == Some(&b'[') {
+        serde_json::from_slice(payload)
+    } else {
+        serde_json::from_slice(payload).map(|event| vec![event])
     }
 }
 
@@ -259,5 +272,37 @@ async fn keep_subscribed(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use domain::model::{ChannelId, SignalId, SignalStatus, Ticker};
+    use domain::ports::{SignalEvent, SignalEventKind};
+
+    use super::decode;
+
+    fn event(id: i64) -> SignalEvent {
+        SignalEvent {
+            kind: SignalEventKind::Created,
+            signal_id: SignalId(id),
+            channel_id: ChannelId(-100),
+            asset: Ticker::parse("PETR4").expect("ticker"),
+            status: SignalStatus::Open,
+            at: Utc.timestamp_opt(1_760_000_000, 0).single().expect("time"),
+            traceparent: None,
+        }
+    }
+
+    #[test]
+    fn a_message_holds_one_event_or_an_array_of_them() {
+        let one = serde_json::to_vec(&event(1)).expect("encode");
+        assert_eq!(decode(&one).expect("one"), [event(1)]);
+        let batch = serde_json::to_vec(&[event(2), event(3)]).expect("encode");
+        assert_eq!(decode(&batch).expect("batch"), [event(2), event(3)]);
+        assert_eq!(decode(b"  []").expect("empty"), []);
+        assert!(decode(b"[{\"kind\":1}]").is_err());
+        assert!(decode(b"not json").is_err());
     }
 }
