@@ -161,14 +161,17 @@ async fn fault_replica_outage_moves_reads_to_the_master_without_a_single_failure
     let redis = connect_stack(config).await;
     let cache = redis.cache();
     assert_eq!(redis.status().replica_in_use, Some(true));
-    let generation = cache.get_wide("k").await.expect("get").generation;
-    cache
-        .put_wide("k", generation, b"v", TTL)
-        .await
-        .expect("put");
     // The replica may still be resyncing after an earlier test restarted the master (which
-    // keeps no snapshot, so the replica reloads everything): wait for the value to replicate.
+    // keeps no snapshot, so the replica reloads everything): until it has, the generation it
+    // answers is the old one, and a value put under it is never served. So read the generation
+    // and put again until the value is served.
     poll(Duration::from_secs(10), || async {
+        let generation = cache.get_wide("k").await.expect("get").generation;
+        cache
+            .put_wide("k", generation, b"v", TTL)
+            .await
+            .expect("put");
+        tokio::time::sleep(Duration::from_millis(50)).await;
         cache.get_wide("k").await.expect("get").value
     })
     .await
