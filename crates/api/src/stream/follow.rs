@@ -139,10 +139,14 @@ async fn deliver(
         // Nobody listens: follow the head without reading the rows (a client joining later
         // gets every change after this position, at most one wake-up older than its join).
         pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        return match feed.head().await {
-            Ok(head) if head > position => head,
-            _ => position,
-        };
+        let head = feed.head().await;
+        // A client that joined while the head was read may already be owed a change below it.
+        if sender.receiver_count() == 0 {
+            return match head {
+                Ok(head) if head > position => head,
+                _ => position,
+            };
+        }
     }
     loop {
         let batch = match feed.next(position, BATCH).await {
@@ -172,3 +176,7 @@ async fn deliver(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "follow_tests.rs"]
+mod tests;
