@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::model::{ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker, without_nul};
 use domain::ports::{
-    ArchiveEntry, BatchStats, NewSignal, SignalStore, StoreError, StoreTransaction,
+    ArchiveEntry, BatchStats, DateWindow, NewSignal, SignalStore, StoreError, StoreTransaction,
 };
 use sea_orm::sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sea_orm::sqlx::query::Query;
@@ -151,23 +151,35 @@ impl StoreTransaction for PgTransaction {
     async fn signals_for_messages(
         &mut self,
         keys: &[(ChannelId, MessageId)],
+        dated: Option<DateWindow>,
     ) -> Result<Vec<Signal>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let channels: Vec<i64> = keys.iter().map(|(c, _)| c.0).collect();
         let messages: Vec<i64> = keys.iter().map(|(_, m)| m.0).collect();
-        // Locked in id order so concurrent batches cannot deadlock on each other.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
+        // Locked in id order so concurrent batches cannot deadlock on each other. The date bounds
+        // exclude chunks when the (generic) plan starts; without them every chunk is probed.
+        fn sql(dated: &str) -> String {
             format!(
                 "SELECT {SIGNAL_COLUMNS} FROM signals.signals s
                  WHERE (s.channel_id, s.message_id) IN
-                   (SELECT k.c, k.m FROM unnest($1::bigint[], $2::bigint[]) AS k(c, m))
+                   (SELECT k.c, k.m FROM unnest($1::bigint[], $2::bigint[]) AS k(c, m)){dated}
                  ORDER BY s.id
                  FOR UPDATE OF s"
             )
-        });
-        let query = sqlx::query(SQL.as_str()).bind(channels).bind(messages);
+        }
+        static ANY_DATE: LazyLock<String> = LazyLock::new(|| sql(""));
+        static DATED: LazyLock<String> =
+            LazyLock::new(|| sql("\n                   AND s.message_date BETWEEN $3 AND $4"));
+        let query = match dated {
+            None => sqlx::query(ANY_DATE.as_str()).bind(channels).bind(messages),
+            Some(w) => sqlx::query(DATED.as_str())
+                .bind(channels)
+                .bind(messages)
+                .bind(w.from)
+                .bind(w.to),
+        };
         self.signals("signals_for_messages", query).await
     }
 

@@ -276,7 +276,7 @@ async fn detail_and_soft_delete() {
     // Deleted signals stay visible to the write side (an edit of a deleted message).
     let mut tx = store.begin().await.expect("begin");
     let found = tx
-        .signals_for_messages(&[(f.channel, domain::model::MessageId(3))])
+        .signals_for_messages(&[(f.channel, domain::model::MessageId(3))], None)
         .await
         .expect("lookup");
     assert_eq!(found.len(), 1);

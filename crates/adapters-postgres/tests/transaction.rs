@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use common::*;
 use domain::model::{MessageId, SignalId, SignalStatus, StatusChange};
-use domain::ports::{ArchiveEntry, BatchStats, SignalQueries, SignalStore, StoreError};
+use domain::ports::{
+    ArchiveEntry, BatchStats, DateWindow, SignalQueries, SignalStore, StoreError,
+};
 
 fn entry(m: &domain::model::Message) -> ArchiveEntry<'_> {
     ArchiveEntry {
@@ -136,7 +138,7 @@ async fn dropping_a_transaction_rolls_everything_back() {
     let mut tx = store.begin().await.expect("begin");
     assert_eq!(tx.archive(&[entry(&m)]).await.expect("archive"), [true]);
     assert!(
-        tx.signals_for_messages(&[(ch, MessageId(1))])
+        tx.signals_for_messages(&[(ch, MessageId(1))], None)
             .await
             .expect("lookup")
             .is_empty()
@@ -180,11 +182,23 @@ async fn signals_are_inserted_found_revised_and_conflict_on_repeat() {
         .expect("insert");
     assert_eq!(ids.len(), 2);
     assert!(ids[0] != ids[1]);
+    let keys = [(ch, MessageId(1)), (ch, MessageId(2)), (ch, MessageId(3))];
     let found = tx
-        .signals_for_messages(&[(ch, MessageId(1)), (ch, MessageId(2)), (ch, MessageId(3))])
+        .signals_for_messages(&keys, None)
         .await
         .expect("lookup");
     assert_eq!(found.len(), 2);
+    let around = |at, days| DateWindow::around([at], Duration::days(days));
+    let dated = tx
+        .signals_for_messages(&keys, around(t0.trunc_subsecs_micros(), 0))
+        .await
+        .expect("dated lookup");
+    assert_eq!(dated.len(), 2, "both ends of the window are included");
+    let weeks_later = tx
+        .signals_for_messages(&keys, around(t0 + Duration::days(30), 7))
+        .await
+        .expect("lookup of other weeks");
+    assert!(weeks_later.is_empty(), "{weeks_later:?}");
     let one = found
         .iter()
         .find(|s| s.message_id == MessageId(1))

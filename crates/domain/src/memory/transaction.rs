@@ -8,7 +8,7 @@ use crate::model::{
     ChannelId, MessageId, Signal, SignalId, SignalRevision, SignalStatus, StatusChange, Ticker,
 };
 use crate::ports::{
-    ArchiveEntry, BatchStats, NewSignal, SignalStore, StoreError, StoreTransaction,
+    ArchiveEntry, BatchStats, DateWindow, NewSignal, SignalStore, StoreError, StoreTransaction,
 };
 
 struct MemoryTransaction {
@@ -65,6 +65,7 @@ impl StoreTransaction for MemoryTransaction {
     async fn signals_for_messages(
         &mut self,
         keys: &[(ChannelId, MessageId)],
+        dated: Option<DateWindow>,
     ) -> Result<Vec<Signal>, StoreError> {
         self.store.check()?;
         Ok(self
@@ -72,6 +73,7 @@ impl StoreTransaction for MemoryTransaction {
             .signals
             .values()
             .filter(|s| keys.contains(&(s.channel_id, s.message_id)))
+            .filter(|s| dated.is_none_or(|w| w.contains(s.message_date)))
             .cloned()
             .collect())
     }

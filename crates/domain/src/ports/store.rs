@@ -1,7 +1,7 @@
 //! The write side of persistence: one atomic unit of work per ingest batch.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
@@ -90,6 +90,37 @@ pub trait SignalStore: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn StoreTransaction>, StoreError>;
 }
 
+/// The message dates a lookup may be limited to, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateWindow {
+    /// Earliest date.
+    pub from: DateTime<Utc>,
+    /// Latest date.
+    pub to: DateTime<Utc>,
+}
+
+impl DateWindow {
+    /// From the earliest of `dates` minus `margin` to the latest plus `margin`; `None` without
+    /// dates.
+    pub fn around(
+        dates: impl IntoIterator<Item = DateTime<Utc>>,
+        margin: TimeDelta,
+    ) -> Option<Self> {
+        let mut dates = dates.into_iter();
+        let first = dates.next()?;
+        let (from, to) = dates.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d)));
+        Some(Self {
+            from: from.checked_sub_signed(margin).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            to: to.checked_add_signed(margin).unwrap_or(DateTime::<Utc>::MAX_UTC),
+        })
+    }
+
+    /// Whether `at` lies in the window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && at <= self.to
+    }
+}
+
 /// One open transaction of [`SignalStore`]. Every method MUST return `Unavailable` when the
 /// connection is lost; the whole transaction is then void.
 #[async_trait]
@@ -101,10 +132,12 @@ pub trait StoreTransaction: Send {
     async fn archive(&mut self, entries: &[ArchiveEntry<'_>]) -> Result<Vec<bool>, StoreError>;
 
     /// The signals stored for these messages (any revision, deleted included), locked until
-    /// commit so concurrent edits serialise.
+    /// commit so concurrent edits serialise. With `dated`, only signals whose `message_date` lies
+    /// in that window are returned (a store skips the partitions outside it).
     async fn signals_for_messages(
         &mut self,
         keys: &[(ChannelId, MessageId)],
+        dated: Option<DateWindow>,
     ) -> Result<Vec<Signal>, StoreError>;
 
     /// Inserts new signals (revision 1, status open) and returns their ids in input order.
@@ -157,4 +190,24 @@ pub trait StoreTransaction: Send {
 
     /// Makes everything durable. Only after it returns `Ok` may the caller acknowledge.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_window_spans_its_dates_and_the_margin_both_ends_included() {
+        let day = |d| Utc.with_ymd_and_hms(2025, 10, d, 12, 0, 0).unwrap();
+        assert_eq!(DateWindow::around([], TimeDelta::days(7)), None);
+        let w = DateWindow::around([day(20), day(10), day(15)], TimeDelta::days(1))
+            .expect("a window");
+        assert_eq!((w.from, w.to), (day(9), day(21)));
+        assert!(w.contains(day(9)) && w.contains(day(21)));
+        assert!(!w.contains(day(8)) && !w.contains(day(22)));
+        let all = DateWindow::around([day(1)], TimeDelta::MAX).expect("a window");
+        assert!(all.contains(DateTime::<Utc>::MIN_UTC) && all.contains(DateTime::<Utc>::MAX_UTC));
+    }
 }

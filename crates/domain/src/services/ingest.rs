@@ -299,14 +299,14 @@ impl IngestService {
             traceparent,
         } = run;
         let mut batch = Batch::new(tx, self.clock.now(), started);
-        let signal_keys: Vec<_> = messages
+        let calls: Vec<&Message> = messages
             .iter()
             .zip(&outcomes)
             .zip(&fresh)
             .filter(|((_, o), fresh)| **fresh && matches!(o, ParseOutcome::Signal(_)))
-            .map(|((m, _), _)| (m.channel_id, m.message_id))
+            .map(|((m, _), _)| m)
             .collect();
-        batch.load_existing(&signal_keys).await?;
+        batch.load_existing(&calls).await?;
 
         for (((message, outcome), fresh), received_at) in
             messages.iter().zip(outcomes).zip(fresh).zip(received)
@@ -386,7 +386,7 @@ impl IngestService {
         let keys: Vec<_> = message_ids.iter().map(|m| (channel_id, *m)).collect();
         let mut cancelled = Vec::new();
         let mut events = Vec::new();
-        for signal in tx.signals_for_messages(&keys).await? {
+        for signal in tx.signals_for_messages(&keys, None).await? {
             if !signal.status.is_open() {
                 continue;
             }

@@ -142,7 +142,7 @@ impl IngestService {
             return Ok(HashMap::new());
         }
         let mut tx = self.store.begin().await?;
-        let signals = tx.signals_for_messages(&keys).await?;
+        let signals = tx.signals_for_messages(&keys, None).await?;
         tx.commit().await?;
         Ok(signals
             .into_iter()

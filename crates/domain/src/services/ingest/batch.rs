@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Disposition, IngestReceipt};
 use crate::model::{
@@ -13,8 +13,13 @@ use crate::model::{
 };
 use crate::parser::PARSER_VERSION;
 use crate::ports::{
-    BatchStats, NewSignal, SignalEvent, SignalEventKind, StoreError, StoreTransaction,
+    BatchStats, DateWindow, NewSignal, SignalEvent, SignalEventKind, StoreError, StoreTransaction,
 };
+
+/// How far from a delivery's date its message's stored signal may be dated: the gateway may
+/// report a message's date from another of its time fields, or in another zone, on a later
+/// delivery. One week, the chunk interval: the lookup reads at most three chunks.
+const SAME_MESSAGE_DATES: TimeDelta = TimeDelta::days(7);
 
 pub(super) fn event(
     kind: SignalEventKind,
@@ -74,14 +79,15 @@ impl Batch {
         }
     }
 
-    pub(super) async fn load_existing(
-        &mut self,
-        keys: &[(ChannelId, MessageId)],
-    ) -> Result<(), StoreError> {
-        if keys.is_empty() {
+    /// Loads the signals already stored for these calls (their edits become revisions), looking
+    /// only at the weeks around their dates.
+    pub(super) async fn load_existing(&mut self, calls: &[&Message]) -> Result<(), StoreError> {
+        if calls.is_empty() {
             return Ok(());
         }
-        for s in self.tx.signals_for_messages(keys).await? {
+        let keys: Vec<_> = calls.iter().map(|m| (m.channel_id, m.message_id)).collect();
+        let dated = DateWindow::around(calls.iter().map(|m| m.date), SAME_MESSAGE_DATES);
+        for s in self.tx.signals_for_messages(&keys, dated).await? {
             self.existing.insert((s.channel_id, s.message_id), s);
         }
         Ok(())
@@ -228,7 +234,7 @@ impl Batch {
             Some(known) => Some(known.clone()),
             None => self
                 .tx
-                .signals_for_messages(&[key])
+                .signals_for_messages(&[key], None)
                 .await?
                 .into_iter()
                 .next(),

@@ -211,6 +211,23 @@ fn a_newer_edit_is_a_revision_and_an_older_one_changes_nothing() {
 }
 
 #[test]
+fn an_edit_whose_date_is_hours_off_still_revises_its_signal() {
+    let w = world();
+    ingest(&w, &[message(-100, 1, CALL)]);
+    let edited = Message {
+        date: at(13),
+        edit_date: Some(at(11)),
+        text: CALL.replace("0,70", "0,80"),
+        ..message(-100, 1, "")
+    };
+    let report = ingest(&w, &[edited]);
+    assert_eq!(report.receipts[0].outcome, Disposition::Edited);
+    let state = w.store.snapshot();
+    assert_eq!(state.signals.len(), 1);
+    assert_eq!(state.signals.values().next().expect("signal").revision, 2);
+}
+
+#[test]
 fn updates_change_the_latest_open_signal_of_that_asset_in_that_channel() {
     let w = world();
     ingest(&w, &[message(-100, 1, CALL), message(-200, 1, CALL)]);
