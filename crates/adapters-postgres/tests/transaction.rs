@@ -7,9 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use common::*;
 use domain::model::{MessageId, SignalId, SignalStatus, StatusChange};
-use domain::ports::{
-    ArchiveEntry, BatchStats, DateWindow, SignalQueries, SignalStore, StoreError,
-};
+use domain::ports::{ArchiveEntry, BatchStats, DateWindow, SignalQueries, SignalStore, StoreError};
 
 fn entry(m: &domain::model::Message) -> ArchiveEntry<'_> {
     ArchiveEntry {
@@ -183,10 +181,7 @@ async fn signals_are_inserted_found_revised_and_conflict_on_repeat() {
     assert_eq!(ids.len(), 2);
     assert!(ids[0] != ids[1]);
     let keys = [(ch, MessageId(1)), (ch, MessageId(2)), (ch, MessageId(3))];
-    let found = tx
-        .signals_for_messages(&keys, None)
-        .await
-        .expect("lookup");
+    let found = tx.signals_for_messages(&keys, None).await.expect("lookup");
     assert_eq!(found.len(), 2);
     let around = |at, days| DateWindow::around([at], Duration::days(days));
     let dated = tx

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use service_kit::config::{
-    LogFormat, Secret, SecretList, ServiceConfig, check_backends, check_bind, var,
+    LogFormat, Secret, SecretList, ServiceConfig, check_backends, check_bind, check_url, var,
 };
 use service_kit::http::HttpSettings;
 
@@ -157,6 +157,13 @@ impl ServiceConfig for IngestConfig {
             &self.redis_replica_url,
             true,
         ));
+        if !self.maintenance_database_url.is_empty() {
+            problems.extend(check_url(
+                "maintenance_database_url",
+                self.maintenance_database_url.expose(),
+                &["postgres", "postgresql"],
+            ));
+        }
         problems.extend(check_bind("ingest_bind", &self.ingest_bind));
         if self.ingest_batch_body_limit < 64 * 1024 {
             problems.push(format!(
@@ -250,5 +257,21 @@ mod tests {
         ]))
         .expect_err("bad url");
         assert!(e.to_string().contains("TP_CAPITAL_DATABASE_URL"), "{e}");
+
+        let mut maintenance = BASE.to_vec();
+        maintenance.push(("TP_CAPITAL_DEV_MODE", "1"));
+        maintenance.push(("TP_CAPITAL_MAINTENANCE_DATABASE_URL", "127.0.0.1:5435/db"));
+        let e = load_from::<IngestConfig>(vars(&maintenance)).expect_err("bad maintenance url");
+        assert!(
+            e.to_string()
+                .contains("TP_CAPITAL_MAINTENANCE_DATABASE_URL"),
+            "{e}"
+        );
+        maintenance.pop();
+        maintenance.push((
+            "TP_CAPITAL_MAINTENANCE_DATABASE_URL",
+            "postgres://u:p@127.0.0.1:5435/tp_capital_db",
+        ));
+        assert!(load_from::<IngestConfig>(vars(&maintenance)).is_ok());
     }
 }

@@ -110,8 +110,12 @@ impl DateWindow {
         let first = dates.next()?;
         let (from, to) = dates.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d)));
         Some(Self {
-            from: from.checked_sub_signed(margin).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            to: to.checked_add_signed(margin).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            from: from
+                .checked_sub_signed(margin)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            to: to
+                .checked_add_signed(margin)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         })
     }
 
@@ -202,8 +206,8 @@ mod tests {
     fn a_window_spans_its_dates_and_the_margin_both_ends_included() {
         let day = |d| Utc.with_ymd_and_hms(2025, 10, d, 12, 0, 0).unwrap();
         assert_eq!(DateWindow::around([], TimeDelta::days(7)), None);
-        let w = DateWindow::around([day(20), day(10), day(15)], TimeDelta::days(1))
-            .expect("a window");
+        let w =
+            DateWindow::around([day(20), day(10), day(15)], TimeDelta::days(1)).expect("a window");
         assert_eq!((w.from, w.to), (day(9), day(21)));
         assert!(w.contains(day(9)) && w.contains(day(21)));
         assert!(!w.contains(day(8)) && !w.contains(day(22)));
