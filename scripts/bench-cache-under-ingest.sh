@@ -111,6 +111,7 @@ echo "ingest: $ok of $sent messages answered 200 in $took s = $achieved msg/s ($
 awk -v a="$achieved" -v r="$RATE" 'BEGIN { exit !(a >= 0.95 * r) }' || fail "ingest rate $achieved below 95 % of $RATE"
 
 report() { # label file
+  # shellcheck disable=SC2034 # every field of the RESULT line is set by the eval; some go unread
   local out requests failed bad_status empty compressed bytes_per_response rps p50_ms p95_ms p99_ms
   out=$(grep '^RESULT' "$2") || { cat "$2"; fail "$1: no result"; return; }
   eval "${out#RESULT }"

@@ -21,7 +21,7 @@ export BENCH_TOKEN=$TP_CAPITAL_GATEWAY_TOKEN BENCH_CHANNEL=$CHANNEL
 sql() { psql "$TP_CAPITAL_DATABASE_URL" -Atqc "$1"; }
 
 run() { # name connections batch
-  local out
+  local out requests=0 failed=0 duration_s=1 p99_ms= # set by the eval of the RESULT line
   RUN=$((RUN + 1)) # message ids never repeat across runs
   out=$(BENCH_RUN=$RUN BENCH_BATCH=$3 wrk -t2 -c"$2" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$ROOT/scripts/wrk/ingest.lua" "$TP_CAPITAL_INGEST_URL" | grep '^RESULT')
   echo "$1: $out"

@@ -187,7 +187,7 @@ ins = [t["inserted"] for t in r["tables"]]
 print(f"second run inserted {ins} (signals, messages); validation ok={r['validation']['ok']}")
 sys.exit(0 if sum(ins) == 0 and r["validation"]["ok"] else 1)
 PY
-echo "backups after two runs: $(ls "$WORK/backup" | wc -l) (the second run keeps the first)"
+echo "backups after two runs: $(find "$WORK/backup" -mindepth 1 -maxdepth 1 | wc -l) (the second run keeps the first)"
 
 echo "== rollback"
 start=$(date +%s.%N)

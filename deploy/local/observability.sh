@@ -88,7 +88,7 @@ ensure_pgbouncer_exporter() {
   chroot "$TP_ROOTFS_DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     sh -c 'cd /tmp && apt-get download -q prometheus-pgbouncer-exporter' >&2 ||
     die "cannot download prometheus-pgbouncer-exporter with the rootfs's apt ($TP_ROOTFS_DIR)"
-  deb=$(ls "$TP_ROOTFS_DIR"/tmp/prometheus-pgbouncer-exporter_*.deb | head -n1)
+  deb=$(find "$TP_ROOTFS_DIR/tmp" -maxdepth 1 -name 'prometheus-pgbouncer-exporter_*.deb' | head -n1)
   dpkg-deb -x "$deb" "$dir" && rm -f "$deb"
   [[ -x $PGBOUNCER_EXPORTER ]] || die "no exporter binary in $deb"
 }
