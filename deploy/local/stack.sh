@@ -332,8 +332,10 @@ SQL
     psql_super postgres -c "ALTER ROLE postgres PASSWORD '$PG_SUPER_PASSWORD'" </dev/null >/dev/null
   fi
   # The grant lets the service give each closed week of signals its search indexes (migration
-  # m20251205_000011); the chunks' schema belongs to the superuser.
+  # m20251205_000011); the chunks' schema belongs to the superuser. pg_stat_statements is for the
+  # operator (docs/operations.md).
   psql_super "$TP_DB_NAME" -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' \
+    -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' \
     -c "GRANT CREATE ON SCHEMA _timescaledb_internal TO $TP_DB_USER" \
     </dev/null >>"$LOG_DIR/pg_ctl.log" 2>&1 || die "CREATE EXTENSION timescaledb failed (see $LOG_DIR/pg_ctl.log)"
   role_password_ok "$TP_DB_USER" "$DB_PASSWORD" || die "role $TP_DB_USER cannot log in with its password"

@@ -34,7 +34,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 fi
 
 settings() {
-  printf -- '-c port=%s -c unix_socket_directories=%s -c shared_preload_libraries=timescaledb ' "$PORT" "$SOCKET"
+  printf -- '-c port=%s -c unix_socket_directories=%s -c shared_preload_libraries=timescaledb,pg_stat_statements ' "$PORT" "$SOCKET"
   printf -- '-c timescaledb.telemetry_level=off -c password_encryption=scram-sha-256 '
 }
 
@@ -54,6 +54,7 @@ SQL
 psql -X -q -v ON_ERROR_STOP=1 -h "$SOCKET" -p "$PORT" -U postgres -d "$DB" -v role="$ROLE" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS timescaledb;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 GRANT CREATE ON SCHEMA _timescaledb_internal TO :"role";
 SQL
 say "TimescaleDB $(psql -X -A -t -h "$SOCKET" -p "$PORT" -U postgres -d "$DB" \

@@ -22,7 +22,7 @@ max_connections = 200
 superuser_reserved_connections = 5
 password_encryption = scram-sha-256
 
-shared_preload_libraries = 'timescaledb'
+shared_preload_libraries = 'timescaledb, pg_stat_statements'
 timescaledb.telemetry_level = off
 timescaledb.max_background_workers = 8
 max_worker_processes = 16

@@ -340,7 +340,7 @@ fn postgres_listens_on_its_port_and_socket_with_timescaledb() {
             config.id
         ),
         "shared_buffers = 256MB".to_owned(),
-        "shared_preload_libraries = 'timescaledb'".to_owned(),
+        "shared_preload_libraries = 'timescaledb, pg_stat_statements'".to_owned(),
         "fsync = on".to_owned(),
         "listen_addresses = '127.0.0.1'".to_owned(),
     ] {
