@@ -12,6 +12,8 @@
 --   BENCH_NEWEST_MS, BENCH_OLDEST_MS   the seeded data's time span (epoch ms): uncached queries
 --                 pick their `to` inside it, so every page holds rows (./scripts/bench-api.sh sets them).
 --   BENCH_GZIP=1  sends Accept-Encoding: gzip and counts the answers that are compressed.
+--   BENCH_SALT    where the uncached and search modes start their sequence of keys (default: from
+--                 the clock, so a run never repeats the keys an earlier run left in the cache).
 -- Every response is checked: status 200, and for /signals and /channels a page with at least one row
 -- (`"data":[{`), for /signals/stats a non-zero total, unless compressed (the api compresses only
 -- bodies of 1 KB or more, never an empty page). The RESULT line counts what failed; bench-api.sh
@@ -21,6 +23,7 @@ local gzip = os.getenv("BENCH_GZIP") == "1"
 local newest = tonumber(os.getenv("BENCH_NEWEST_MS") or "0")
 local oldest = tonumber(os.getenv("BENCH_OLDEST_MS") or "0")
 local day_ms = 86400000
+local salt = tonumber(os.getenv("BENCH_SALT") or "") or os.time() % 1000
 
 local function day(ms) return os.date("!%Y-%m-%d", math.floor(ms / 1000)) end
 local now_ms = os.time() * 1000
@@ -51,7 +54,7 @@ function setup(thread)
 end
 
 function init(args)
-  counter = 0
+  counter = (mode == "uncached" or mode == "search") and salt * 100000 or 0
   bad_status = 0
   empty = 0
   compressed = 0

@@ -3,6 +3,8 @@
 //! constructors) and by every write of a new signal: the ingest's and the legacy importer's
 //! (`crate::signal_insert`).
 
+use std::fmt::Display;
+
 use chrono::NaiveDate;
 use domain::model::{Direction, EntryRange, Price, SignalKind, Ticker, TradeCall, without_nul};
 use domain::ports::StoreError;
@@ -75,7 +77,7 @@ impl CallColumns {
     }
 
     /// The call these columns hold; `row` names the row in the error of a broken invariant.
-    pub(crate) fn into_call(self, row: &str) -> Result<TradeCall, StoreError> {
+    pub(crate) fn into_call(self, row: &dyn Display) -> Result<TradeCall, StoreError> {
         let price = |field: &str, v: Decimal| {
             Price::new(v).map_err(|e| corrupt(format!("{row}: {field} {v}: {e}")))
         };
@@ -118,7 +120,7 @@ impl CallColumns {
 }
 
 /// A stored kind name as the domain's [`SignalKind`].
-pub(crate) fn parse_kind(row: &str, kind: &str) -> Result<SignalKind, StoreError> {
+pub(crate) fn parse_kind(row: &dyn Display, kind: &str) -> Result<SignalKind, StoreError> {
     kind.parse::<SignalKind>()
         .map_err(|e| corrupt(format!("{row}: {e}")))
 }

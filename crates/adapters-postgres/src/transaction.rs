@@ -14,16 +14,16 @@ use domain::model::{ChannelId, MessageId, Signal, SignalId, StatusChange, Ticker
 use domain::ports::{
     ArchiveEntry, BatchStats, DateWindow, NewSignal, SignalStore, StoreError, StoreTransaction,
 };
+use sea_orm::QueryResult;
 use sea_orm::sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sea_orm::sqlx::query::Query;
 use sea_orm::sqlx::{self, Row};
-use sea_orm::{FromQueryResult, QueryResult};
 
-use crate::error::{map_db_err, map_sqlx};
+use crate::error::map_sqlx;
 use crate::message_insert::{
     ArchiveAnswer, DeliveryKey, MessageArrays, MessageInsert, first_deliveries, insert_messages_sql,
 };
-use crate::rows::{SIGNAL_COLUMNS, SignalRecord};
+use crate::rows::{SIGNAL_COLUMNS, SignalLayout};
 use crate::signal_insert::{OnLegacyConflict, SignalArrays, insert_signals_sql, micros};
 use crate::store::{PgStore, timed};
 use params::{
@@ -77,14 +77,18 @@ impl PgTransaction {
 
     /// The signals `query` reads (rows of [`SIGNAL_COLUMNS`]).
     async fn signals(&mut self, what: &str, query: PgQuery<'_>) -> Result<Vec<Signal>, StoreError> {
-        self.query(what, query)
+        let rows: Vec<QueryResult> = self
+            .query(what, query)
             .await?
             .into_iter()
-            .map(|r| {
-                SignalRecord::from_query_result(&QueryResult::from(r), "")
-                    .map_err(|e| map_db_err(what, e))?
-                    .into_signal()
-            })
+            .map(QueryResult::from)
+            .collect();
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let layout = SignalLayout::of(first, false)?;
+        rows.iter()
+            .map(|r| layout.record(r)?.into_signal())
             .collect()
     }
 

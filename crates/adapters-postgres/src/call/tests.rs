@@ -34,13 +34,13 @@ fn a_call_survives_its_columns() {
     );
     let mut expected = call();
     expected.warnings = vec!["percent\u{FFFD} target".to_owned()];
-    assert_eq!(columns.into_call("test row").unwrap(), expected);
+    assert_eq!(columns.into_call(&"test row").unwrap(), expected);
 }
 
 #[test]
 fn a_broken_row_names_itself() {
     let mut columns = CallColumns::from_call(&call());
     columns.direction = "sideways".to_owned();
-    let err = columns.into_call("signal 7").unwrap_err().to_string();
+    let err = columns.into_call(&"signal 7").unwrap_err().to_string();
     assert!(err.contains("signal 7: direction 'sideways'"), "{err}");
 }

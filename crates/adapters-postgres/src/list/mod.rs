@@ -28,7 +28,7 @@ use domain::ports::{SignalCursor, SignalPage, SignalQuery, SignalRow, StoreError
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::error::map_db_err;
-use crate::rows::signal_row;
+use crate::rows::{SignalLayout, signal_rows};
 use crate::search_indexes::indexed_before;
 use crate::store::PgStore;
 use sql::{
@@ -168,10 +168,6 @@ fn page(mut rows: Vec<SignalRow>, limit: u32) -> SignalPage {
     SignalPage { rows, next_cursor }
 }
 
-fn rows_of(results: &[sea_orm::QueryResult]) -> Result<Vec<SignalRow>, StoreError> {
-    results.iter().map(signal_row).collect()
-}
-
 impl PgStore {
     /// One page of the signal list (the [`domain::ports::SignalQueries::list_signals`] port).
     pub(crate) async fn signal_page(&self, query: &SignalQuery) -> Result<SignalPage, StoreError> {
@@ -221,7 +217,7 @@ impl PgStore {
                 let rows = self
                     .query_all("list_signals", list_statement(&plan, need).statement())
                     .await?;
-                rows_of(&rows)?
+                signal_rows(&rows)?
             };
             found.extend(rows);
             if found.len() >= fetch {
@@ -252,6 +248,10 @@ impl PgStore {
             self.query_all("list_signals", probe_statement(plan, fetch).statement())
                 .await?
         };
+        let layout = probed
+            .first()
+            .map(|r| SignalLayout::of(r, true))
+            .transpose()?;
         for r in &probed {
             let read = |e| map_db_err("list_signals", e);
             let hit = r.try_get::<bool>("", "probe_hit").map_err(read)?;
@@ -261,8 +261,8 @@ impl PgStore {
                     .map_err(read)?;
                 probe_end = Some((date, r.try_get::<i64>("", "id").map_err(read)?));
             }
-            if hit {
-                found.push(signal_row(r)?);
+            if let (true, Some(layout)) = (hit, layout) {
+                found.push(layout.row(r)?);
             }
         }
         if found.len() >= fetch || (!rare && probe_end.is_none()) {
@@ -292,9 +292,15 @@ impl PgStore {
         };
         if matches <= BITMAP_CAP {
             let mut rows = Vec::with_capacity(collected.len());
+            let layout = collected
+                .first()
+                .map(|r| SignalLayout::of(r, true))
+                .transpose()?;
             for r in &collected {
-                if r.try_get::<Option<i64>>("", "id").map_err(read)?.is_some() {
-                    rows.push(signal_row(r)?);
+                if let (Some(_), Some(layout)) =
+                    (r.try_get::<Option<i64>>("", "id").map_err(read)?, layout)
+                {
+                    rows.push(layout.row(r)?);
                 }
             }
             return Ok(Round::Rows(rows, true));
@@ -311,7 +317,7 @@ impl PgStore {
                 list_statement(plan, fetch - found.len()).statement(),
             )
             .await?;
-        found.extend(rows_of(&rows)?);
+        found.extend(signal_rows(&rows)?);
         Ok(Round::Rows(found, false))
     }
 

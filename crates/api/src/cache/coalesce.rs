@@ -2,7 +2,10 @@
 //! cache lookup and, on a miss, one database load — so a burst of identical dashboard queries
 //! costs one Redis round trip, and an expired entry one query, not one per connection.
 //! An entry due for refresh is served at once and reloaded in the background (one reload per key
-//! at a time), so no request waits for a slow query just because its entry aged out.
+//! at a time), so no request waits for a slow query just because its entry aged out. At most
+//! [`BACKGROUND_RELOADS`] reloads run at once; past that a stale entry is served without one (the
+//! next read of it tries again): cheap stale hits must not queue reloads without bound in front
+//! of the database pool and starve the misses that wait for it.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -15,6 +18,7 @@ use domain::services::{CacheResult, CachedReads, QueryError};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use service_kit::compress::{self, Encoding};
+use tokio::sync::Semaphore;
 
 use super::stale::{LastGood, STALE_IF_ERROR, Served};
 
@@ -23,18 +27,41 @@ pub type Loaded = Result<(Bytes, CacheResult), QueryError>;
 
 type Flight = Shared<BoxFuture<'static, Loaded>>;
 
+/// Most background reloads running at once (a quarter of the api's default database pool).
+pub const BACKGROUND_RELOADS: usize = 4;
+
 /// The reads in flight, by cache key, and the keys being refreshed in the background.
-#[derive(Default)]
 pub struct Coalescer {
     inflight: Mutex<HashMap<String, Flight>>,
-    refreshing: Arc<Mutex<HashSet<String>>>,
+    refreshing: Reloads,
     last_good: LastGood,
 }
 
-/// Releases a key's background refresh when it ends (or is dropped).
+impl Default for Coalescer {
+    fn default() -> Self {
+        Self {
+            inflight: Mutex::default(),
+            refreshing: Reloads {
+                keys: Arc::default(),
+                slots: Arc::new(Semaphore::new(BACKGROUND_RELOADS)),
+            },
+            last_good: LastGood::default(),
+        }
+    }
+}
+
+/// The keys being reloaded in the background, and the slots a reload must take.
+#[derive(Clone)]
+struct Reloads {
+    keys: Arc<Mutex<HashSet<String>>>,
+    slots: Arc<Semaphore>,
+}
+
+/// Releases a key's background refresh (and its slot) when it ends (or is dropped).
 struct Refreshing {
     keys: Arc<Mutex<HashSet<String>>>,
     key: String,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Drop for Refreshing {
@@ -171,26 +198,31 @@ impl Coalescer {
     }
 }
 
-/// Reloads `key` in the background unless a reload of it is already running; a failed reload
-/// leaves the entry as it was (it expires at its TTL).
+/// Reloads `key` in the background unless a reload of it is already running or every
+/// [`BACKGROUND_RELOADS`] slot is taken; a failed or skipped reload leaves the entry as it was
+/// (it expires at its TTL).
 fn refresh<F, Fut>(
     reads: CachedReads,
-    refreshing: Arc<Mutex<HashSet<String>>>,
+    refreshing: Reloads,
     (key, scope, generation): (String, CacheScope, CacheGeneration),
     load: F,
 ) where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<Vec<u8>, QueryError>> + Send + 'static,
 {
+    let Ok(slot) = refreshing.slots.try_acquire_owned() else {
+        return;
+    };
     {
-        let mut keys = refreshing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys = refreshing.keys.lock().unwrap_or_else(|p| p.into_inner());
         if !keys.insert(key.clone()) {
             return;
         }
     }
     let guard = Refreshing {
-        keys: refreshing,
+        keys: refreshing.keys,
         key,
+        _slot: slot,
     };
     actix_web::rt::spawn(async move {
         if let Ok(body) = load().await {
@@ -268,6 +300,66 @@ mod tests {
         }
         assert_eq!(reads.lookup("k", W).await, Lookup::Fresh(b"v2".to_vec()));
         assert_eq!(loads.load(Ordering::SeqCst), 1, "one background reload");
+    }
+
+    #[actix_web::test]
+    async fn background_reloads_are_bounded_and_a_skipped_entry_reloads_on_a_later_read() {
+        let (clock, reads) = reads();
+        let coalescer = Coalescer::default();
+        let keys: Vec<String> = (0..BACKGROUND_RELOADS * 3)
+            .map(|i| format!("k{i}"))
+            .collect();
+        for k in &keys {
+            coalescer
+                .read(&reads, k, W, ID, || async { Ok(b"v1".to_vec()) })
+                .await
+                .expect("first read");
+        }
+        clock.advance(chrono::Duration::seconds(20));
+        let started = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Semaphore::new(0));
+        for k in &keys {
+            let (started, gate) = (started.clone(), gate.clone());
+            let served = coalescer
+                .read(&reads, k, W, ID, move || async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let _open = gate.acquire().await;
+                    Ok(b"v2".to_vec())
+                })
+                .await
+                .expect("stale read");
+            assert_eq!(
+                (&served.body[..], served.result),
+                (&b"v1"[..], CacheResult::Hit)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            BACKGROUND_RELOADS,
+            "one reload per slot, the other stale entries served without one"
+        );
+        gate.add_permits(keys.len());
+        let last = keys.last().expect("keys");
+        for _ in 0..100 {
+            coalescer
+                .read(&reads, last, W, ID, || async { Ok(b"v3".to_vec()) })
+                .await
+                .expect("read");
+            if reads.lookup(last, W).await == Lookup::Fresh(b"v3".to_vec()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            reads.lookup(last, W).await,
+            Lookup::Fresh(b"v3".to_vec()),
+            "a skipped entry is reloaded by a later read once a slot is free"
+        );
+        assert_eq!(
+            reads.lookup(&keys[0], W).await,
+            Lookup::Fresh(b"v2".to_vec())
+        );
     }
 
     #[actix_web::test]

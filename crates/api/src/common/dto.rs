@@ -15,13 +15,72 @@ pub fn number(p: Price) -> f64 {
 
 /// ISO 8601 with milliseconds and `Z`, as the legacy service wrote (`toISOString`).
 pub fn iso<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    serialize_time(t, SecondsFormat::Millis, s)
 }
 
 /// ISO 8601 with microseconds and `Z`: for `ingested_at`, unique per signal (the dashboard keys
 /// its rows by it).
 pub fn iso_micros<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    serialize_time(t, SecondsFormat::Micros, s)
+}
+
+/// `t.to_rfc3339_opts(digits, true)`, written on the stack for the years 0–9999 (a page holds
+/// a few hundred times; each `String` was an allocation).
+fn serialize_time<S: Serializer>(
+    t: &DateTime<Utc>,
+    digits: SecondsFormat,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 27];
+    match write_time(t, digits, &mut buf) {
+        Some(text) => s.serialize_str(text),
+        None => s.serialize_str(&t.to_rfc3339_opts(digits, true)),
+    }
+}
+
+/// `YYYY-MM-DDThh:mm:ss.fff[fff]Z` into `buf`; `None` outside the years 0–9999, for a leap
+/// second or another precision (left to chrono).
+pub(crate) fn write_time<'a>(
+    t: &DateTime<Utc>,
+    digits: SecondsFormat,
+    buf: &'a mut [u8; 27],
+) -> Option<&'a str> {
+    use chrono::{Datelike, Timelike};
+    let (fraction, len) = match digits {
+        SecondsFormat::Millis => (t.nanosecond() / 1_000_000, 3),
+        SecondsFormat::Micros => (t.nanosecond() / 1_000, 6),
+        _ => return None,
+    };
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    if t.nanosecond() >= 1_000_000_000 {
+        return None;
+    }
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut v = value;
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    put(20, fraction, len);
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ] {
+        buf[at] = sep;
+    }
+    buf[20 + len] = b'Z';
+    std::str::from_utf8(&buf[..21 + len]).ok()
 }
 
 /// [`iso`], or `null`.

@@ -267,3 +267,25 @@ fn times_are_written_as_the_legacy_service_wrote_them() {
         assert_eq!(json, serde_json::json!({"ms": ms, "us": us}), "{micros}");
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn times_are_written_as_chrono_writes_them(
+        secs in -80_000_000_000i64..330_000_000_000i64,
+        nanos in 0u32..1_000_000_000,
+    ) {
+        use chrono::SecondsFormat;
+        let t = chrono::DateTime::from_timestamp(secs, nanos).expect("time");
+        for digits in [SecondsFormat::Millis, SecondsFormat::Micros] {
+            let mut buf = [0u8; 27];
+            let expected = t.to_rfc3339_opts(digits, true);
+            match super::dto::write_time(&t, digits, &mut buf) {
+                Some(written) => proptest::prop_assert_eq!(written, expected.as_str()),
+                None => proptest::prop_assert!(
+                    !(0..=9999).contains(&chrono::Datelike::year(&t)),
+                    "only years outside 0-9999 are left to chrono: {}", expected
+                ),
+            }
+        }
+    }
+}
