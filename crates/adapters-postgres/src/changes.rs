@@ -10,7 +10,7 @@ use domain::ports::{ChangePosition, SignalChange, SignalChanges, StoreError};
 use sea_orm::{DbBackend, Statement};
 
 use crate::error::corrupt;
-use crate::rows::{ROW_EXTRA_COLUMNS, SIGNAL_COLUMNS, signal_row};
+use crate::rows::{ROW_EXTRA_COLUMNS, SIGNAL_COLUMNS, SignalLayout};
 use crate::store::PgStore;
 
 /// Largest batch of one read.
@@ -67,14 +67,17 @@ impl SignalChanges for PgStore {
                 i64::from(limit.clamp(1, MAX_BATCH)).into(),
             ],
         );
-        self.query_all("changes_after", stmt)
-            .await?
-            .iter()
+        let rows = self.query_all("changes_after", stmt).await?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let layout = SignalLayout::of(first, true)?;
+        rows.iter()
             .map(|result| {
                 let raw: String = result
                     .try_get("", "change_tx")
                     .map_err(|e| corrupt(format!("change_tx: {e}")))?;
-                let row = signal_row(result)?;
+                let row = layout.row(result)?;
                 Ok(SignalChange {
                     position: ChangePosition {
                         tx: tx_of(&raw)?,
