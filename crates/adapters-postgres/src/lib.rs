@@ -16,6 +16,7 @@ mod list;
 mod maintenance;
 mod message_insert;
 mod newest;
+mod read_pool;
 mod reception;
 mod rollups;
 mod rows;

@@ -1,6 +1,7 @@
 //! The connection pool and [`PgStore`], the handle the binaries build once and share.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::ports::StoreError;
@@ -10,6 +11,7 @@ use sea_orm::{
 };
 
 use crate::error::map_db_err;
+use crate::read_pool::ReadPool;
 
 /// A statement of `sql` with its parameters.
 pub(crate) fn stmt(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
@@ -18,7 +20,7 @@ pub(crate) fn stmt(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) 
 
 /// Prepared statements each pooled connection keeps (PgBouncer's `max_prepared_statements` per
 /// server connection matches it): a year of weekly list windows in every filter shape.
-const STATEMENT_CACHE: usize = 1000;
+pub(crate) const STATEMENT_CACHE: usize = 1000;
 
 /// Pool settings. The defaults suit a service behind PgBouncer in transaction mode.
 #[derive(Debug, Clone)]
@@ -53,7 +55,8 @@ impl Default for PoolOptions {
     }
 }
 
-/// A snapshot of the pool, for the pool gauges.
+/// A snapshot of the pools (the transactions' and the single-statement reads'), for the pool
+/// gauges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
     /// Connections open (busy and idle).
@@ -69,6 +72,8 @@ pub struct PoolStats {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) db: DatabaseConnection,
+    /// The single-statement reads' connections (no ping on release, see [`ReadPool`]).
+    reads: Arc<ReadPool>,
     pub(crate) opts: PoolOptions,
     /// Where the maintenance builds search indexes (a session connection without a statement
     /// timeout); `None`: through the pool.
@@ -103,8 +108,10 @@ impl PgStore {
         let db = Database::connect(co)
             .await
             .map_err(|e| StoreError::Internal(format!("invalid database URL: {e}")))?;
+        let reads = Arc::new(ReadPool::new(url, &opts)?);
         Ok(PgStore {
             db,
+            reads,
             opts,
             maintenance_url: None,
         })
@@ -122,15 +129,19 @@ impl PgStore {
     /// The pool's current size, idle connections and maximum.
     pub fn pool_stats(&self) -> PoolStats {
         let pool = self.db.get_postgres_connection_pool();
+        let reads = self.reads.stats();
         PoolStats {
-            size: pool.size(),
-            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.opts.max_connections.max(1),
+            size: pool.size() + reads.size,
+            idle: u32::try_from(pool.num_idle())
+                .unwrap_or(u32::MAX)
+                .saturating_add(reads.idle),
+            max: self.opts.max_connections.max(1) + reads.max,
         }
     }
 
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
+        self.reads.close().await;
         self.db.get_postgres_connection_pool().close().await;
     }
 
@@ -140,13 +151,7 @@ impl PgStore {
         what: &str,
         stmt: Statement,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        self.timed(what, async {
-            self.db
-                .query_all_raw(stmt)
-                .await
-                .map_err(|e| map_db_err(what, e))
-        })
-        .await
+        self.timed(what, self.reads.query_all(what, &stmt)).await
     }
 
     /// Every row of `stmt`, read in a read-only transaction on one snapshot, which stays open

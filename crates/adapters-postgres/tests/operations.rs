@@ -200,7 +200,8 @@ async fn pool_gauges_follow_use() {
     let stats = store.pool_stats();
     assert!(stats.size >= 1);
     assert!(stats.idle < stats.size, "{stats:?}");
-    assert_eq!(stats.max, PoolOptions::default().max_connections);
+    // The transactions' pool and the single-statement reads' pool, each of `max_connections`.
+    assert_eq!(stats.max, 2 * PoolOptions::default().max_connections);
     drop(tx);
 }
 
@@ -398,6 +399,47 @@ async fn partial_indexes(c: &mut sea_orm::sqlx::PgConnection) -> Vec<(String, St
     .fetch_all(c)
     .await
     .expect("partial indexes")
+}
+
+#[tokio::test]
+async fn a_read_on_an_idle_connection_the_server_closed_is_answered_on_a_new_one() {
+    let (Some(app), Some(admin)) = (
+        env_or_skip("TP_CAPITAL_MIGRATE_DATABASE_URL", "read_after_kill"),
+        env_or_skip("TP_PG_SUPERUSER_URL", "read_after_kill"),
+    ) else {
+        return;
+    };
+    let db = FreshDb::create(&app, &admin, true).await.expect("fresh db");
+    let store = direct_store(&db.url).await;
+    let ch = unique_channel();
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_signals(&[new_signal(ch, 1, Utc::now(), long_call("PETR4"))])
+        .await
+        .expect("signals");
+    tx.commit().await.expect("commit");
+    let query = SignalQuery {
+        limit: 5,
+        channel: Some(ch.0.to_string()),
+        ..SignalQuery::default()
+    };
+    let read = store.list_signals(&query).await.expect("first read");
+    assert_eq!(read.rows.len(), 1);
+    let mut c = db.connect().await.expect("connect");
+    let killed: i64 = sea_orm::sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND usename = current_user \
+         AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&mut c)
+    .await
+    .expect("terminate");
+    assert!(killed >= 1, "the read pool's idle connection was open");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = store
+        .list_signals(&query)
+        .await
+        .expect("a read after its idle connection was closed");
+    assert_eq!(again.rows.len(), 1);
 }
 
 async fn direct_store(url: &str) -> PgStore {
