@@ -68,10 +68,9 @@ impl SignalChanges for PgStore {
             ],
         );
         let rows = self.query_all("changes_after", stmt).await?;
-        let Some(first) = rows.first() else {
+        let Some(layout) = SignalLayout::of(&rows, true)? else {
             return Ok(Vec::new());
         };
-        let layout = SignalLayout::of(first, true)?;
         rows.iter()
             .map(|result| {
                 let raw: String = result

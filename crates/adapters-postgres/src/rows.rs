@@ -69,9 +69,14 @@ pub(crate) struct SignalLayout {
 }
 
 impl SignalLayout {
-    /// The layout of `result`'s rows: the table's columns, and the read side's extras when
-    /// `extras` ([`ROW_EXTRA_COLUMNS`]).
-    pub(crate) fn of(result: &QueryResult, extras: bool) -> Result<Self, StoreError> {
+    /// The layout of `results`' rows (`None` when there are none): the table's columns, and the
+    /// read side's extras when `extras` ([`ROW_EXTRA_COLUMNS`]).
+    pub(crate) fn of(results: &[QueryResult], extras: bool) -> Result<Option<Self>, StoreError> {
+        results.first().map(|r| Self::at(r, extras)).transpose()
+    }
+
+    /// The layout of `result`'s row.
+    fn at(result: &QueryResult, extras: bool) -> Result<Self, StoreError> {
         let names = result.column_names();
         let wanted = if extras { 26 } else { TABLE_COLUMNS };
         let mut at = [usize::MAX; 26];
@@ -228,15 +233,14 @@ impl SignalRecord {
 
 /// A signal with the read side's extra columns ([`ROW_EXTRA_COLUMNS`]).
 pub(crate) fn signal_row(result: &QueryResult) -> Result<SignalRow, StoreError> {
-    SignalLayout::of(result, true)?.row(result)
+    SignalLayout::at(result, true)?.row(result)
 }
 
 /// Every row of `results` as a signal with the read side's extra columns.
 pub(crate) fn signal_rows(results: &[QueryResult]) -> Result<Vec<SignalRow>, StoreError> {
-    let Some(first) = results.first() else {
+    let Some(layout) = SignalLayout::of(results, true)? else {
         return Ok(Vec::new());
     };
-    let layout = SignalLayout::of(first, true)?;
     results.iter().map(|r| layout.row(r)).collect()
 }
 

@@ -83,10 +83,9 @@ impl PgTransaction {
             .into_iter()
             .map(QueryResult::from)
             .collect();
-        let Some(first) = rows.first() else {
+        let Some(layout) = SignalLayout::of(&rows, false)? else {
             return Ok(Vec::new());
         };
-        let layout = SignalLayout::of(first, false)?;
         rows.iter()
             .map(|r| layout.record(r)?.into_signal())
             .collect()

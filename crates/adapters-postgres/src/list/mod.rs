@@ -248,10 +248,7 @@ impl PgStore {
             self.query_all("list_signals", probe_statement(plan, fetch).statement())
                 .await?
         };
-        let layout = probed
-            .first()
-            .map(|r| SignalLayout::of(r, true))
-            .transpose()?;
+        let layout = SignalLayout::of(&probed, true)?;
         for r in &probed {
             let read = |e| map_db_err("list_signals", e);
             let hit = r.try_get::<bool>("", "probe_hit").map_err(read)?;
@@ -292,10 +289,7 @@ impl PgStore {
         };
         if matches <= BITMAP_CAP {
             let mut rows = Vec::with_capacity(collected.len());
-            let layout = collected
-                .first()
-                .map(|r| SignalLayout::of(r, true))
-                .transpose()?;
+            let layout = SignalLayout::of(&collected, true)?;
             for r in &collected {
                 if let (Some(_), Some(layout)) =
                     (r.try_get::<Option<i64>>("", "id").map_err(read)?, layout)
