@@ -40,6 +40,18 @@ pub(crate) fn map_sqlx(what: &str, err: &sqlx::Error) -> StoreError {
     }
 }
 
+/// The connection itself failed, not the statement (I/O, protocol, SQLSTATE 08 connection
+/// exception or 57P0x shutdown): a read is worth one more try on a new connection.
+pub(crate) fn lost_connection(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// SQLSTATE classes: 08 connection exception, 57P0x the server is shutting down or starting,
 /// 53 insufficient resources, 57014 a statement timeout, 40 a serialisation failure or deadlock
 /// (the transaction is void, a retry will do), 23505 a unique violation.

@@ -17,7 +17,7 @@ use sea_orm::{QueryResult, Statement};
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Semaphore;
 
-use crate::error::map_sqlx;
+use crate::error::{lost_connection, map_sqlx};
 use crate::store::{PoolOptions, PoolStats, STATEMENT_CACHE};
 use domain::ports::StoreError;
 
@@ -129,13 +129,6 @@ async fn run(conn: &mut PgConnection, stmt: &Statement) -> Result<Vec<PgRow>, sq
     sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
         .fetch_all(conn)
         .await
-}
-
-/// The connection itself failed (not the statement): worth one more try on a new connection.
-fn lost_connection(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
-        || matches!(e, sqlx::Error::Database(db)
-            if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")))
 }
 
 /// One open connection in the count: a connection dropped while in use (failed, or its future
