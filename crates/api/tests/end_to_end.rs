@@ -115,7 +115,7 @@ async fn reads_are_cached_and_fresh_within_a_second_of_an_ingest() {
             break;
         }
     }
-    assert!(hit, "the second identical read is served from Redis");
+    assert!(hit, "a repeated read is served from Redis");
     let before = s.signals_of(ch, "").await.len();
     s.ingest(ch, 2, "2025-10-21T15:00:00Z", BOVAW32).await;
     let committed = Instant::now();

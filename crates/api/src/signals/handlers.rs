@@ -31,8 +31,9 @@ pub fn render_page(page: &SignalPage) -> Result<Vec<u8>, QueryError> {
 ///
 /// Every filter is applied in the database before the limit. Answers are cached (Redis) and
 /// invalidated by the changes they can show: a page of one channel (`channel` = its id) by that
-/// channel's commits, at once; every other page at most 500 ms after a commit. `X-Cache` says
-/// `hit`, `miss` or `error` (cache down, read from the database).
+/// channel's commits, at once; every other page at most 500 ms after a commit. A page is cached
+/// from its second miss (a query asked once costs no cache write). `X-Cache` says `hit`, `miss`
+/// or `error` (cache down, read from the database).
 #[utoipa::path(
     get, path = "/signals", tag = "signals", operation_id = "list_signals",
     params(SignalParams),

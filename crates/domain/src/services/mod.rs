@@ -1,5 +1,6 @@
 //! Use cases over the ports.
 
+mod admission;
 mod ingest;
 mod live;
 mod pull;
@@ -8,6 +9,7 @@ mod receipt;
 mod reparse;
 mod reparse_diff;
 
+pub use admission::*;
 pub use ingest::*;
 pub use live::*;
 pub use pull::*;

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::admission::Admission;
 use crate::ports::{
     CacheGeneration, CacheLookup, CacheScope, CachedValue, Clock, SignalCache, StoreError,
     Superseded,
@@ -26,7 +27,7 @@ pub enum QueryError {
 pub enum CacheResult {
     /// From the cache.
     Hit,
-    /// From the store, then cached.
+    /// From the store (and cached, from the key's second miss).
     Miss,
     /// From the store; the cache could not be used.
     Unavailable,
@@ -53,12 +54,15 @@ impl CacheResult {
 /// just because its entry aged out. A wide answer (across channels) invalidated less than
 /// [`SUPERSEDED_GRACE`] ago is served the same way while it is reloaded, so a burst of readers
 /// does not queue behind each reload; an answer of one channel is reloaded at once (cheap, and
-/// its channel's writer reads its own writes). How an entry is stored is the cache adapter's business.
+/// its channel's writer reads its own writes). An answer is cached from its key's second miss
+/// ([`Admission`]): a one-off query costs no cache write. How an entry is stored is the cache
+/// adapter's business.
 #[derive(Clone)]
 pub struct CachedReads {
     cache: Arc<dyn SignalCache>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
+    admission: Arc<Admission>,
 }
 
 impl std::fmt::Debug for CachedReads {
@@ -91,7 +95,12 @@ impl CachedReads {
     /// Caches answers for `ttl` (a safety net; invalidation is what keeps them fresh); they are
     /// due for refresh after `ttl / 2` by `clock`.
     pub fn new(cache: Arc<dyn SignalCache>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
-        Self { cache, clock, ttl }
+        Self {
+            cache,
+            clock,
+            ttl,
+            admission: Arc::default(),
+        }
     }
 
     /// What the cache holds for `key` of `scope`; a cache failure is [`Lookup::Unavailable`].
@@ -158,8 +167,8 @@ impl CachedReads {
         }
     }
 
-    /// Returns the cached bytes for `key` of `scope`, or runs `load`, caches and returns its
-    /// bytes. An entry due for refresh, or one `complete` rejects (it lacks what this caller
+    /// Returns the cached bytes for `key` of `scope`, or runs `load` and returns its bytes,
+    /// cached if [`Admission`] admits them (from the key's second miss). An entry due for refresh, or one `complete` rejects (it lacks what this caller
     /// needs), is returned too, after handing `load` and its generation to `on_stale` (which may
     /// reload it in the background). A cache failure never fails the read.
     pub async fn get_or_load<F, Fut>(
@@ -182,7 +191,10 @@ impl CachedReads {
             }
             Lookup::Missing(generation) => {
                 let bytes = load().await?;
-                let result = self.store(key, scope, generation, &bytes).await;
+                let result = match self.admission.admit(key) {
+                    true => self.store(key, scope, generation, &bytes).await,
+                    false => CacheResult::Miss,
+                };
                 Ok((bytes, result))
             }
             Lookup::Unavailable => Ok((load().await?, CacheResult::Unavailable)),
@@ -278,7 +290,10 @@ mod tests {
         let (_, reads) = reads();
         let mut loads = 0;
         block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
-            .expect("miss");
+            .expect("first miss, not cached");
+        loads = 0;
+        block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+            .expect("second miss, cached");
         let mut refreshed = None;
         let served = block_on(reads.get_or_load(
             "q",
@@ -303,21 +318,32 @@ mod tests {
     }
 
     #[test]
-    fn miss_then_hit_then_miss_after_invalidation() {
+    fn cached_from_the_second_miss_then_hit_then_cached_at_once_after_invalidation() {
         let (cache, reads) = reads();
         let mut loads = 0;
-        let first = block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
-            .expect("read");
-        let second = block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
-            .expect("read");
-        assert_eq!((first.1, second.1), (CacheResult::Miss, CacheResult::Hit));
-        assert_eq!(second.0, b"v1");
-        block_on(cache.invalidate_all()).expect("invalidate");
-        let third = block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
-            .expect("read");
+        let mut read = || {
+            block_on(reads.get_or_load("q", W, |_| true, || load(&mut loads), |_, _| {}))
+                .expect("read")
+        };
+        let results = [read(), read(), read()];
         assert_eq!(
-            (third.0.as_slice(), third.1),
-            (b"v2".as_slice(), CacheResult::Miss)
+            results.each_ref().map(|(body, result)| (body.as_slice(), *result)),
+            [
+                (b"v1".as_slice(), CacheResult::Miss),
+                (b"v2".as_slice(), CacheResult::Miss),
+                (b"v2".as_slice(), CacheResult::Hit),
+            ],
+            "a one-off answer is not cached; the second is"
+        );
+        block_on(cache.invalidate_all()).expect("invalidate");
+        let (again, hit) = (read(), read());
+        assert_eq!(
+            [again, hit].map(|(body, result)| (body, result)),
+            [
+                (b"v3".to_vec(), CacheResult::Miss),
+                (b"v3".to_vec(), CacheResult::Hit),
+            ],
+            "a key read before is cached at its first miss after an invalidation"
         );
     }
 
