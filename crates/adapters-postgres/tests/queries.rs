@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use domain::model::{ChannelId, SignalId, SignalKind, SignalStatus, StatusChange};
 use domain::ports::{SignalCursor, SignalQueries, SignalQuery, SignalStore, StoreError};
+use sea_orm::ConnectionTrait;
 
 struct Fixture {
     channel: ChannelId,
@@ -350,4 +351,67 @@ async fn matches_beyond_the_newest_window_are_found() {
         ids(&store, &q).await,
         [at(OLD + NEW - 1), at(OLD + NEW - 2), at(OLD + NEW - 3)]
     );
+}
+
+/// A search gives what the database's own `ILIKE` gives, whichever way the statement compares
+/// case (ASCII only for an ASCII term without `i` or `k`): accents, mixed case, and the two
+/// characters beyond ASCII that lower to ASCII letters (`İ` and the Kelvin sign).
+#[tokio::test]
+async fn a_search_matches_what_the_database_s_case_mapping_matches() {
+    let Some(store) = store("search_case_mapping").await else {
+        return;
+    };
+    let ch = unique_channel();
+    let now = Utc::now();
+    let texts = [
+        "Ativo: PETR4 compra",
+        "ativo: petr4 alvo",
+        "Ganho de 5\u{212A} em PETR",
+        "\u{130}STANBUL via VALE",
+        "AÇÃO forte",
+        "ação fraca",
+        "Número 5",
+    ];
+    let news: Vec<_> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let i = i as i64;
+            let mut s = new_signal(
+                ch,
+                i + 1,
+                now - Duration::minutes(10 - i),
+                long_call("BOVAW32"),
+            );
+            s.raw_message = (*text).to_owned();
+            s
+        })
+        .collect();
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_signals(&news).await.expect("insert");
+    tx.commit().await.expect("commit");
+    let db = raw().await;
+    for term in [
+        "petr", "PeTr4", "ATIVO", "5k", "5K", "istanbul", "ação", "AÇÃO", "ção", "vale", "bovaw",
+    ] {
+        let expected: Vec<SignalId> = db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT id FROM signals.signals WHERE channel_id = $1 \
+                 AND (asset ILIKE $2 OR raw_message ILIKE $2) ORDER BY message_date DESC, id DESC",
+                vec![ch.0.into(), format!("%{term}%").into()],
+            ))
+            .await
+            .expect("ILIKE")
+            .iter()
+            .map(|row| SignalId(row.try_get_by_index::<i64>(0).expect("id")))
+            .collect();
+        let mut q = query(&ch.0.to_string());
+        q.search = Some(term.to_owned());
+        assert!(
+            !expected.is_empty(),
+            "{term}: the fixture matches every term"
+        );
+        assert_eq!(ids(&store, &q).await, expected, "{term}");
+    }
 }

@@ -48,6 +48,23 @@ pub(super) fn contains_pattern(term: &str) -> String {
     p
 }
 
+/// Whether `ILIKE` on `term` may compare ASCII letters only (`COLLATE "C"`: no lowercase copy
+/// of each row's text, a quarter of a walking search's time) with the same answer as the
+/// database's Unicode case mapping. It may when `term` is ASCII without `i` or `k`: the only
+/// characters beyond ASCII that lower to ASCII are `İ` (to `i`) and the Kelvin sign (to `k`),
+/// and an ASCII byte never occurs inside a multi-byte UTF-8 character.
+pub(super) fn ascii_case_is_exact(term: &str) -> bool {
+    term.is_ascii() && !term.contains(['i', 'I', 'k', 'K'])
+}
+
+/// How a statement reaches its rows: walking an ordered index (every condition is a filter) or
+/// collecting them with bitmap scans (the search must match the trigram indexes' collation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    Walk,
+    Bitmap,
+}
+
 /// A list query ready for SQL: the channel resolved to ids, the round's time window, and where
 /// to continue after the probe.
 pub(super) struct Plan<'a> {
@@ -84,7 +101,7 @@ impl Conditions {
     }
 }
 
-fn conditions(plan: &Plan<'_>, sql: &mut Sql) -> Conditions {
+fn conditions(plan: &Plan<'_>, sql: &mut Sql, scan: Scan) -> Conditions {
     let q = plan.q;
     let mut keyset = Vec::new();
     let mut indexed = vec!["s.deleted_at IS NULL".to_owned()];
@@ -150,7 +167,13 @@ fn conditions(plan: &Plan<'_>, sql: &mut Sql) -> Conditions {
     }
     if let Some(term) = search_term(q) {
         let p = sql.bind(contains_pattern(term));
-        selective.push(format!("(s.asset ILIKE {p} OR s.raw_message ILIKE {p})"));
+        let c = match scan == Scan::Walk && ascii_case_is_exact(term) {
+            true => " COLLATE \"C\"",
+            false => "",
+        };
+        selective.push(format!(
+            "(s.asset{c} ILIKE {p} OR s.raw_message{c} ILIKE {p})"
+        ));
     }
     Conditions {
         keyset,
@@ -175,7 +198,7 @@ const NEWEST_FIRST: &str = "ORDER BY s.message_date DESC, s.id DESC";
 /// Every condition in `WHERE`, newest first, `LIMIT fetch`.
 pub(super) fn list_statement(plan: &Plan<'_>, fetch: usize) -> Sql {
     let mut sql = Sql::default();
-    let c = conditions(plan, &mut sql);
+    let c = conditions(plan, &mut sql, Scan::Walk);
     let all: Vec<&str> = c
         .ordered()
         .chain(&c.selective)
@@ -198,7 +221,7 @@ pub(super) const PROBE_ROWS: i64 = 2000;
 /// sentinel when the probe was used up first.
 pub(super) fn probe_statement(plan: &Plan<'_>, fetch: usize) -> Sql {
     let mut sql = Sql::default();
-    let c = conditions(plan, &mut sql);
+    let c = conditions(plan, &mut sql, Scan::Walk);
     let probe = sql.bind(PROBE_ROWS);
     let limit = sql.bind(i64::try_from(fetch).unwrap_or(i64::MAX) + 1);
     sql.push(&format!(
@@ -229,7 +252,7 @@ pub(super) const BITMAP_CAP: i64 = 2000;
 /// columns are NULL when no match is left after the cursor.
 pub(super) fn bitmap_statement(plan: &Plan<'_>, fetch: usize) -> Sql {
     let mut sql = Sql::default();
-    let c = conditions(plan, &mut sql);
+    let c = conditions(plan, &mut sql, Scan::Bitmap);
     let cap = sql.bind(BITMAP_CAP + 1);
     let limit = sql.bind(i64::try_from(fetch).unwrap_or(i64::MAX));
     let collect: Vec<&String> = c.indexed.iter().chain(&c.selective).collect();

@@ -53,6 +53,38 @@ fn only_present_filters_reach_the_sql() {
 }
 
 #[test]
+fn ascii_case_is_compared_alone_only_where_it_is_exact() {
+    for term in ["PETR4", "alvo", "50%_a", "vale3 compra"] {
+        assert!(ascii_case_is_exact(term), "{term}");
+    }
+    for term in ["ativo", "STOP KILL", "ação", "İ", "\u{212A}"] {
+        assert!(!ascii_case_is_exact(term), "{term}");
+    }
+    let q = |search: &str| SignalQuery {
+        limit: 50,
+        search: Some(search.into()),
+        ..SignalQuery::default()
+    };
+    let (petr, ativo) = (q("petr"), q("ativo"));
+    assert!(
+        list_statement(&plan(&petr, None), 51)
+            .text
+            .contains("s.raw_message COLLATE \"C\" ILIKE")
+    );
+    assert!(
+        list_statement(&plan(&ativo, None), 51)
+            .text
+            .contains("(s.asset ILIKE $1 OR s.raw_message ILIKE $1)")
+    );
+    assert!(
+        !bitmap_statement(&plan(&petr, None), 51)
+            .text
+            .contains("COLLATE"),
+        "the trigram indexes answer only the column's own collation"
+    );
+}
+
+#[test]
 fn realias_touches_only_the_alias() {
     assert_eq!(
         realias("s.id, COALESCE(s.kind, c.kind), signals.s.x (s.a)"),
@@ -68,11 +100,9 @@ fn the_probe_flags_selective_matches_inside_a_bounded_window() {
         ..SignalQuery::default()
     };
     let probe = probe_statement(&plan(&q, None), 51);
-    assert!(
-        probe
-            .text
-            .contains("(((s.asset ILIKE $1 OR s.raw_message ILIKE $1)) IS TRUE) AS probe_hit")
-    );
+    assert!(probe.text.contains(
+        "(((s.asset COLLATE \"C\" ILIKE $1 OR s.raw_message COLLATE \"C\" ILIKE $1)) IS TRUE) AS probe_hit"
+    ));
     assert!(
         probe
             .text
