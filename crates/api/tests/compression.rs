@@ -53,7 +53,11 @@ async fn cached_lists_are_sent_gzip_or_brotli_as_negotiated() {
     let svc = test::init_service(api::app(&w.parts)).await;
     call(&svc, get("/signals?limit=50")).await;
     let plain = call(&svc, get("/signals?limit=50")).await;
-    assert_eq!(plain.header("x-cache"), Some("miss"), "cached from its second miss");
+    assert_eq!(
+        plain.header("x-cache"),
+        Some("miss"),
+        "cached from its second miss"
+    );
     assert_eq!(plain.status, 200);
     assert!(plain.body.len() > 4096, "{} bytes", plain.body.len());
     assert_eq!(plain.header("content-encoding"), None);

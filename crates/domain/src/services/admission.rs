@@ -81,7 +81,10 @@ mod tests {
         for key in ["x1", "x2"] {
             assert!(!admission.admit(key));
         }
-        assert!(admission.admit("kept"), "in the previous half: still remembered");
+        assert!(
+            admission.admit("kept"),
+            "in the previous half: still remembered"
+        );
         for key in ["y1", "y2", "y3"] {
             assert!(!admission.admit(key));
         }

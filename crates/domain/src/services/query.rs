@@ -327,7 +327,9 @@ mod tests {
         };
         let results = [read(), read(), read()];
         assert_eq!(
-            results.each_ref().map(|(body, result)| (body.as_slice(), *result)),
+            results
+                .each_ref()
+                .map(|(body, result)| (body.as_slice(), *result)),
             [
                 (b"v1".as_slice(), CacheResult::Miss),
                 (b"v2".as_slice(), CacheResult::Miss),

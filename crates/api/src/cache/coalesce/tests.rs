@@ -142,7 +142,11 @@ async fn a_miss_packs_only_the_form_asked_for_and_a_read_in_another_form_repacks
         first = Some(miss.expect("miss"));
     }
     let first = first.expect("read");
-    assert_eq!(first.result, CacheResult::Miss, "cached from the second miss");
+    assert_eq!(
+        first.result,
+        CacheResult::Miss,
+        "cached from the second miss"
+    );
     let stored = |l| match l {
         Lookup::Fresh(bytes) => bytes,
         other => panic!("expected a fresh entry, got {other:?}"),
