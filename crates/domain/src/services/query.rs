@@ -168,9 +168,10 @@ impl CachedReads {
     }
 
     /// Returns the cached bytes for `key` of `scope`, or runs `load` and returns its bytes,
-    /// cached if [`Admission`] admits them (from the key's second miss). An entry due for refresh, or one `complete` rejects (it lacks what this caller
-    /// needs), is returned too, after handing `load` and its generation to `on_stale` (which may
-    /// reload it in the background). A cache failure never fails the read.
+    /// cached if [`Admission`] admits them (from the key's second miss). An entry due for
+    /// refresh, or one `complete` rejects (it lacks what this caller needs), is returned too,
+    /// after handing `load` and its generation to `on_stale` (which may reload it in the
+    /// background). A cache failure never fails the read.
     pub async fn get_or_load<F, Fut>(
         &self,
         key: &str,
