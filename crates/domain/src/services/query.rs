@@ -341,7 +341,7 @@ mod tests {
         block_on(cache.invalidate_all()).expect("invalidate");
         let (again, hit) = (read(), read());
         assert_eq!(
-            [again, hit].map(|(body, result)| (body, result)),
+            [again, hit],
             [
                 (b"v3".to_vec(), CacheResult::Miss),
                 (b"v3".to_vec(), CacheResult::Hit),
