@@ -27,6 +27,12 @@ pub(crate) const SIGNAL_COLUMNS: &str = "s.id, s.channel_id, s.message_id, s.mes
 pub(crate) const ROW_EXTRA_COLUMNS: &str = "c.label AS channel_label, \
     COALESCE(s.kind, c.default_kind, 'swing_trade') AS effective_kind";
 
+/// [`ROW_EXTRA_COLUMNS`] without the join of `c`: read for each row of `s` that is returned.
+pub(crate) const ROW_EXTRA_COLUMNS_PER_ROW: &str = "\
+    (SELECT c.label FROM signals.channels c WHERE c.channel_id = s.channel_id) AS channel_label,
+    COALESCE(s.kind, (SELECT c.default_kind FROM signals.channels c \
+    WHERE c.channel_id = s.channel_id), 'swing_trade') AS effective_kind";
+
 /// The names of [`SIGNAL_COLUMNS`] in their order, then of [`ROW_EXTRA_COLUMNS`].
 const SIGNAL_NAMES: [&str; 26] = [
     "id",

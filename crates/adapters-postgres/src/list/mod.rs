@@ -252,7 +252,7 @@ impl PgStore {
         for r in &probed {
             let read = |e| map_db_err("list_signals", e);
             let hit = r.try_get::<bool>("", "probe_hit").map_err(read)?;
-            if r.try_get::<i64>("", "probe_rn").map_err(read)? == PROBE_ROWS {
+            if r.try_get::<Option<i64>>("", "probe_rn").map_err(read)? == Some(PROBE_ROWS) {
                 let date = r
                     .try_get::<DateTime<Utc>>("", "message_date")
                     .map_err(read)?;

@@ -9,7 +9,7 @@ use domain::model::SignalKind;
 use domain::ports::SignalQuery;
 use sea_orm::{DbBackend, Statement, Value};
 
-use crate::rows::{ROW_EXTRA_COLUMNS, SIGNAL_COLUMNS};
+use crate::rows::{ROW_EXTRA_COLUMNS, ROW_EXTRA_COLUMNS_PER_ROW, SIGNAL_COLUMNS};
 
 /// SQL text and its parameters, numbered as they are pushed.
 #[derive(Default)]
@@ -215,26 +215,34 @@ pub(super) fn list_statement(plan: &Plan<'_>, fetch: usize) -> Sql {
 /// How many rows, newest first, the probe examines before it gives up.
 pub(super) const PROBE_ROWS: i64 = 2000;
 
-/// The probe for selective filters: walk the ordered index over at most
-/// [`PROBE_ROWS`] rows matching the indexed conditions, flag the rows that also match the
-/// selective ones, and stop at `fetch` hits. The row numbered `PROBE_ROWS` comes back as a
-/// sentinel when the probe was used up first.
+/// The probe for selective filters: walk the ordered index over at most [`PROBE_ROWS`] rows
+/// matching the indexed conditions and return the first `fetch` of them that also match the
+/// selective ones (`probe_hit`). When fewer match, a second branch returns the row numbered
+/// [`PROBE_ROWS`] (`probe_rn`, not a hit) as a sentinel, if the window holds that many: the
+/// probe was used up there. That branch runs only then, and the walk carries no window function
+/// or join: the hits alone read their channel (half a search page's database time went into
+/// numbering and joining every row walked).
 pub(super) fn probe_statement(plan: &Plan<'_>, fetch: usize) -> Sql {
     let mut sql = Sql::default();
     let c = conditions(plan, &mut sql, Scan::Walk);
     let probe = sql.bind(PROBE_ROWS);
-    let limit = sql.bind(i64::try_from(fetch).unwrap_or(i64::MAX) + 1);
+    let limit = sql.bind(i64::try_from(fetch).unwrap_or(i64::MAX));
     sql.push(&format!(
-        "SELECT w.* FROM (
-  SELECT {SIGNAL_COLUMNS}, {ROW_EXTRA_COLUMNS},
-         (({hit}) IS TRUE) AS probe_hit,
-         row_number() OVER ({NEWEST_FIRST}) AS probe_rn
-  {FROM_SIGNALS}
+        "(SELECT {SIGNAL_COLUMNS}, {ROW_EXTRA_COLUMNS_PER_ROW}, TRUE AS probe_hit, NULL::bigint AS probe_rn
+  FROM (
+    SELECT s.* FROM signals.signals s
+    WHERE {ordered}
+    {NEWEST_FIRST}
+    LIMIT {probe}
+  ) s
+  WHERE {hit}
+  LIMIT {limit})
+UNION ALL
+(SELECT {SIGNAL_COLUMNS}, NULL, NULL, FALSE, {probe}
+  FROM signals.signals s
   WHERE {ordered}
   {NEWEST_FIRST}
-  LIMIT {probe}
-) w
-WHERE w.probe_hit OR w.probe_rn = {probe}
+  OFFSET {probe} - 1 LIMIT 1)
 LIMIT {limit}",
         hit = c.selective.join(" AND "),
         ordered = c.ordered().cloned().collect::<Vec<_>>().join("\n    AND "),

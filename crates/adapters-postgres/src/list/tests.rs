@@ -101,13 +101,10 @@ fn the_probe_flags_selective_matches_inside_a_bounded_window() {
     };
     let probe = probe_statement(&plan(&q, None), 51);
     assert!(probe.text.contains(
-        "(((s.asset COLLATE \"C\" ILIKE $1 OR s.raw_message COLLATE \"C\" ILIKE $1)) IS TRUE) AS probe_hit"
+        "WHERE (s.asset COLLATE \"C\" ILIKE $1 OR s.raw_message COLLATE \"C\" ILIKE $1)\n  LIMIT $3)"
     ));
-    assert!(
-        probe
-            .text
-            .contains("LIMIT $2\n) w\nWHERE w.probe_hit OR w.probe_rn = $2\nLIMIT $3")
-    );
+    assert!(probe.text.contains("LIMIT $2\n  ) s\n  WHERE ("));
+    assert!(probe.text.contains("OFFSET $2 - 1 LIMIT 1)\nLIMIT $3"));
 }
 
 #[test]
