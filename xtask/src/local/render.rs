@@ -88,6 +88,9 @@ stats_users = {DB_USER}
 pool_mode = transaction
 ; sqlx/sea-orm prepare statements: PgBouncer >= 1.21 tracks them per server connection.
 max_prepared_statements = 1000
+; A list page's rows are 15-70 KB: with the default 4 KB buffer PgBouncer forwarded them in a dozen
+; reads and writes; 32 KB halves its CPU per statement (docs/benchmarks.md).
+pkt_buf = 32768
 ; sqlx sends extra_float_digits; without this PgBouncer refuses the connection.
 ignore_startup_parameters = extra_float_digits
 

@@ -304,6 +304,7 @@ fn pgbouncer_pools_transactions_with_scram_and_the_statement_timeout() {
         "pool_mode = transaction".to_owned(),
         "auth_type = scram-sha-256".to_owned(),
         "max_prepared_statements = 1000".to_owned(),
+        "pkt_buf = 32768".to_owned(),
         "ignore_startup_parameters = extra_float_digits".to_owned(),
         "listen_port = 45436".to_owned(),
         "stats_users = tp_capital".to_owned(),
