@@ -25,6 +25,7 @@ use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -117,13 +118,29 @@ pub fn init(service: &'static str, format: LogFormat) -> Result<TelemetryGuard, 
         .with(filter)
         .with(json)
         .with(pretty)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(spans(tracer, exporting))
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
     Ok(TelemetryGuard {
         provider: Some(provider),
         exporting,
     })
+}
+
+/// The layer that gives every span its OpenTelemetry context. What only an exported trace
+/// shows (source locations) is recorded only when exporting; nothing reads the busy/idle times,
+/// the thread attributes or the context activated at each poll (trace contexts are read from
+/// the span), which cost a tenth of the api's CPU per uncached page together.
+fn spans<S>(tracer: opentelemetry_sdk::trace::Tracer, exporting: bool) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(exporting)
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_context_activation(false)
 }
 
 /// Installs, once per process, a global subscriber that gives spans W3C trace contexts
