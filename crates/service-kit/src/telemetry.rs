@@ -130,7 +130,7 @@ pub fn init(service: &'static str, format: LogFormat) -> Result<TelemetryGuard, 
 /// The layer that gives every span its OpenTelemetry context. What only an exported trace
 /// shows (source locations) is recorded only when exporting; nothing reads the busy/idle times,
 /// the thread attributes or the context activated at each poll (trace contexts are read from
-/// the span), which cost a tenth of the api's CPU per uncached page together.
+/// the span); the tracing layers were a tenth of the api's samples on an uncached page.
 fn spans<S>(tracer: opentelemetry_sdk::trace::Tracer, exporting: bool) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,

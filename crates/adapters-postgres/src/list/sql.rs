@@ -220,8 +220,8 @@ pub(super) const PROBE_ROWS: i64 = 2000;
 /// selective ones (`probe_hit`). When fewer match, a second branch returns the row numbered
 /// [`PROBE_ROWS`] (`probe_rn`, not a hit) as a sentinel, if the window holds that many: the
 /// probe was used up there. That branch runs only then, and the walk carries no window function
-/// or join: the hits alone read their channel (half a search page's database time went into
-/// numbering and joining every row walked).
+/// or join: the hits alone read their channel (numbering and joining every row walked was a
+/// third of the probe's time).
 pub(super) fn probe_statement(plan: &Plan<'_>, fetch: usize) -> Sql {
     let mut sql = Sql::default();
     let c = conditions(plan, &mut sql, Scan::Walk);
