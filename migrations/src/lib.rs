@@ -31,6 +31,7 @@ mod m20251214_000014_rollup_newest_index;
 mod m20251215_000015_rollup_per_statement;
 mod m20251216_000016_no_updated_index;
 mod m20251216_000017_status_totals;
+mod m20251217_000018_value_domains;
 mod plans;
 mod runner;
 

@@ -17,7 +17,7 @@ use crate::{
     m20251206_000012_channel_label_learned, m20251207_000013_exact_rollups,
     m20251209_000013_change_feed, m20251214_000014_rollup_newest_index,
     m20251215_000015_rollup_per_statement, m20251216_000016_no_updated_index,
-    m20251216_000017_status_totals,
+    m20251216_000017_status_totals, m20251217_000018_value_domains,
 };
 
 /// The migrations, in order.
@@ -44,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251215_000015_rollup_per_statement::Migration),
             Box::new(m20251216_000016_no_updated_index::Migration),
             Box::new(m20251216_000017_status_totals::Migration),
+            Box::new(m20251217_000018_value_domains::Migration),
         ]
     }
 }

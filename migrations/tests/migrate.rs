@@ -8,7 +8,7 @@ use sea_orm::sqlx::{AssertSqlSafe, Executor, PgConnection};
 use test_support::db::{FreshDb, LOCK_TIMEOUT, can_create_databases, scalar_i64};
 use test_support::stack::env_or_skip;
 
-const ALL: [&str; 17] = [
+const ALL: [&str; 18] = [
     "m20251101_000001_foundation",
     "m20251101_000002_signals",
     "m20251101_000003_message_archive",
@@ -26,6 +26,7 @@ const ALL: [&str; 17] = [
     "m20251215_000015_rollup_per_statement",
     "m20251216_000016_no_updated_index",
     "m20251216_000017_status_totals",
+    "m20251217_000018_value_domains",
 ];
 
 /// A fresh database on the TimescaleDB server, with or without the extension installed.
@@ -83,6 +84,28 @@ async fn assert_schema_works(c: &mut PgConnection) {
         let code = refused.as_database_error().and_then(|e| e.code());
         assert_eq!(code.as_deref(), Some("23514"), "{refused}");
     }
+    let unknown_direction = c
+        .execute(
+            "INSERT INTO signals.signals (channel_id, message_id, message_date, asset, direction, \
+             raw_message, parser_version) VALUES \
+             (-100, 5, '2025-10-20T12:50:00Z', 'BOVAW32', 'up', 'x', 't')",
+        )
+        .await
+        .expect_err("a direction outside the rule is refused");
+    let code = unknown_direction.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("23514"), "{unknown_direction}");
+    // The rules live in domains: TimescaleDB would copy a table CHECK onto every chunk, where
+    // each list query re-reads it (m20251217_000018_value_domains).
+    assert_eq!(
+        scalar_i64(
+            c,
+            "SELECT count(*) FROM pg_catalog.pg_constraint \
+             WHERE conrelid = 'signals.signals'::regclass AND contype = 'c'"
+        )
+        .await
+        .expect("query"),
+        0
+    );
     let hourly = "SELECT {} FROM (SELECT * FROM metrics.signal_rollup UNION ALL \
                   SELECT * FROM metrics.signal_rollup_delta) h \
                   WHERE asset = 'BOVAW32' AND bucket = '2025-10-20T12:00:00Z'";
