@@ -2,12 +2,13 @@
 //! time for every chunk it may touch (each chunk's indexes are costed): over a year of weekly
 //! chunks that was 4–17 ms of planning for well under 1 ms of execution. So a page is read in
 //! rounds, each bounded by a time window of whole chunks written as literals, so the planner
-//! excludes every other chunk before costing anything: the chunk of the page's upper bound (the
-//! cursor, `to`, or now) and the one before first, then windows twice as long each, further
-//! back, and past [`ROUNDS`] windows the rest. A page that fills in the first window (the usual
-//! case) plans two chunks whatever the table holds, and its statement text repeats for a week,
-//! so PostgreSQL soon reuses a generic plan of those two chunks; a sparse filter pays one round
-//! per doubling.
+//! excludes every other chunk before costing anything. The first window is the block of
+//! [`BLOCK_CHUNKS`] chunks holding the page's upper bound (the cursor or `to`), or, bounded by
+//! now only, this chunk and the one before; then windows twice as long each, further back, and
+//! past [`ROUNDS`] windows the rest. A page that fills in the first window (the usual case) plans
+//! a few chunks whatever the table holds, and its statement text is shared by every bound in the
+//! block, so PostgreSQL soon reuses a generic plan of those chunks; a sparse filter pays one
+//! round per doubling.
 //!
 //! Within a round, `search` and `kind` cannot be answered by walking an ordered index: a rare
 //! term would walk all of it. Those queries first walk a bounded number of the newest rows; when
@@ -43,24 +44,36 @@ const MAX_LIMIT: u32 = 1000;
 /// multiples of the interval since the Unix epoch).
 const CHUNK_SECS: i64 = 7 * 86_400;
 
+/// Chunks per block. A window below a bound the query sets (`to`, a cursor) starts and ends on
+/// a multiple of this many chunks since the epoch, so every bound inside one block shares the
+/// block's statements: with one text per week, five years of weeks times the filter shapes
+/// outgrew the prepared statements each connection keeps, and pages kept planning afresh. A
+/// generic plan of four chunks costs about what one of two did (`docs/benchmarks.md`).
+const BLOCK_CHUNKS: i64 = 4;
+
 /// Windows before the last round, which reaches back without a bound (or to `from`). After the
-/// first (one or two chunks), seven doublings cover 254 more weeks, about five years.
-const ROUNDS: u32 = 8;
+/// first, each twice as long as the one before: seven of them cover ten years.
+const ROUNDS: u32 = 7;
 
 /// The start of the chunk holding `t`.
 fn chunk_start(t: DateTime<Utc>) -> DateTime<Utc> {
-    let secs = t.timestamp().div_euclid(CHUNK_SECS) * CHUNK_SECS;
-    DateTime::from_timestamp(secs, 0).unwrap_or(t)
+    align(t, CHUNK_SECS)
+}
+
+/// The start of the block holding `t`.
+fn block_start(t: DateTime<Utc>) -> DateTime<Utc> {
+    align(t, CHUNK_SECS * BLOCK_CHUNKS)
+}
+
+fn align(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp().div_euclid(secs) * secs, 0).unwrap_or(t)
 }
 
 /// The time windows of a list query, newest first: they tile everything at or below the page's
-/// upper bound (the lowest of the cursor, `to` and `now`) down to `from`, or without end. The
-/// first covers the chunk of the upper bound and the one before, each next one twice as many
-/// chunks as the last. Above, the first window ends with the upper bound's chunk when the bound is
-/// the query's own (`to`, the cursor), so a generic plan holds two chunks however far back the
-/// page lies; bounded by `now` only, it is open (rows dated after now are in it). A search splits
-/// the first window at [`indexed_before`]: below it the open week has its partial search indexes,
-/// above it the last hour or two are scanned.
+/// upper bound (the lowest of the cursor, `to` and `now`) down to `from`, or without end (see
+/// [`chunk_windows`]). Bounded by `now` only, the first window is open above (rows dated after
+/// now are in it). A search splits the first window at [`indexed_before`]: below it the open
+/// week has its partial search indexes, above it the last hour or two are scanned.
 fn windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
     let mut out = chunk_windows(q, now);
     let split = indexed_before(now);
@@ -100,17 +113,20 @@ fn upper_bound(q: &SignalQuery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .filter(|b| *b <= now)
 }
 
-/// [`windows`] before the search's split: whole chunks.
+/// [`windows`] before the search's split: the block of a bound the query sets, else this chunk
+/// and the one before, open above (rows dated after now are in it); then windows of whole
+/// blocks, each twice as long as the last, down to `from`'s block or without end.
 fn chunk_windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
-    let bound = upper_bound(q, now);
-    let top = bound.unwrap_or(now);
     // A bound before year 1 cannot be written as a literal (PostgreSQL has no year 0): the window
     // is then open below, and `from` (a parameter) still bounds the rows exactly.
     let writable = |t: &DateTime<Utc>| t.year() >= 1;
-    let floor = q.from.map(chunk_start).filter(writable);
+    let floor = q.from.map(block_start).filter(writable);
+    let block = Duration::seconds(CHUNK_SECS * BLOCK_CHUNKS);
+    let (mut lo, mut hi) = match upper_bound(q, now) {
+        Some(bound) => (block_start(bound), Some(block_start(bound) + block)),
+        None => (chunk_start(now) - Duration::seconds(CHUNK_SECS), None),
+    };
     let mut out = Vec::with_capacity(ROUNDS as usize + 1);
-    let mut hi = bound.map(|b| chunk_start(b) + Duration::seconds(CHUNK_SECS));
-    let mut lo = chunk_start(top) - Duration::seconds(CHUNK_SECS);
     for round in 0..ROUNDS {
         if floor.is_some_and(|f| f >= lo) || !writable(&lo) {
             out.push(Window { lo: floor, hi });
@@ -118,7 +134,7 @@ fn chunk_windows(q: &SignalQuery, now: DateTime<Utc>) -> Vec<Window> {
         }
         out.push(Window { lo: Some(lo), hi });
         hi = Some(lo);
-        lo -= Duration::seconds(CHUNK_SECS << (round + 1));
+        lo -= block * (1 << round);
     }
     out.push(Window { lo: floor, hi });
     out

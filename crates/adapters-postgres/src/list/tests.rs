@@ -108,9 +108,10 @@ fn the_probe_flags_selective_matches_inside_a_bounded_window() {
 }
 
 #[test]
-fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
+fn windows_are_whole_blocks_from_the_upper_bound_down_to_from() {
     let now = Utc::now();
     let week = Duration::days(7);
+    let block = week * BLOCK_CHUNKS as i32;
     let w = windows(&SignalQuery::default(), now);
     assert_eq!(w.len(), ROUNDS as usize + 1);
     assert_eq!(
@@ -121,8 +122,8 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
     assert!(start <= now && now - start < week);
     assert_eq!(start.timestamp() % (7 * 86_400), 0);
     assert_eq!(w[0].lo, Some(start - week), "this chunk and the one before");
-    assert_eq!(w[1].lo, Some(start - week * 3));
-    assert_eq!(w[2].lo, Some(start - week * 7));
+    assert_eq!(w[1].lo, Some(start - week - block));
+    assert_eq!(w[2].lo, Some(start - week - block * 3));
     for pair in w.windows(2) {
         assert_eq!(pair[1].hi, pair[0].lo, "no gap, no overlap");
     }
@@ -142,11 +143,14 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
         from: Some(to - Duration::days(10)),
         ..SignalQuery::default()
     };
-    let first = chunk_start(to) - week;
-    let above = Some(chunk_start(to) + week);
-    let expected = if chunk_start(to - Duration::days(10)) >= first {
+    let first = block_start(to);
+    assert_eq!(first.timestamp() % block.num_seconds(), 0);
+    assert!(first <= to && to - first < block);
+    let above = Some(first + block);
+    let floor = block_start(to - Duration::days(10));
+    let expected = if floor >= first {
         vec![Window {
-            lo: Some(chunk_start(to - Duration::days(10))),
+            lo: Some(floor),
             hi: above,
         }]
     } else {
@@ -156,7 +160,7 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
                 hi: above,
             },
             Window {
-                lo: Some(chunk_start(to - Duration::days(10))),
+                lo: Some(floor),
                 hi: Some(first),
             },
         ]
@@ -164,7 +168,22 @@ fn windows_are_whole_chunks_from_the_upper_bound_down_to_from() {
     assert_eq!(
         windows(&q, now),
         expected,
-        "from `to` (below the cursor) down to `from`, the first window closed above `to`'s chunk"
+        "from `to` (below the cursor) down to `from`, the first window `to`'s block"
+    );
+    let same_block = SignalQuery {
+        to: Some(first + Duration::hours(1)),
+        ..SignalQuery::default()
+    };
+    assert_eq!(
+        windows(&same_block, now)[0],
+        windows(
+            &SignalQuery {
+                to: Some(first + block - Duration::hours(1)),
+                ..SignalQuery::default()
+            },
+            now
+        )[0],
+        "every bound in a block shares its statement"
     );
     let later = SignalQuery {
         to: Some(now + Duration::days(30)),
@@ -260,7 +279,8 @@ fn a_search_reads_the_open_week_below_its_partial_indexes_apart() {
     );
     assert_eq!(
         w[0].lo,
-        Some(chunk_start(split - Duration::minutes(5)) - Duration::days(7))
+        Some(block_start(split - Duration::minutes(5))),
+        "from the block of the cursor"
     );
 }
 
