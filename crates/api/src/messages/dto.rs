@@ -171,7 +171,7 @@ pub struct ReparseBody {
     pub outcome: Option<OutcomeName>,
     /// Only this channel.
     #[serde(default, deserialize_with = "integral")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = -9_000_000_000_000_000_f64, maximum = 9_000_000_000_000_000_f64)]
     pub channel_id: Option<i64>,
     /// Most deliveries examined by this call (1–50000, default 10000).
     #[serde(default, deserialize_with = "integral")]
@@ -186,20 +186,32 @@ pub struct ReparseBody {
     pub dry_run: bool,
 }
 
-/// An integer, also when JSON writes it as `3.0` (JSON Schema's integers include those).
+/// The largest magnitude [`integral`] takes: below 2^53, so an integer written as a JSON float
+/// (`3.0`) is still exact; Telegram's channel ids stay far below it.
+const INTEGRAL_MAX: u64 = 9_000_000_000_000_000;
+
+/// An integer of at most [`INTEGRAL_MAX`], also when JSON writes it as `3.0` (JSON Schema's
+/// integers include those).
 fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     use serde::de::Error;
-    match Option::<serde_json::Number>::deserialize(d)? {
-        None => Ok(None),
-        Some(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            })
-            .map(Some)
-            .ok_or_else(|| D::Error::custom(format!("{n} is not an integer"))),
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let out_of_range = || {
+        D::Error::custom(format!(
+            "{n} is out of range (at most {INTEGRAL_MAX} either side of zero)"
+        ))
+    };
+    if let Some(v) = n.as_i64() {
+        return match v.unsigned_abs() <= INTEGRAL_MAX {
+            true => Ok(Some(v)),
+            false => Err(out_of_range()),
+        };
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() != 0.0 => Err(D::Error::custom(format!("{n} is not an integer"))),
+        Some(f) if f.abs() <= INTEGRAL_MAX as f64 => Ok(Some(f as i64)),
+        _ => Err(out_of_range()),
     }
 }
 
@@ -319,5 +331,37 @@ impl From<ReparseReport> for ReparseReportBody {
             next_cursor: r.next.as_ref().map(crate::cursor::encode_message),
             parser_version: domain::PARSER_VERSION,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReparseBody;
+
+    fn channel(json: &str) -> Result<Option<i64>, String> {
+        serde_json::from_str::<ReparseBody>(&format!(r#"{{"channel_id": {json}}}"#))
+            .map(|b| b.channel_id)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn channel_ids_are_integers_within_the_exact_range_however_written() {
+        assert_eq!(channel("-1001649127710"), Ok(Some(-1001649127710)));
+        assert_eq!(channel("-1001649127710.0"), Ok(Some(-1001649127710)));
+        assert_eq!(channel("null"), Ok(None));
+        for beyond in [
+            "-9007199254740991.0",
+            "9007199254740991",
+            "18446744073709551615",
+            "1e300",
+        ] {
+            let err = channel(beyond).expect_err(beyond);
+            assert!(err.contains("out of range"), "{beyond}: {err}");
+        }
+        assert!(
+            channel("1.5")
+                .expect_err("fraction")
+                .contains("not an integer")
+        );
     }
 }
