@@ -19,7 +19,7 @@ pub(crate) fn stmt(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) 
 }
 
 /// Prepared statements each pooled connection keeps (PgBouncer's `max_prepared_statements` per
-/// server connection matches it): a year of weekly list windows in every filter shape.
+/// server connection matches it): five years of four-week list windows in every filter shape.
 pub(crate) const STATEMENT_CACHE: usize = 1000;
 
 /// Pool settings. The defaults suit a service behind PgBouncer in transaction mode.
@@ -100,9 +100,10 @@ impl PgStore {
             .test_before_acquire_if_idle_for(Duration::from_secs(1))
             .connect_lazy(true)
             .sqlx_logging(false)
-            // The list's statements carry their time windows as literals (one text per week and
-            // filter shape, see `list`): sqlx's default of 100 per connection re-prepared them
-            // on nearly every uncached page. PgBouncer keeps as many per server connection.
+            // The list's statements carry their time windows as literals (one text per block of
+            // four weeks and filter shape, see `list`): sqlx's default of 100 per connection
+            // re-prepared them on nearly every uncached page. PgBouncer keeps as many per server
+            // connection.
             .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE));
         // Lazy: nothing is dialled here, so any failure is a configuration error.
         let db = Database::connect(co)
